@@ -1,0 +1,46 @@
+//! `tte-sync`: the command line and server host.
+//!
+//! Parses the command line and hands each subcommand to its module; the only place in the
+//! project that turns errors into exit codes and messages for a person.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+// Links the HubSpot connector so that it registers itself.
+use tte_sync_hubspot as _;
+
+mod connectors_cmd;
+
+/// Two-way customer sync between 10to8 and a CRM.
+#[derive(Debug, Parser)]
+#[command(name = "tte-sync", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// List the CRM connectors linked into this binary.
+    Connectors,
+    /// Run the whole system against built-in simulators of 10to8 and HubSpot.
+    Demo,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Connectors => connectors_cmd::run(),
+        Command::Demo => {
+            eprintln!("The demo is not available yet: it arrives with the host (serve, dashboard).");
+            Ok(ExitCode::FAILURE)
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

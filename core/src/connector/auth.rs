@@ -1,0 +1,55 @@
+//! Credentials a connector keeps between runs, and the OAuth install capability.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use super::error::Result;
+use crate::secret::Secret;
+
+/// An OAuth token pair as stored between runs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredToken {
+    /// The CRM account the token is for (HubSpot portal id).
+    pub account: String,
+    /// The short-lived access token.
+    pub access_token: Secret,
+    /// The long-lived refresh token.
+    pub refresh_token: Secret,
+    /// When the access token stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Where connectors keep OAuth tokens. The state store implements it; tests may use memory.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The token last saved for this connector and account; with `account` `None`, the one
+    /// saved most recently for the connector.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be read.
+    async fn load_token(&self, connector: &str, account: Option<&str>)
+    -> Result<Option<StoredToken>>;
+
+    /// Saves (replaces) the token for its connector and account.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be written.
+    async fn save_token(&self, connector: &str, token: &StoredToken) -> Result<()>;
+}
+
+/// The OAuth install flow: send the installer to the CRM, take the code it sends back.
+#[async_trait]
+pub trait OAuthInstall: Send + Sync {
+    /// The URL to send the installer to; the CRM redirects back to `redirect_uri` with a code
+    /// and this `state`.
+    fn authorize_url(&self, redirect_uri: &Url, state: &str) -> Url;
+
+    /// Exchanges the code for tokens and saves them. Returns the account installed into.
+    ///
+    /// # Errors
+    /// Fails when the code is refused (expired, already used, wrong redirect URI) or the
+    /// tokens cannot be saved.
+    async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<StoredToken>;
+}

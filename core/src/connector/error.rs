@@ -1,0 +1,114 @@
+//! Connector errors, with a [`ErrorKind`] the engine branches on without reading message text.
+
+use std::time::Duration;
+
+use crate::record::CrmId;
+
+/// What the engine should do about a failed call: the part of an error that is not prose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The credentials were refused: a wrong or revoked token, or a missing scope.
+    Unauthorized,
+    /// The API asked us to slow down. `retry_after` is how long to wait when it says so;
+    /// `daily` means the daily budget is spent and retrying today is pointless.
+    RateLimited {
+        /// How long to wait before the next call, when the API said.
+        retry_after: Option<Duration>,
+        /// The daily limit is spent: stop and report instead of waiting.
+        daily: bool,
+    },
+    /// The record does not exist (or no longer does).
+    NotFound,
+    /// The write collides with an existing record; `existing_id` names it when the CRM says.
+    Conflict {
+        /// The record that already holds the unique value.
+        existing_id: Option<CrmId>,
+    },
+    /// The CRM rejected a value; `field` names the property when it says which.
+    Invalid {
+        /// The property whose value was refused.
+        field: Option<String>,
+    },
+    /// A passing failure (timeout, 5xx, lock): the same call may succeed later.
+    Transient,
+    /// Any other refusal: retrying the same call will fail the same way.
+    Permanent,
+}
+
+impl ErrorKind {
+    /// Whether retrying the same call later may succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Transient | ErrorKind::RateLimited { daily: false, .. }
+        )
+    }
+}
+
+/// An error from a connector: a kind to act on and a message for a person.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ConnectorError {
+    kind: ErrorKind,
+    message: String,
+}
+
+impl ConnectorError {
+    /// An error of the given kind; the message says what happened and how to fix it.
+    pub fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+
+    /// A passing failure worth retrying.
+    pub fn transient(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Transient, message)
+    }
+
+    /// A failure that will repeat if retried.
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::Permanent, message)
+    }
+
+    /// What the engine should do about it.
+    pub fn kind(&self) -> &ErrorKind {
+        &self.kind
+    }
+
+    /// The message for a person.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+/// Results of connector calls.
+pub type Result<T, E = ConnectorError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_transient_and_short_rate_limits_are_retryable() {
+        assert!(ErrorKind::Transient.is_retryable());
+        assert!(
+            ErrorKind::RateLimited {
+                retry_after: None,
+                daily: false
+            }
+            .is_retryable()
+        );
+        assert!(
+            !ErrorKind::RateLimited {
+                retry_after: None,
+                daily: true
+            }
+            .is_retryable()
+        );
+        assert!(!ErrorKind::Conflict { existing_id: None }.is_retryable());
+        assert!(!ErrorKind::Unauthorized.is_retryable());
+    }
+}

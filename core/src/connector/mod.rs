@@ -1,0 +1,271 @@
+//! The contract between the sync engine and a CRM.
+//!
+//! A connector implements [`CrmConnector`] (read and write records) and offers optional
+//! abilities as capability traits it hands out through `Option`s: [`ConnectorSetup`] (make the
+//! CRM ready: properties, webhook subscriptions), [`WebhookReceiver`] (verify and parse pushed
+//! events) and [`OAuthInstall`] (the install flow). A connector joins the host through the
+//! [`registry`] with one `inventory::submit!` line.
+//!
+//! Every call fails with a [`ConnectorError`] whose [`ErrorKind`] tells the engine what to do.
+
+mod auth;
+mod error;
+pub mod registry;
+mod webhook;
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use futures_core::stream::BoxStream;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+pub use auth::{OAuthInstall, StoredToken, TokenStore};
+pub use error::{ConnectorError, ErrorKind, Result};
+pub use registry::{ConnectorContext, ConnectorFactory, ConnectorPlugin};
+pub use webhook::{ChangeEvent, ChangeKind, WebhookError, WebhookReceiver, WebhookRequest};
+
+use crate::record::{CrmId, CrmRecord};
+
+/// Reading and writing records in one CRM object type (HubSpot: contacts).
+///
+/// Batched by design: every call takes or yields many records, and implementations keep within
+/// the CRM's batch and rate limits themselves.
+#[async_trait]
+pub trait CrmConnector: Send + Sync {
+    /// The registered name of this connector, e.g. `hubspot`.
+    fn name(&self) -> &'static str;
+
+    /// The properties the CRM object has, with their types.
+    ///
+    /// # Errors
+    /// Fails when the CRM cannot be reached or refuses the credentials.
+    async fn describe(&self) -> Result<Catalog>;
+
+    /// Every record, page by page, with the requested properties. With `archived` set, the
+    /// archived records instead. Memory stays bounded by one page.
+    fn list(&self, query: ListQuery) -> BoxStream<'_, Result<Vec<CrmRecord>>>;
+
+    /// The records with these ids, in the same order; `None` where a record does not exist.
+    ///
+    /// # Errors
+    /// Fails as a whole only when the CRM cannot be reached or refuses the call.
+    async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>>;
+
+    /// The live records whose `property` equals one of `values` (for matching never-linked
+    /// records). Values are compared as the CRM compares them (HubSpot: case-insensitively).
+    ///
+    /// # Errors
+    /// Fails when the CRM cannot be reached or refuses the search.
+    async fn find(
+        &self,
+        property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<CrmRecord>>;
+
+    /// Applies the writes, batched, and says how each one went, in the same order. One bad
+    /// record never fails the others.
+    ///
+    /// # Errors
+    /// Fails as a whole only when nothing could be written (unreachable, unauthorized).
+    async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>>;
+
+    /// Setup of properties and subscriptions, when the connector can do it.
+    fn setup(&self) -> Option<&dyn ConnectorSetup> {
+        None
+    }
+
+    /// Verification and parsing of pushed events, when the CRM pushes them.
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
+        None
+    }
+
+    /// The OAuth install flow, when the CRM uses one.
+    fn oauth(&self) -> Option<&dyn OAuthInstall> {
+        None
+    }
+}
+
+/// Making a CRM ready for sync. Idempotent and never destructive: a second run changes nothing.
+#[async_trait]
+pub trait ConnectorSetup: Send + Sync {
+    /// Makes sure each property exists with the right type; creates the missing ones, updates
+    /// labels and descriptions, and reports type mismatches without touching them.
+    ///
+    /// # Errors
+    /// Fails when the CRM cannot be reached or refuses the credentials.
+    async fn ensure_properties(&self, specs: &[PropertySpec], dry_run: bool)
+    -> Result<SetupReport>;
+
+    /// Makes sure the CRM pushes changes of these properties (plus creation, deletion, merge,
+    /// restore) to `callback`.
+    ///
+    /// # Errors
+    /// Fails when the CRM cannot be reached or refuses the credentials.
+    async fn ensure_subscriptions(
+        &self,
+        callback: &Url,
+        properties: &[String],
+        dry_run: bool,
+    ) -> Result<SetupReport>;
+}
+
+/// What to list.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// The properties to fetch with each record.
+    pub properties: Vec<String>,
+    /// List the archived records instead of the live ones.
+    pub archived: bool,
+}
+
+/// One write to the CRM.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum CrmWrite {
+    /// Create or update the record whose unique property `id_property` holds `key`.
+    /// Retry-safe: repeating it never creates a second record.
+    Upsert {
+        /// The unique-value property that keys the upsert (e.g. `tte_customer_uri`).
+        id_property: String,
+        /// Its value for this record.
+        key: String,
+        /// The properties to write.
+        properties: BTreeMap<String, String>,
+    },
+    /// Update the record with this id.
+    Update {
+        /// The record to update.
+        id: CrmId,
+        /// The properties to write; an empty string clears a property.
+        properties: BTreeMap<String, String>,
+    },
+    /// Archive (soft-delete) the record with this id.
+    Archive {
+        /// The record to archive.
+        id: CrmId,
+    },
+}
+
+/// How one [`CrmWrite`] went.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum WriteOutcome {
+    /// The record was written; `created` says whether it is new.
+    Written {
+        /// The record's id.
+        id: CrmId,
+        /// Whether the write created it.
+        created: bool,
+    },
+    /// The record was archived (or already was).
+    Archived {
+        /// The archived record.
+        id: CrmId,
+    },
+    /// This record's write failed; the others are unaffected.
+    Failed(ConnectorError),
+}
+
+/// The properties a CRM object has.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Catalog {
+    /// Properties by name.
+    pub properties: BTreeMap<String, PropertyInfo>,
+}
+
+/// One property of a CRM object as the CRM describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyInfo {
+    /// The property's internal name.
+    pub name: String,
+    /// The label people see.
+    pub label: String,
+    /// The CRM's data type (HubSpot: `string`, `number`, `enumeration`, …).
+    pub data_type: String,
+    /// Whether values must be unique across records.
+    pub unique: bool,
+    /// Whether the CRM computes it (writes are refused).
+    pub read_only: bool,
+}
+
+/// A CRM property that setup makes sure exists, as a mapping file declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PropertySpec {
+    /// The property's internal name, e.g. `tte_customer_uri`.
+    pub name: String,
+    /// The label people see in the CRM.
+    pub label: String,
+    /// The data type: `string`, `number`, `date`, `datetime`, `bool` or `enumeration`.
+    #[serde(rename = "type", default = "default_property_type")]
+    pub data_type: String,
+    /// How the CRM shows the field: `text`, `textarea`, `phonenumber`, …
+    #[serde(default = "default_field_type")]
+    pub field_type: String,
+    /// The property group it is filed under.
+    #[serde(default = "default_group_name")]
+    pub group_name: String,
+    /// A description shown beside the property.
+    #[serde(default)]
+    pub description: String,
+    /// Whether each value may be held by one record only (needed for upsert keys).
+    #[serde(default)]
+    pub unique: bool,
+}
+
+fn default_property_type() -> String {
+    "string".to_owned()
+}
+
+fn default_field_type() -> String {
+    "text".to_owned()
+}
+
+fn default_group_name() -> String {
+    "contactinformation".to_owned()
+}
+
+/// What a setup step did or would do.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SetupReport {
+    /// One line per thing looked at.
+    pub changes: Vec<SetupChange>,
+}
+
+impl SetupReport {
+    /// Whether the step changed (or, on a dry run, would change) anything.
+    pub fn changed_anything(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|c| matches!(c.action, SetupAction::Created | SetupAction::Updated))
+    }
+}
+
+/// One thing a setup step looked at.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetupChange {
+    /// What happened to it.
+    pub action: SetupAction,
+    /// What it is, e.g. `property tte_customer_uri` or `subscription contact.creation`.
+    pub target: String,
+    /// Details for a person, e.g. which attribute differed.
+    pub detail: String,
+}
+
+/// What setup did to one thing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SetupAction {
+    /// It was missing and was created.
+    Created,
+    /// It existed and was changed to match.
+    Updated,
+    /// It was already right.
+    Unchanged,
+    /// It differs in a way setup will not fix on its own (e.g. a property's type); the detail
+    /// says what to do.
+    Mismatch,
+}

@@ -1,0 +1,17 @@
+//! The heart of tte-sync: everything that does not name a concrete CRM.
+//!
+//! - [`connector`]: the contract a CRM connector implements, its capabilities and the
+//!   plugin registry connectors join with `inventory::submit!`.
+//! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
+//! - [`secret`]: a string that never prints itself.
+//!
+//! Dependencies point one way: the host binary links connectors, connectors link this crate,
+//! and this crate never names a concrete CRM.
+
+pub mod connector;
+pub mod record;
+pub mod secret;
+
+pub use connector::{ConnectorError, ErrorKind};
+pub use record::{CrmId, CrmRecord, Customer, CustomerUri};
+pub use secret::Secret;

@@ -1,0 +1,1 @@
+//! Shared helpers of the end-to-end tests (the tests themselves live in `tests/tests/`).
