@@ -32,7 +32,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Demo => {
-            eprintln!("The demo is not available yet: it arrives with the host (serve, dashboard).");
+            eprintln!(
+                "The demo is not available yet: it arrives with the host (serve, dashboard)."
+            );
             Ok(ExitCode::FAILURE)
         }
     };

@@ -4,6 +4,7 @@
 //!   plugin registry connectors join with `inventory::submit!`.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
+//! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
 //! and this crate never names a concrete CRM.
@@ -11,6 +12,8 @@
 pub mod connector;
 pub mod record;
 pub mod secret;
+#[cfg(feature = "simulator")]
+pub mod simulate;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};

@@ -17,7 +17,9 @@ use serde_json::Value;
 ///
 /// The same string is the `resource_uri`, the `Location` of a create and the item of a
 /// notification, so it is compared byte for byte and never rewritten.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct CustomerUri(pub String);
 
@@ -41,7 +43,9 @@ impl From<&str> for CustomerUri {
 }
 
 /// The id of a CRM record (HubSpot's `hs_object_id`). Always a string, as CRMs send them.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(transparent)]
 pub struct CrmId(pub String);
 
@@ -154,7 +158,10 @@ fn lenient_string_map<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<BTreeMap<String, String>, D::Error> {
     let map = Option::<BTreeMap<String, Value>>::deserialize(deserializer)?.unwrap_or_default();
-    Ok(map.into_iter().map(|(k, v)| (k, value_to_string(v))).collect())
+    Ok(map
+        .into_iter()
+        .map(|(k, v)| (k, value_to_string(v)))
+        .collect())
 }
 
 #[cfg(test)]

@@ -18,7 +18,10 @@ fn unknown_connector_fails_listing_the_known_ones() {
     let error = registry::find("salesforce").unwrap_err();
     assert!(matches!(error, BuildError::Unknown { .. }));
     let message = error.to_string();
-    assert!(message.contains("unknown connector `salesforce`"), "{message}");
+    assert!(
+        message.contains("unknown connector `salesforce`"),
+        "{message}"
+    );
     assert!(message.contains("hubspot"), "{message}");
 }
 
@@ -26,7 +29,10 @@ fn unknown_connector_fails_listing_the_known_ones() {
 fn hubspot_config_is_checked_against_its_schema() {
     let plugin = registry::find("hubspot").unwrap();
     let schema = serde_json_value(plugin.config_schema());
-    assert!(schema["properties"]["private_app_token"].is_object(), "{schema}");
+    assert!(
+        schema["properties"]["private_app_token"].is_object(),
+        "{schema}"
+    );
 }
 
 fn serde_json_value(schema: schemars::Schema) -> serde_json::Value {

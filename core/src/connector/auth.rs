@@ -29,8 +29,11 @@ pub trait TokenStore: Send + Sync {
     ///
     /// # Errors
     /// Fails when the store cannot be read.
-    async fn load_token(&self, connector: &str, account: Option<&str>)
-    -> Result<Option<StoredToken>>;
+    async fn load_token(
+        &self,
+        connector: &str,
+        account: Option<&str>,
+    ) -> Result<Option<StoredToken>>;
 
     /// Saves (replaces) the token for its connector and account.
     ///

@@ -49,7 +49,10 @@ pub struct ConnectorPlugin {
     /// The default mapping (YAML text).
     pub default_mapping: &'static str,
     config_schema: fn() -> schemars::Schema,
-    build: fn(serde_json::Value, ConnectorContext) -> std::result::Result<Arc<dyn CrmConnector>, BuildError>,
+    build: fn(
+        serde_json::Value,
+        ConnectorContext,
+    ) -> std::result::Result<Arc<dyn CrmConnector>, BuildError>,
 }
 
 impl ConnectorPlugin {

@@ -33,7 +33,9 @@ pub enum WebhookError {
     #[error("webhook timestamp is outside the accepted window: {0}")]
     Stale(String),
     /// The events come from an account this installation does not serve.
-    #[error("webhook is for unknown account {0}; install the app in that account or fix the config")]
+    #[error(
+        "webhook is for unknown account {0}; install the app in that account or fix the config"
+    )]
     UnknownAccount(String),
     /// The body is not what the CRM sends.
     #[error("webhook body is malformed: {0}")]
