@@ -4,16 +4,21 @@
 //!   plugin registry connectors join with `inventory::submit!`.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
+//! - [`http`]: retry, backoff, `Retry-After`, adaptive pacing and error classification shared
+//!   by the API clients.
+//! - [`tte`]: the 10to8 Enterprise API client (and, with feature `simulator`, its simulator).
 //! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
 //! and this crate never names a concrete CRM.
 
 pub mod connector;
+pub mod http;
 pub mod record;
 pub mod secret;
 #[cfg(feature = "simulator")]
 pub mod simulate;
+pub mod tte;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};

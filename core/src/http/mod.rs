@@ -1,0 +1,16 @@
+//! Small HTTP helpers every API client in tte-sync shares: retry with exponential backoff and
+//! jitter ([`RetryPolicy`]), `Retry-After` parsing ([`retry_after`]), an adaptive request pacer
+//! that slows down when an API throttles ([`AdaptiveLimiter`]), and the mapping of HTTP
+//! statuses and `reqwest` errors onto the [`ErrorKind`](crate::connector::ErrorKind) the engine
+//! acts on ([`classify_status`], [`classify_reqwest`]).
+//!
+//! Nothing here knows a particular API; each client builds its own request loop from these
+//! pieces.
+
+mod classify;
+mod limiter;
+mod retry;
+
+pub use classify::{classify_reqwest, classify_status};
+pub use limiter::AdaptiveLimiter;
+pub use retry::{RetryPolicy, retry_after};
