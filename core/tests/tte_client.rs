@@ -1,0 +1,1 @@
+//! The 10to8 client against the simulator over loopback.
