@@ -9,6 +9,8 @@ use clap::{Parser, Subcommand};
 // Links the HubSpot connector so that it registers itself.
 use tte_sync_hubspot as _;
 
+mod config;
+mod config_cmd;
 mod connectors_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
@@ -23,6 +25,9 @@ struct Cli {
 enum Command {
     /// List the CRM connectors linked into this binary.
     Connectors,
+    /// Check a config file, or print the JSON Schema of config files.
+    #[command(subcommand)]
+    Config(config_cmd::ConfigCommand),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
 }
@@ -31,6 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
+        Command::Config(command) => config_cmd::run(command),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

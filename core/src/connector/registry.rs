@@ -48,7 +48,8 @@ pub struct ConnectorPlugin {
     pub description: &'static str,
     /// The default mapping (YAML text).
     pub default_mapping: &'static str,
-    config_schema: fn() -> schemars::Schema,
+    config_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
+    check_config: fn(&serde_json::Value) -> std::result::Result<(), (String, String)>,
     build: fn(
         serde_json::Value,
         ConnectorContext,
@@ -62,14 +63,38 @@ impl ConnectorPlugin {
             name: C::NAME,
             description: C::DESCRIPTION,
             default_mapping: C::DEFAULT_MAPPING,
-            config_schema: schema_of::<C::Config>,
+            config_schema: subschema_of::<C::Config>,
+            check_config: check_config_of::<C::Config>,
             build: build_erased::<C>,
         }
     }
 
-    /// The JSON Schema of this connector's config section.
+    /// The JSON Schema of this connector's config section, standing alone.
     pub fn config_schema(&self) -> schemars::Schema {
-        (self.config_schema)()
+        let mut generator = schemars::SchemaGenerator::default();
+        let mut schema = (self.config_schema)(&mut generator);
+        let definitions = generator.take_definitions(true);
+        if !definitions.is_empty() {
+            schema.insert("$defs".to_owned(), serde_json::Value::Object(definitions));
+        }
+        schema
+    }
+
+    /// The schema of this connector's config section inside a larger document: definitions go
+    /// to `generator`, which the caller puts under the document's `$defs`.
+    pub fn config_subschema(&self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        (self.config_schema)(generator)
+    }
+
+    /// Checks a config section against the connector's config type without building it.
+    ///
+    /// # Errors
+    /// `(key path, message)` of the first problem, e.g. `("oauth.client_id", "missing field")`.
+    pub fn check_config(
+        &self,
+        config: &serde_json::Value,
+    ) -> std::result::Result<(), (String, String)> {
+        (self.check_config)(config)
     }
 
     /// Builds the connector from its config section.
@@ -88,18 +113,30 @@ impl ConnectorPlugin {
 
 inventory::collect!(ConnectorPlugin);
 
-fn schema_of<T: JsonSchema>() -> schemars::Schema {
-    schemars::schema_for!(T)
+fn subschema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    let mut schema = generator.root_schema_for::<T>();
+    // The root form repeats `$schema` and `title`; inside a larger document only the body counts.
+    schema.remove("$schema");
+    schema
+}
+
+fn check_config_of<T: DeserializeOwned>(
+    config: &serde_json::Value,
+) -> std::result::Result<(), (String, String)> {
+    serde_path_to_error::deserialize::<_, T>(config)
+        .map(drop)
+        .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
 }
 
 fn build_erased<C: ConnectorFactory>(
     config: serde_json::Value,
     context: ConnectorContext,
 ) -> std::result::Result<Arc<dyn CrmConnector>, BuildError> {
-    let config: C::Config = serde_json::from_value(config).map_err(|error| BuildError::Config {
-        connector: C::NAME,
-        message: error.to_string(),
-    })?;
+    let config: C::Config =
+        serde_path_to_error::deserialize(&config).map_err(|error| BuildError::Config {
+            connector: C::NAME,
+            message: format!("`{}`: {}", error.path(), error.inner()),
+        })?;
     let connector = C::build(config, context).map_err(|error| BuildError::Connector {
         connector: C::NAME,
         message: error.to_string(),

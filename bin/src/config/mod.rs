@@ -1,0 +1,250 @@
+//! The config file: one YAML document with `${ENV}` references and environment overrides.
+//!
+//! Loading goes text → YAML tree → `${ENV}` expanded → `TTE_SYNC__…` overrides applied → typed
+//! [`Config`], and every failure names the file and the key and says how to fix it. Secrets are
+//! [`Secret`](tte_sync_core::Secret)s, so printing a config never prints them.
+
+mod interpolate;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use tte_sync_core::connector::registry;
+use tte_sync_core::tte::TteConfig;
+
+/// The whole tte-sync configuration.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where sync state is kept: a SQLite file (`sqlite://tte-sync.db`, the default) or a
+    /// PostgreSQL URL (`postgres://user@host/db`) for running several replicas.
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// The mapping file between 10to8 customers and CRM records. Default: the connector's
+    /// built-in mapping (for HubSpot, `mappings/hubspot.yaml`).
+    #[serde(default)]
+    pub mapping: Option<PathBuf>,
+    /// How to reach 10to8.
+    pub tte: TteConfig,
+    /// Which CRM to sync with, and how to reach it.
+    pub crm: CrmConfig,
+    /// The HTTP server of `tte-sync serve`.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// Logging.
+    #[serde(default)]
+    pub log: LogConfig,
+}
+
+/// The CRM side.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CrmConfig {
+    /// The connector's registered name (`tte-sync connectors` lists them), e.g. `hubspot`.
+    pub connector: String,
+    /// The connector's own settings; `tte-sync config schema` shows each connector's keys.
+    #[serde(default = "empty_object")]
+    pub config: serde_json::Value,
+}
+
+/// The HTTP server.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The address to listen on.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The public HTTPS URL that 10to8 and the CRM reach this server at (webhooks, OAuth
+    /// redirect), e.g. `https://sync.example.com`. Needed by `setup` and `serve`.
+    #[serde(default)]
+    pub public_url: Option<url::Url>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: default_listen(),
+            public_url: None,
+        }
+    }
+}
+
+/// Logging.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LogConfig {
+    /// `human` (default) or `json` (one object per line, for log collectors).
+    #[serde(default)]
+    pub format: LogFormat,
+    /// A `tracing` filter such as `info` or `info,tte_sync_core=debug`. `RUST_LOG` wins.
+    #[serde(default = "default_log_level")]
+    pub level: String,
+}
+
+/// The log line format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Readable lines.
+    #[default]
+    Human,
+    /// One JSON object per line.
+    Json,
+}
+
+fn default_database() -> String {
+    "sqlite://tte-sync.db".to_owned()
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_log_level() -> String {
+    "info".to_owned()
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::Value::Object(serde_json::Map::new())
+}
+
+/// Why the config could not be loaded. Each message names the file and says how to fix it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "cannot read the config file {path}: {source}; pass an existing file with --config (see tte-sync.example.yaml)"
+    )]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{path}: not valid YAML: {source}")]
+    Yaml {
+        path: PathBuf,
+        source: serde_yaml::Error,
+    },
+    #[error("{path}: {source}")]
+    Environment {
+        path: PathBuf,
+        source: interpolate::InterpolateError,
+    },
+    #[error("{path}: `{key}`: {message}")]
+    Invalid {
+        path: PathBuf,
+        key: String,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Loads the config file at `path`, with the process environment for `${ENV}` references
+    /// and `TTE_SYNC__…` overrides.
+    ///
+    /// # Errors
+    /// See [`ConfigError`]: unreadable file, bad YAML, unset variable, unknown or invalid key,
+    /// unknown connector, or a connector section that does not match its schema.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(
+            &text,
+            path,
+            &|name| std::env::var(name).ok(),
+            std::env::vars(),
+        )
+    }
+
+    /// Parses config text; `lookup` resolves `${ENV}` references and `overrides` are
+    /// `(name, value)` environment pairs (only `TTE_SYNC__…` ones are used).
+    ///
+    /// # Errors
+    /// As [`Config::load`], but never fails to read.
+    pub fn parse(
+        text: &str,
+        path: &Path,
+        lookup: &dyn Fn(&str) -> Option<String>,
+        overrides: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let mut tree: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
+                path: path.to_owned(),
+                source,
+            })?;
+        let environment = |source| ConfigError::Environment {
+            path: path.to_owned(),
+            source,
+        };
+        interpolate::interpolate(&mut tree, lookup).map_err(environment)?;
+        interpolate::apply_overrides(&mut tree, overrides).map_err(environment)?;
+        let config: Config =
+            serde_path_to_error::deserialize(tree).map_err(|error| ConfigError::Invalid {
+                path: path.to_owned(),
+                key: error.path().to_string(),
+                message: error.into_inner().to_string(),
+            })?;
+        config.check_connector(path)?;
+        Ok(config)
+    }
+
+    /// Checks that the CRM connector exists and that its section matches its schema, so a
+    /// typo is reported at load and not at the first sync.
+    fn check_connector(&self, path: &Path) -> Result<(), ConfigError> {
+        let plugin = registry::find(&self.crm.connector).map_err(|error| ConfigError::Invalid {
+            path: path.to_owned(),
+            key: "crm.connector".to_owned(),
+            message: error.to_string(),
+        })?;
+        plugin
+            .check_config(&self.crm.config)
+            .map_err(|(key, message)| ConfigError::Invalid {
+                path: path.to_owned(),
+                key: if key.is_empty() || key == "." {
+                    "crm.config".to_owned()
+                } else {
+                    format!("crm.config.{key}")
+                },
+                message,
+            })
+    }
+}
+
+/// The JSON Schema of config files, with each registered connector's settings.
+pub fn schema() -> schemars::Schema {
+    let mut generator = schemars::SchemaGenerator::default();
+    let mut root = generator.root_schema_for::<Config>();
+    let connectors: Vec<serde_json::Value> = registry::plugins()
+        .into_iter()
+        .map(|plugin| {
+            let settings = plugin.config_subschema(&mut generator);
+            serde_json::json!({
+                "if": { "properties": { "connector": { "const": plugin.name } } },
+                "then": { "properties": { "config": settings } }
+            })
+        })
+        .collect();
+    let defs = generator.take_definitions(true);
+    let object = root.ensure_object();
+    if let Some(crm) = object
+        .get_mut("$defs")
+        .and_then(|d| d.get_mut("CrmConfig"))
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        crm.insert("allOf".to_owned(), serde_json::Value::Array(connectors));
+    }
+    let all_defs = object
+        .entry("$defs")
+        .or_insert_with(|| serde_json::Value::Object(serde_json::Map::new()));
+    if let Some(all_defs) = all_defs.as_object_mut() {
+        for (name, def) in defs {
+            all_defs.entry(name).or_insert(def);
+        }
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests;
