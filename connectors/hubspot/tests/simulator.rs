@@ -328,3 +328,421 @@ async fn patch_updates_clears_and_maintains_lastmodifieddate() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["errors"][0]["code"], "READ_ONLY_VALUE");
 }
+
+// ---------------------------------------------------------------------------------------
+// Batches
+
+fn inputs(emails: &[&str], traced: bool) -> Value {
+    let inputs: Vec<Value> = emails
+        .iter()
+        .enumerate()
+        .map(|(n, e)| {
+            let mut input = json!({"properties": {"email": e, "firstname": format!("N{n}")}});
+            if traced {
+                input["objectWriteTraceId"] = json!(format!("trace-{n}"));
+            }
+            input
+        })
+        .collect();
+    json!({ "inputs": inputs })
+}
+
+#[tokio::test]
+async fn batch_create_is_201_and_a_duplicate_fails_the_whole_batch_with_409() {
+    let h = Harness::start().await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/create"),
+            Some(inputs(&["a@example.com", "b@example.com"], false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    assert_eq!(body["status"], "COMPLETE");
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    assert!(body["startedAt"].is_string() && body["completedAt"].is_string());
+    let existing = body["results"][0]["id"].as_str().unwrap().to_owned();
+    let before = h.sim.contact_count();
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/create"),
+            Some(inputs(&["c@example.com", "A@example.com"], false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT);
+    assert_error_shape(&body, "CONFLICT");
+    assert_eq!(
+        body["message"],
+        format!("Contact already exists. Existing ID: {existing}")
+    );
+    assert_eq!(
+        h.sim.contact_count(),
+        before,
+        "nothing of the failed batch was written"
+    );
+}
+
+#[tokio::test]
+async fn batch_create_with_trace_ids_is_207_multi_status() {
+    let h = Harness::start().await;
+    h.create(json!({"email": "taken@example.com"})).await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/create"),
+            Some(inputs(
+                &["new@example.com", "taken@example.com", "bad@example"],
+                true,
+            )),
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 1);
+    assert_eq!(body["numErrors"], 2);
+    let errors = body["errors"].as_array().unwrap();
+    assert_eq!(errors[0]["category"], "CONFLICT");
+    assert_eq!(
+        errors[0]["context"]["objectWriteTraceId"],
+        json!(["trace-1"])
+    );
+    assert_eq!(errors[1]["category"], "VALIDATION_ERROR");
+    assert_eq!(
+        errors[1]["context"]["objectWriteTraceId"],
+        json!(["trace-2"])
+    );
+    assert!(
+        errors[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains("INVALID_EMAIL")
+    );
+}
+
+#[tokio::test]
+async fn batches_over_100_inputs_are_400() {
+    let h = Harness::start().await;
+    let emails: Vec<String> = (0..101).map(|n| format!("u{n}@example.com")).collect();
+    let refs: Vec<&str> = emails.iter().map(String::as_str).collect();
+    for op in ["create", "read", "update", "upsert", "archive"] {
+        let body = if op == "create" {
+            inputs(&refs, false)
+        } else {
+            json!({"inputs": refs.iter().map(|e| json!({"id": e, "idProperty": "email", "properties": {}})).collect::<Vec<_>>()})
+        };
+        let (status, body) = h
+            .call(Method::POST, &format!("{CONTACTS}/batch/{op}"), Some(body))
+            .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{op}: {body}");
+        assert_error_shape(&body, "VALIDATION_ERROR");
+    }
+    let (status, _) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/create"),
+            Some(inputs(&refs[..100], false)),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "100 is allowed");
+}
+
+#[tokio::test]
+async fn batch_read_is_200_or_207_naming_missing_ids_and_reads_by_email() {
+    let h = Harness::start().await;
+    let id = h
+        .create(json!({"email": "r@example.com", "firstname": "R"}))
+        .await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/read"),
+            Some(json!({"inputs": [{"id": id}], "properties": ["firstname", "phone"]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["results"][0]["properties"]["firstname"], "R");
+    assert_eq!(body["results"][0]["properties"]["phone"], Value::Null);
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/read"),
+            Some(json!({"inputs": [{"id": "R@EXAMPLE.com"}, {"id": "nobody@example.com"}], "idProperty": "email", "properties": []})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert_eq!(body["results"][0]["id"], id.as_str());
+    assert_eq!(body["numErrors"], 1);
+    assert_eq!(body["errors"][0]["category"], "OBJECT_NOT_FOUND");
+    assert_eq!(
+        body["errors"][0]["context"]["ids"],
+        json!(["nobody@example.com"])
+    );
+}
+
+#[tokio::test]
+async fn batch_update_writes_all_or_fails_on_a_missing_id() {
+    let h = Harness::start().await;
+    let a = h.create(json!({"email": "u1@example.com"})).await;
+    let b = h.create(json!({"email": "u2@example.com"})).await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/update"),
+            Some(json!({"inputs": [{"id": a, "properties": {"firstname": "A"}}, {"id": b, "properties": {"firstname": "B"}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][1]["properties"]["firstname"], "B");
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/update"),
+            Some(json!({"inputs": [{"id": a, "properties": {"firstname": "A2"}}, {"id": "424242", "properties": {"firstname": "X"}}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+    assert_error_shape(&body, "OBJECT_NOT_FOUND");
+    assert_eq!(
+        h.sim.contact(a.parse().unwrap()).unwrap().0["firstname"],
+        "A"
+    );
+}
+
+#[tokio::test]
+async fn batch_upsert_by_email_marks_new_and_existing_records() {
+    let h = Harness::start().await;
+    let id = h.create(json!({"email": "old@example.com"})).await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/upsert"),
+            Some(json!({"inputs": [
+                {"id": "OLD@example.com", "idProperty": "email", "properties": {"firstname": "Old"}},
+                {"id": "fresh@example.com", "idProperty": "email", "properties": {"firstname": "Fresh"}}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(body["results"][0]["id"], id.as_str());
+    assert_eq!(body["results"][0]["new"], false);
+    assert_eq!(body["results"][1]["new"], true);
+    assert_eq!(
+        body["results"][1]["properties"]["email"],
+        "fresh@example.com"
+    );
+    // Partial upserts are not supported with email: trace ids do not give a 207.
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/upsert"),
+            Some(json!({"inputs": [
+                {"id": "ok@example.com", "idProperty": "email", "properties": {}, "objectWriteTraceId": "1"},
+                {"id": "bad@example", "idProperty": "email", "properties": {}, "objectWriteTraceId": "2"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_eq!(body["errors"][0]["code"], "INVALID_EMAIL");
+}
+
+async fn create_unique_property(h: &Harness, name: &str) {
+    let (status, body) = h
+        .call(
+            Method::POST,
+            "/crm/v3/properties/contacts",
+            Some(json!({"name": name, "label": "Ext", "type": "string", "fieldType": "text", "groupName": "contactinformation", "hasUniqueValue": true})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn unique_property_conflicts_are_400_and_partial_upserts_work_with_it() {
+    let h = Harness::start().await;
+    create_unique_property(&h, "ext_id").await;
+    let first = h
+        .create(json!({"email": "x1@example.com", "ext_id": "X-1"}))
+        .await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"email": "x2@example.com", "ext_id": "X-1"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert_error_shape(&body, "VALIDATION_ERROR");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("propertyName=ext_id, value=X-1"),
+        "{message}"
+    );
+    assert!(
+        message.ends_with(&format!("{first} already has that value.")),
+        "{message}"
+    );
+    let (status, got) = h
+        .call(
+            Method::GET,
+            &format!("{CONTACTS}/X-1?idProperty=ext_id"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, got["id"].as_str()),
+        (StatusCode::OK, Some(first.as_str()))
+    );
+    let (status, body) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/upsert"),
+            Some(json!({"inputs": [
+                {"id": "X-1", "idProperty": "ext_id", "properties": {"firstname": "One"}, "objectWriteTraceId": "a"},
+                {"id": "X-2", "idProperty": "ext_id", "properties": {"email": "x1@example.com"}, "objectWriteTraceId": "b"},
+                {"id": "X-3", "idProperty": "ext_id", "properties": {"email": "x3@example.com"}, "objectWriteTraceId": "c"}
+            ]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::MULTI_STATUS, "{body}");
+    assert_eq!(body["results"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        body["errors"][0]["context"]["objectWriteTraceId"],
+        json!(["b"])
+    );
+    assert_eq!(body["errors"][0]["category"], "CONFLICT");
+}
+
+#[tokio::test]
+async fn secondary_email_conflict_is_400_cannot_set() {
+    let h = Harness::start().await;
+    let owner = h
+        .create(json!({"email": "main@example.com", "hs_additional_emails": "alt@example.com"}))
+        .await;
+    let (status, body) = h
+        .call(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"email": "ALT@example.com"}})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.starts_with("Cannot set PropertyValueCoordinates{"),
+        "{message}"
+    );
+    assert!(message.ends_with(&format!("{owner} already has that value.")));
+    let (status, by_secondary) = h
+        .call(
+            Method::GET,
+            &format!("{CONTACTS}/alt@example.com?idProperty=email"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (status, by_secondary["id"].as_str()),
+        (StatusCode::OK, Some(owner.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn batch_archive_is_204_whatever_the_ids() {
+    let h = Harness::start().await;
+    let id = h.create(json!({"email": "gone@example.com"})).await;
+    let (status, _) = h
+        .call(
+            Method::POST,
+            &format!("{CONTACTS}/batch/archive"),
+            Some(json!({"inputs": [{"id": id}, {"id": "31337"}]})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(h.sim.contact(id.parse().unwrap()).unwrap().1, "archived");
+}
+
+// ---------------------------------------------------------------------------------------
+// Search
+
+async fn search(h: &Harness, body: Value) -> (StatusCode, Value) {
+    h.call(Method::POST, &format!("{CONTACTS}/search"), Some(body))
+        .await
+}
+
+#[tokio::test]
+async fn search_filters_sorts_and_pages() {
+    let h = Harness::start().await;
+    let a = h
+        .create(json!({"email": "Sam@Example.com", "firstname": "Sam"}))
+        .await;
+    let b = h
+        .create(json!({"email": "kim@example.com", "firstname": "Kim", "phone": "1"}))
+        .await;
+    let c = h.create(json!({"firstname": "Lee"})).await;
+    let gone = h.create(json!({"email": "gone@example.com"})).await;
+    h.call(Method::DELETE, &format!("{CONTACTS}/{gone}"), None)
+        .await;
+
+    let ids = |body: &Value| -> Vec<String> {
+        body["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (status, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "sam@example.com"}]}]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert_eq!(
+        (ids(&body), body["total"].as_u64()),
+        (vec![a.clone()], Some(1))
+    );
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": ["sam@example.com", "kim@example.com", "gone@example.com"]}]}]})).await;
+    assert_eq!(
+        ids(&body),
+        vec![a.clone(), b.clone()],
+        "archived never appear"
+    );
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "NOT_HAS_PROPERTY"}]}]})).await;
+    assert_eq!(ids(&body), vec![c.clone()]);
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "HAS_PROPERTY"}]}, {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "lee"}]}]})).await;
+    assert_eq!(ids(&body), vec![b.clone(), c.clone()], "groups are ORed");
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": a}]}], "sorts": [{"propertyName": "hs_object_id", "direction": "DESCENDING"}], "limit": 1})).await;
+    assert_eq!(ids(&body), vec![c.clone()]);
+    assert_eq!(body["total"], 2);
+    assert_eq!(body["paging"]["next"]["after"], "1");
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "hs_object_id", "operator": "GT", "value": a}]}], "sorts": [{"propertyName": "hs_object_id", "direction": "DESCENDING"}], "limit": 1, "after": "1"})).await;
+    assert_eq!(ids(&body), vec![b.clone()]);
+    assert!(body.get("paging").is_none());
+    let (_, all) = search(&h, json!({})).await;
+    let modified = all["results"][0]["properties"]["lastmodifieddate"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "lastmodifieddate", "operator": "GTE", "value": modified}]}]})).await;
+    assert!(ids(&body).contains(&a));
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "NEQ_CHECK", "operator": "NEQ", "value": "x"}]}], "query": "kim"})).await;
+    assert_eq!(ids(&body), vec![b]);
+}
+
+#[tokio::test]
+async fn search_limits_are_400() {
+    let h = Harness::start().await;
+    let filter = json!({"propertyName": "email", "operator": "HAS_PROPERTY"});
+    let cases = [
+        json!({"limit": 201}),
+        json!({"limit": 100, "after": "9901"}),
+        json!({"after": "abc"}),
+        json!({"filterGroups": vec![json!({"filters": [filter]}); 6]}),
+        json!({"filterGroups": [{"filters": vec![filter.clone(); 7]}]}),
+        json!({"filterGroups": vec![json!({"filters": vec![filter.clone(); 4]}); 5]}),
+        json!({"sorts": [{"propertyName": "email"}, {"propertyName": "firstname"}]}),
+        json!({"query": "x".repeat(3001)}),
+    ];
+    for case in cases {
+        let (status, body) = search(&h, case.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{case}: {body}");
+        assert_error_shape(&body, "VALIDATION_ERROR");
+    }
+    let (status, body) = search(&h, json!({"limit": 200, "after": "9800"})).await;
+    assert_eq!(status, StatusCode::OK, "the last allowed page: {body}");
+}

@@ -17,7 +17,6 @@ use super::{INTEGRATION_CHANGE_SOURCE, SimState};
 /// The kind of credential a request came with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
-#[allow(dead_code)] // OAuth and developer callers arrive with the OAuth and webhook modules.
 pub enum CallerKind {
     /// A private-app (static) token.
     PrivateApp,
@@ -104,7 +103,6 @@ pub async fn crm_guard(State(sim): State<SimState>, mut request: Request, next: 
     response
 }
 
-#[allow(dead_code)] // Mounted with the webhook-management routes.
 /// Middleware of the webhook-management routes: the developer API key as `hapikey` query
 /// parameter or as a bearer token.
 pub async fn developer_guard(

@@ -16,12 +16,14 @@ mod admin;
 mod auth;
 mod contacts;
 mod errors;
+mod oauth;
 mod properties;
 mod query;
 mod ratelimit;
 mod search;
 mod state;
 mod stats;
+mod webhooks;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
@@ -37,14 +39,17 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use tte_sync_core::simulate::{ServedRouter, SplitMix64, people, serve_on_loopback};
 
-pub use errors::{ApiError, JSON_UTF8};
+pub use errors::{ApiError, JSON_UTF8, PropertyIssue};
 pub use ratelimit::RateLimits;
-pub use state::{Change, ChangeKind, ChangeOrigin, hubspot_accepts_email};
+pub use state::{Change, ChangeKind, ChangeOrigin, WriteError, hubspot_accepts_email};
 pub use stats::{RouteCount, Stats, WebhookStats};
+pub use webhooks::{
+    MAX_EVENTS_PER_REQUEST, REQUEST_TIMESTAMP, SIGNATURE, SIGNATURE_V3, SIGNATURE_VERSION,
+};
 
 use auth::{Caller, CallerKind};
 use errors::json_response;
-use state::{ADDITIONAL_EMAILS, Claims, EMAIL, Store, WriteError, iso};
+use state::{ADDITIONAL_EMAILS, Claims, EMAIL, Store, iso};
 use stats::Counters;
 
 /// `changeSource` of webhook events caused by API writes of an app's token; `sourceId` is then
@@ -177,11 +182,14 @@ pub(crate) struct Sim {
     faults: Mutex<Faults>,
     storm: AtomicU32,
     rng: Mutex<SplitMix64>,
+    pub(crate) tokens: Mutex<oauth::Tokens>,
+    pub(crate) webhooks: webhooks::Webhooks,
 }
 
 impl Sim {
-    fn new(config: SimulatorConfig) -> Self {
-        Self {
+    fn new(config: SimulatorConfig) -> (Self, tokio::sync::mpsc::UnboundedReceiver<Change>) {
+        let (webhooks, queue) = webhooks::Webhooks::new();
+        let sim = Self {
             config,
             store: RwLock::new(Store::new()),
             limiter: ratelimit::Limiter::default(),
@@ -190,8 +198,19 @@ impl Sim {
             base_url: OnceLock::new(),
             faults: Mutex::new(Faults::default()),
             storm: AtomicU32::new(0),
-            rng: Mutex::new(SplitMix64::new(0x5eed)),
-        }
+            rng: Mutex::new(SplitMix64::new(
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64,
+            )),
+            tokens: Mutex::new(oauth::Tokens::default()),
+            webhooks,
+        };
+        (sim, queue)
+    }
+
+    /// A fresh random token with a readable prefix.
+    pub(crate) fn random_token(&self, prefix: &str) -> String {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        format!("{prefix}-{:016x}{:016x}", rng.next_u64(), rng.next_u64())
     }
 
     /// The simulated clock, in epoch milliseconds.
@@ -256,12 +275,25 @@ impl Sim {
                 app_id: *app_id,
             });
         }
-        Err(ApiError::unauthenticated())
+        let check = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(token, self.now_ms());
+        match check {
+            oauth::AccessCheck::Valid => Ok(Caller {
+                token: token.to_owned(),
+                kind: CallerKind::OAuth,
+                app_id: self.config.app_id,
+            }),
+            oauth::AccessCheck::Expired(ms) => Err(ApiError::expired(ms.max(0) / 1000)),
+            oauth::AccessCheck::Unknown => Err(ApiError::unauthenticated()),
+        }
     }
 
     /// Hands changes to the webhook worker.
     pub(crate) fn publish(&self, changes: Vec<Change>) {
-        drop(changes);
+        self.webhooks.publish(changes);
     }
 
     /// Merges two contacts and returns the survivor's JSON.
@@ -349,6 +381,13 @@ impl Sim {
     }
 }
 
+fn owned(properties: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    properties
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
 /// Accepts the object type spellings clients use for contacts.
 ///
 /// # Errors
@@ -430,8 +469,46 @@ fn router(sim: SimState) -> Router {
             post(empty_associations),
         )
         .route_layer(from_fn_with_state(sim.clone(), auth::crm_guard));
+    let app = "/webhooks/v3/{app_id}";
+    let developer = Router::new()
+        .route(
+            &format!("{app}/settings"),
+            get(webhooks::get_settings)
+                .put(webhooks::put_settings)
+                .delete(webhooks::delete_settings),
+        )
+        .route(
+            &format!("{app}/subscriptions"),
+            get(webhooks::list_subscriptions).post(webhooks::create_subscription),
+        )
+        .route(
+            &format!("{app}/subscriptions/batch/update"),
+            post(webhooks::batch_update_subscriptions),
+        )
+        .route(
+            &format!("{app}/subscriptions/{{id}}"),
+            get(webhooks::get_subscription)
+                .patch(webhooks::patch_subscription)
+                .delete(webhooks::delete_subscription),
+        )
+        .route_layer(from_fn_with_state(sim.clone(), auth::developer_guard));
+    let oauth = Router::new()
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/{portal_id}/authorize", get(oauth::authorize))
+        .route("/oauth/v1/token", post(oauth::token))
+        .route("/oauth/v3/token", post(oauth::token))
+        .route(
+            "/oauth/v1/access-tokens/{token}",
+            get(oauth::access_token_info),
+        )
+        .route(
+            "/oauth/v1/refresh-tokens/{token}",
+            get(oauth::refresh_token_info).delete(oauth::delete_refresh_token),
+        );
     Router::new()
         .merge(crm)
+        .merge(developer)
+        .merge(oauth)
         .merge(admin::router())
         .fallback(fallback)
         .layer(from_fn_with_state(sim.clone(), stats::count))
@@ -442,7 +519,15 @@ fn router(sim: SimState) -> Router {
 #[derive(Debug)]
 pub struct HubSpotSimulator {
     sim: SimState,
-    served: ServedRouter,
+    base_url: String,
+    served: Option<ServedRouter>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HubSpotSimulator {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
 }
 
 impl HubSpotSimulator {
@@ -451,15 +536,22 @@ impl HubSpotSimulator {
     /// # Errors
     /// Fails when the port cannot be bound.
     pub async fn start(config: SimulatorConfig, port: u16) -> std::io::Result<Self> {
-        let sim = Arc::new(Sim::new(config));
+        let (sim, queue) = Sim::new(config);
+        let sim = Arc::new(sim);
         let served = serve_on_loopback(router(sim.clone()), port).await?;
         let _ = sim.base_url.set(served.base_url());
-        Ok(Self { sim, served })
+        let worker = tokio::spawn(webhooks::run_worker(Arc::downgrade(&sim), queue));
+        Ok(Self {
+            sim,
+            base_url: served.base_url(),
+            served: Some(served),
+            worker,
+        })
     }
 
     /// `http://127.0.0.1:<port>`, the base URL to give a HubSpot client.
     pub fn base_url(&self) -> String {
-        self.served.base_url()
+        self.base_url.clone()
     }
 
     /// The configuration it runs with.
@@ -508,6 +600,60 @@ impl HubSpotSimulator {
             })
     }
 
+    /// Creates a contact as HubSpot user `user_id` would in the UI (webhooks carry
+    /// `CRM_UI`); returns its id.
+    ///
+    /// # Errors
+    /// The [`WriteError`] HubSpot would show the user (invalid value, duplicate email, …).
+    pub fn user_create(
+        &self,
+        properties: &[(&str, &str)],
+        user_id: Option<u64>,
+    ) -> Result<u64, WriteError> {
+        self.sim.user_create(&owned(properties), user_id)
+    }
+
+    /// Edits contact `id` as HubSpot user `user_id` would in the UI (empty values clear).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown contact, or the [`WriteError`] HubSpot would show.
+    pub fn user_edit(
+        &self,
+        id: u64,
+        properties: &[(&str, &str)],
+        user_id: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.sim.user_edit(id, &owned(properties), user_id)
+    }
+
+    /// Deletes (archives) contact `id` as a user would; false when it is not live.
+    pub fn user_archive(&self, id: u64, user_id: Option<u64>) -> bool {
+        self.sim.user_archive(id, user_id)
+    }
+
+    /// Restores contact `id` from the recycle bin as a user would.
+    ///
+    /// # Errors
+    /// `NotFound` when it is not in the bin, a conflict when its email was taken since.
+    pub fn user_restore(&self, id: u64, user_id: Option<u64>) -> Result<(), WriteError> {
+        self.sim.user_restore(id, user_id)
+    }
+
+    /// Merges contact `merged` into `primary` as a user would (a `contact.merge` event).
+    ///
+    /// # Errors
+    /// `NotFound` when either is not a live contact.
+    pub fn user_merge(
+        &self,
+        primary: u64,
+        merged: u64,
+        user_id: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.sim
+            .merge(primary, merged, &admin::user_origin(user_id))
+            .map(drop)
+    }
+
     /// Sets the faults to inject.
     pub fn set_faults(&self, faults: Faults) {
         self.sim.set_faults(faults);
@@ -521,7 +667,10 @@ impl HubSpotSimulator {
     }
 
     /// Stops serving and waits for in-flight requests.
-    pub async fn shutdown(self) {
-        self.served.shutdown().await;
+    pub async fn shutdown(mut self) {
+        self.worker.abort();
+        if let Some(served) = self.served.take() {
+            served.shutdown().await;
+        }
     }
 }

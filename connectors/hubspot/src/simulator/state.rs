@@ -242,6 +242,32 @@ pub enum WriteError {
     NotFound(String),
 }
 
+impl std::fmt::Display for WriteError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            WriteError::Invalid(issues) => {
+                let list: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+                write!(f, "invalid property values: {}", list.join("; "))
+            }
+            WriteError::DuplicateEmail { existing } => {
+                write!(f, "contact {existing} already has this email")
+            }
+            WriteError::UniqueConflict {
+                property,
+                value,
+                existing,
+                ..
+            } => write!(f, "contact {existing} already has {property} = {value}"),
+            WriteError::DuplicateInBatch(id) => {
+                write!(f, "{id} appears twice in one batch; send each record once")
+            }
+            WriteError::NotFound(id) => write!(f, "no contact {id}; check the id"),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
 /// The portal's data.
 #[derive(Debug)]
 pub struct Store {

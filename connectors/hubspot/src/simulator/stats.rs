@@ -95,6 +95,16 @@ impl Counters {
         self.throttled.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Adds one to a counter.
+    pub fn bump(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Adds `by` to a counter.
+    pub fn add(counter: &AtomicU64, by: u64) {
+        counter.fetch_add(by, Ordering::Relaxed);
+    }
+
     /// A snapshot.
     pub fn snapshot(&self) -> Stats {
         let requests = self
