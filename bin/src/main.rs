@@ -12,6 +12,7 @@ use tte_sync_hubspot as _;
 mod config;
 mod config_cmd;
 mod connectors_cmd;
+mod simulate_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -30,6 +31,8 @@ enum Command {
     Config(config_cmd::ConfigCommand),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
+    /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
+    Simulate(simulate_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -37,6 +40,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),
+        Command::Simulate(args) => simulate_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

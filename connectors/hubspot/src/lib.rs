@@ -4,6 +4,8 @@
 //! subscriptions, verification of signed webhooks, and the OAuth install flow.
 
 pub mod config;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 
 use async_trait::async_trait;
 use futures_util::stream::{self, BoxStream, StreamExt};
