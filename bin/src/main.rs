@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tte_sync_hubspot as _;
 
 mod connectors_cmd;
+mod mapping_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -23,6 +24,11 @@ struct Cli {
 enum Command {
     /// List the CRM connectors linked into this binary.
     Connectors,
+    /// Check, describe and preview mapping files.
+    Mapping {
+        #[command(subcommand)]
+        command: mapping_cmd::MappingCommand,
+    },
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
 }
@@ -31,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
+        Command::Mapping { command } => mapping_cmd::run(command),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."
