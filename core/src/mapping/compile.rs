@@ -24,19 +24,8 @@ const VERSION: u32 = 1;
 const DOCS: &str = "docs/mapping.md";
 
 pub(crate) fn compile(text: &str, file: &str, connectors: &[&str]) -> Result<Mapping, Diagnostics> {
-    if text.trim().is_empty() {
-        return Err(Diagnostics::new(vec![
-            Diagnostic::new(
-                Code::InvalidYaml,
-                file,
-                Position { line: 1, column: 1 },
-                "",
-                "the mapping file is empty",
-            )
-            .hint(format!(
-                "start from the default mapping (mappings/hubspot.yaml); see {DOCS}"
-            )),
-        ]));
+    if text.trim().is_empty() || matches!(serde_yaml::from_str(text), Ok(serde_yaml::Value::Null)) {
+        return Err(empty(file));
     }
     let locator = Locator::new(text);
     let spec: MappingSpec = match serde_yaml::from_str(text) {
@@ -54,6 +43,21 @@ pub(crate) fn compile(text: &str, file: &str, connectors: &[&str]) -> Result<Map
     } else {
         Err(Diagnostics::new(checker.found))
     }
+}
+
+fn empty(file: &str) -> Diagnostics {
+    Diagnostics::new(vec![
+        Diagnostic::new(
+            Code::InvalidYaml,
+            file,
+            Position { line: 1, column: 1 },
+            "",
+            "the mapping file is empty",
+        )
+        .hint(format!(
+            "start from the default mapping (mappings/hubspot.yaml); see {DOCS}"
+        )),
+    ])
 }
 
 /// Turns a serde_yaml error into a diagnostic, classifying it by serde's (stable) wording.
@@ -103,6 +107,9 @@ fn from_serde(error: &serde_yaml::Error, file: &str, locator: &Locator) -> Diagn
         || message.starts_with("invalid value")
         || message.starts_with("invalid length")
     {
+        let message = message
+            .replace("expected u32", "expected a whole number")
+            .replace("expected a borrowed string", "expected a string");
         return new(Code::WrongType, message).hint(format!(
             "see {DOCS} or `tte-sync mapping schema` for what `{}` takes",
             if path.is_empty() { "the file" } else { &path }
@@ -150,6 +157,26 @@ fn split_expected(rest: &str) -> (&str, Vec<&str>) {
         .filter(|s| !s.is_empty())
         .collect();
     (name, expected)
+}
+
+/// A field's key: its `key:`, or its 10to8 side.
+fn default_key(field: &FieldSpec) -> String {
+    match (&field.key, &field.hub) {
+        (Some(key), _) => key.clone(),
+        (None, HubSide::Attribute(name)) => name.clone(),
+        (None, HubSide::CustomField(custom)) => custom.custom_field.clone(),
+    }
+}
+
+/// The CRM properties a field's `crm:` names.
+fn crm_names(crm: &CrmSide) -> Vec<&str> {
+    match crm {
+        CrmSide::Property(p) => vec![p.as_str()],
+        CrmSide::Properties(ps) => ps.iter().map(String::as_str).collect(),
+        CrmSide::List(l) => std::iter::once(l.primary.as_str())
+            .chain(l.rest.as_deref())
+            .collect(),
+    }
 }
 
 struct Checker<'a> {
@@ -319,20 +346,31 @@ impl Checker<'_> {
             fields.push(field);
         }
 
+        // References are checked against what the file names, even in fields that did not
+        // compile (their own diagnostics say what is wrong with them).
+        let named_keys: Vec<String> = spec.fields.iter().map(default_key).collect();
+        let named_properties: Vec<&str> = spec
+            .fields
+            .iter()
+            .filter(|f| f.direction.to_crm())
+            .flat_map(|f| crm_names(&f.crm))
+            .collect();
         for key in spec.conflicts.fields.keys() {
-            if !keys.contains_key(key) {
+            if !named_keys.contains(key) {
                 let path = child_key("conflicts.fields", key);
                 self.report_key(
                     Code::UnknownReference,
                     &path,
                     format!("no field has the key `{key}`"),
                     Some(
-                        did_you_mean(key, keys.keys().map(String::as_str)).unwrap_or_else(|| {
-                            format!(
-                                "the field keys are {}",
-                                list(keys.keys().map(String::as_str))
-                            )
-                        }),
+                        did_you_mean(key, named_keys.iter().map(String::as_str)).unwrap_or_else(
+                            || {
+                                format!(
+                                    "the field keys are {}",
+                                    list(named_keys.iter().map(String::as_str))
+                                )
+                            },
+                        ),
                     ),
                 );
             }
@@ -345,19 +383,20 @@ impl Checker<'_> {
             }
         }
         for (n, property) in identity.match_on.iter().enumerate() {
-            if !crm_writers.contains_key(property) {
+            if !named_properties.contains(&property.as_str()) {
                 self.report(
                     Code::UnknownReference,
                     &child_index("identity.match", n),
                     format!("no field writes the CRM property `{property}` to match on"),
                     Some(
-                        did_you_mean(property, crm_writers.keys().map(String::as_str))
-                            .unwrap_or_else(|| {
+                        did_you_mean(property, named_properties.iter().copied()).unwrap_or_else(
+                            || {
                                 format!(
                                     "match on a property a field writes: {}",
-                                    list(crm_writers.keys().map(String::as_str))
+                                    list(named_properties.iter().copied())
                                 )
-                            }),
+                            },
+                        ),
                     ),
                 );
             }
