@@ -1,4 +1,4 @@
-//! `tte-sync simulate`: runs the HubSpot simulator (and, where linked, the 10to8 one)
+//! `tte-sync simulate`: runs the HubSpot and 10to8 simulators
 //! standalone on loopback, prints base URLs, tokens and keys, and stops on Ctrl-C.
 
 use std::io::Write;
@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use tte_sync_core::tte::simulator::{Faults, TteSimConfig, TteSimulator};
 use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
 
 /// Options of `tte-sync simulate`.
@@ -92,7 +93,7 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         args.seed_contacts, args.seed
     )?;
     writeln!(out, "  admin API           {}/_sim/", hubspot.base_url())?;
-    let tte = start_tte_simulator(&args, &mut out)?;
+    let tte = start_tte_simulator(&args, &mut out).await?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
     drop(out);
@@ -100,23 +101,39 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         .await
         .context("waiting for Ctrl-C")?;
     eprintln!("Stopping.");
-    drop(tte);
+    tte.shutdown().await;
     hubspot.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Keeps the 10to8 simulator running until dropped.
-type TteGuard = Box<dyn std::any::Any + Send>;
-
-/// INTEGRATION POINT for the 10to8 simulator (`tte_sync_core::tte::simulator`): start it on
-/// `args.tte_port`, seed `args.seed_customers` people from `args.seed` and print its base URL
-/// and token, returning a value that stops it when dropped. Until it is wired in, this says
-/// so and runs nothing.
-fn start_tte_simulator(args: &Args, out: &mut impl Write) -> anyhow::Result<Option<TteGuard>> {
+/// Starts the 10to8 simulator on `args.tte_port`, seeds `args.seed_customers` generated
+/// people (the same people as HubSpot's seed over the overlapping range, so they share
+/// emails) and prints its base URL and API key.
+async fn start_tte_simulator(args: &Args, out: &mut impl Write) -> anyhow::Result<TteSimulator> {
+    let config = TteSimConfig {
+        faults: Faults {
+            latency_ms: args.latency_ms,
+            ..Faults::default()
+        },
+        ..TteSimConfig::default()
+    };
+    let tte = TteSimulator::start(config, args.tte_port)
+        .await
+        .with_context(|| {
+            format!(
+                "binding the 10to8 simulator to 127.0.0.1:{}; pick another --tte-port",
+                args.tte_port
+            )
+        })?;
+    let seeded = tte.seed(args.seed, 0, args.seed_customers, false).len();
+    writeln!(out, "10to8 simulator")?;
+    writeln!(out, "  base URL            {}", tte.base_url())?;
+    writeln!(out, "  API key             {}", tte.api_key())?;
     writeln!(
         out,
-        "10to8 simulator\n  not available in this build (--tte-port {} and --seed-customers {} are ignored)",
-        args.tte_port, args.seed_customers
+        "  customers seeded    {seeded} (generated people 0..{}, seed {})",
+        args.seed_customers, args.seed
     )?;
-    Ok(None)
+    writeln!(out, "  admin API           {}/_sim/", tte.base_url())?;
+    Ok(tte)
 }
