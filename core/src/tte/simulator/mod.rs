@@ -66,6 +66,8 @@ pub struct TteSimConfig {
     pub notification_retries: u32,
     /// The delay before the first retry; each later one doubles it.
     pub notification_retry_base_ms: u64,
+    /// Notification POSTs in flight at once (a retrying one holds its place).
+    pub notification_max_in_flight: usize,
     /// Faults in force from the start.
     pub faults: Faults,
     /// Seed of the generator deciding which requests and notifications faults hit.
@@ -84,6 +86,7 @@ impl Default for TteSimConfig {
             notification_timeout_ms: 5_000,
             notification_retries: 5,
             notification_retry_base_ms: 1_000,
+            notification_max_in_flight: 4,
             faults: Faults::default(),
             fault_seed: 0,
         }
@@ -165,6 +168,10 @@ impl TteSimulator {
     pub async fn start(config: TteSimConfig, port: u16) -> std::io::Result<Self> {
         let (changes, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(SimState::new(config, changes));
+        if port != 0 {
+            // Known before the first request can arrive.
+            state.set_base(&format!("http://127.0.0.1:{port}"));
+        }
         let notifier = notify::spawn(Arc::downgrade(&state), receiver);
         let served = serve_on_loopback(router(state.clone()), port).await?;
         state.set_base(&served.base_url());
