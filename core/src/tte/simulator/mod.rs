@@ -115,6 +115,9 @@ pub struct Faults {
     pub throttle_next: u32,
     /// The `Retry-After` of storm 429s.
     pub throttle_retry_after_secs: u64,
+    /// 429s (storms and the rate limit) say how long to wait only in the body text, with no
+    /// `Retry-After` header.
+    pub throttle_without_retry_after: bool,
     /// Percent of notification batches never sent.
     pub drop_notifications_percent: u8,
     /// Percent of notification batches sent twice.
