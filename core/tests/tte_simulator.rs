@@ -1,5 +1,5 @@
-//! The 10to8 simulator over real loopback HTTP: one test per documented status code, limit and
-//! body (shared/reference/tte-api.md §9), notification delivery, faults and the admin API.
+//! The 10to8 simulator over real loopback HTTP: one test per status code, limit and body that
+//! docs/simulator-tte.md documents, notification delivery, faults and the admin API.
 
 mod tte_support;
 

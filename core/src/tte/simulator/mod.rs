@@ -1,6 +1,7 @@
 //! An in-memory simulator of the 10to8 Enterprise API v2, for the demo, the tests and the
-//! benchmarks, behaving as `shared/reference/tte-api.md` describes 10to8 (its §9 defaults where
-//! 10to8 documents nothing).
+//! benchmarks. It behaves as 10to8's documentation and its public demo integration show the
+//! real API behaving; where they are silent it follows Django REST Framework's conventions,
+//! which 10to8's API shows every sign of (see `docs/simulator-tte.md`).
 //!
 //! - `state`: customers, bookings, subscriptions and the operations on them.
 //! - `customers`, `subscriptions`: the API routes.
