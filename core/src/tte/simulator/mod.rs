@@ -104,6 +104,26 @@ pub struct RateLimit {
     pub window_secs: u64,
 }
 
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    /// `REQUESTS/SECONDS`, e.g. `100/60`; a bare `REQUESTS` means per second.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (requests, window) = text.split_once('/').unwrap_or((text, "1"));
+        let requests = requests.trim().parse().ok();
+        let window_secs = window.trim().trim_end_matches('s').parse().ok();
+        match (requests, window_secs) {
+            (Some(requests), Some(window_secs)) if window_secs > 0 => Ok(Self {
+                requests,
+                window_secs,
+            }),
+            _ => Err(format!(
+                "rate limit `{text}` is not REQUESTS/SECONDS; write e.g. 100/60"
+            )),
+        }
+    }
+}
+
 /// Faults to inject into API requests and notifications.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -342,4 +362,37 @@ fn router(state: Arc<SimState>) -> Router {
         .layer(from_fn_with_state(state.clone(), guard::authenticate))
         .layer(from_fn_with_state(state.clone(), guard::count));
     admin::routes().merge(api).with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_reads_as_requests_per_seconds() {
+        let limit = |text: &str| text.parse::<RateLimit>();
+        assert_eq!(
+            limit("100/60"),
+            Ok(RateLimit {
+                requests: 100,
+                window_secs: 60
+            })
+        );
+        assert_eq!(
+            limit("5/10s"),
+            Ok(RateLimit {
+                requests: 5,
+                window_secs: 10
+            })
+        );
+        assert_eq!(
+            limit("20"),
+            Ok(RateLimit {
+                requests: 20,
+                window_secs: 1
+            })
+        );
+        assert!(limit("fast").unwrap_err().contains("100/60"));
+        assert!(limit("1/0").is_err());
+    }
 }
