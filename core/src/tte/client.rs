@@ -16,7 +16,7 @@ use backon::Retryable;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use futures_util::stream;
-use http::header::{AUTHORIZATION, CONTENT_TYPE, LOCATION};
+use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -376,7 +376,8 @@ impl TteClient {
             let mut request = inner
                 .http
                 .request(method.clone(), url)
-                .header(AUTHORIZATION, inner.authorization.clone());
+                .header(AUTHORIZATION, inner.authorization.clone())
+                .header(ACCEPT, JSON);
             if let Some(body) = &body {
                 request = request.header(CONTENT_TYPE, JSON).body(body.clone());
             }

@@ -29,8 +29,8 @@ pub(crate) enum ApiError {
     Malformed(String),
     /// 409 `{"detail": …}`.
     Conflict(String),
-    /// 429 with `Retry-After`.
-    Throttled(u64),
+    /// 429 saying how many seconds to wait, with a `Retry-After` header unless `false`.
+    Throttled(u64, bool),
     /// 500 with Django's HTML page (an injected fault).
     Internal,
 }
@@ -68,7 +68,7 @@ impl IntoResponse for ApiError {
             ApiError::Conflict(detail) => {
                 (StatusCode::CONFLICT, Json(json!({ "detail": detail }))).into_response()
             }
-            ApiError::Throttled(secs) => {
+            ApiError::Throttled(secs, with_header) => {
                 let detail =
                     format!("Request was throttled. Expected available in {secs} seconds.");
                 let mut response = (
@@ -76,9 +76,11 @@ impl IntoResponse for ApiError {
                     Json(json!({ "detail": detail })),
                 )
                     .into_response();
-                response
-                    .headers_mut()
-                    .insert(RETRY_AFTER, HeaderValue::from(secs));
+                if with_header {
+                    response
+                        .headers_mut()
+                        .insert(RETRY_AFTER, HeaderValue::from(secs));
+                }
                 response
             }
             ApiError::Internal => (

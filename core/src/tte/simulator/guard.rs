@@ -304,7 +304,8 @@ pub(crate) async fn faults(
         .map_or("", |key| key.0.as_str());
     if let Some(secs) = guard.storm().or_else(|| guard.over_limit(key)) {
         guard.throttled.fetch_add(1, Ordering::Relaxed);
-        return ApiError::Throttled(secs).into_response();
+        let with_header = !faults.throttle_without_retry_after;
+        return ApiError::Throttled(secs, with_header).into_response();
     }
     if guard.chance(faults.error_rate_percent) {
         return ApiError::Internal.into_response();

@@ -1,6 +1,7 @@
 //! An in-memory simulator of the 10to8 Enterprise API v2, for the demo, the tests and the
-//! benchmarks, behaving as `shared/reference/tte-api.md` describes 10to8 (its §9 defaults where
-//! 10to8 documents nothing).
+//! benchmarks. It behaves as 10to8's documentation and its public demo integration show the
+//! real API behaving; where they are silent it follows Django REST Framework's conventions,
+//! which 10to8's API shows every sign of (see `docs/simulator-tte.md`).
 //!
 //! - `state`: customers, bookings, subscriptions and the operations on them.
 //! - `customers`, `subscriptions`: the API routes.
@@ -66,6 +67,8 @@ pub struct TteSimConfig {
     pub notification_retries: u32,
     /// The delay before the first retry; each later one doubles it.
     pub notification_retry_base_ms: u64,
+    /// Notification POSTs in flight at once (a retrying one holds its place).
+    pub notification_max_in_flight: usize,
     /// Faults in force from the start.
     pub faults: Faults,
     /// Seed of the generator deciding which requests and notifications faults hit.
@@ -84,6 +87,7 @@ impl Default for TteSimConfig {
             notification_timeout_ms: 5_000,
             notification_retries: 5,
             notification_retry_base_ms: 1_000,
+            notification_max_in_flight: 4,
             faults: Faults::default(),
             fault_seed: 0,
         }
@@ -100,6 +104,26 @@ pub struct RateLimit {
     pub window_secs: u64,
 }
 
+impl std::str::FromStr for RateLimit {
+    type Err = String;
+
+    /// `REQUESTS/SECONDS`, e.g. `100/60`; a bare `REQUESTS` means per second.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (requests, window) = text.split_once('/').unwrap_or((text, "1"));
+        let requests = requests.trim().parse().ok();
+        let window_secs = window.trim().trim_end_matches('s').parse().ok();
+        match (requests, window_secs) {
+            (Some(requests), Some(window_secs)) if window_secs > 0 => Ok(Self {
+                requests,
+                window_secs,
+            }),
+            _ => Err(format!(
+                "rate limit `{text}` is not REQUESTS/SECONDS; write e.g. 100/60"
+            )),
+        }
+    }
+}
+
 /// Faults to inject into API requests and notifications.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields, default)]
@@ -112,6 +136,9 @@ pub struct Faults {
     pub throttle_next: u32,
     /// The `Retry-After` of storm 429s.
     pub throttle_retry_after_secs: u64,
+    /// 429s (storms and the rate limit) say how long to wait only in the body text, with no
+    /// `Retry-After` header.
+    pub throttle_without_retry_after: bool,
     /// Percent of notification batches never sent.
     pub drop_notifications_percent: u8,
     /// Percent of notification batches sent twice.
@@ -165,6 +192,10 @@ impl TteSimulator {
     pub async fn start(config: TteSimConfig, port: u16) -> std::io::Result<Self> {
         let (changes, receiver) = mpsc::unbounded_channel();
         let state = Arc::new(SimState::new(config, changes));
+        if port != 0 {
+            // Known before the first request can arrive.
+            state.set_base(&format!("http://127.0.0.1:{port}"));
+        }
         let notifier = notify::spawn(Arc::downgrade(&state), receiver);
         let served = serve_on_loopback(router(state.clone()), port).await?;
         state.set_base(&served.base_url());
@@ -331,4 +362,37 @@ fn router(state: Arc<SimState>) -> Router {
         .layer(from_fn_with_state(state.clone(), guard::authenticate))
         .layer(from_fn_with_state(state.clone(), guard::count));
     admin::routes().merge(api).with_state(state)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_rate_limit_reads_as_requests_per_seconds() {
+        let limit = |text: &str| text.parse::<RateLimit>();
+        assert_eq!(
+            limit("100/60"),
+            Ok(RateLimit {
+                requests: 100,
+                window_secs: 60
+            })
+        );
+        assert_eq!(
+            limit("5/10s"),
+            Ok(RateLimit {
+                requests: 5,
+                window_secs: 10
+            })
+        );
+        assert_eq!(
+            limit("20"),
+            Ok(RateLimit {
+                requests: 20,
+                window_secs: 1
+            })
+        );
+        assert!(limit("fast").unwrap_err().contains("100/60"));
+        assert!(limit("1/0").is_err());
+    }
 }

@@ -1,14 +1,16 @@
 //! Notification delivery: changed customer URIs are collected for a short window, de-duplicated
 //! and posted to every subscription as `{"scope":"customer","items":[…]}`. A POST that times
 //! out (5 s by default) or gets a non-2xx is retried with exponential backoff; basic-auth
-//! credentials in the callback URL are sent as an `Authorization: Basic` header. Injected
-//! faults drop or duplicate whole batches.
+//! credentials in the callback URL are sent as an `Authorization: Basic` header. At most
+//! `notification_max_in_flight` POSTs are in flight at once. Injected faults drop or duplicate
+//! whole batches.
 
-use std::sync::Weak;
 use std::sync::atomic::Ordering;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use serde_json::json;
+use tokio::sync::Semaphore;
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, timeout_at};
@@ -31,6 +33,7 @@ pub(crate) fn spawn(
         };
         let window = Duration::from_millis(config.notification_batch_window_ms);
         let batch_max = config.notification_batch_max.max(1);
+        let in_flight = Arc::new(Semaphore::new(config.notification_max_in_flight.max(1)));
         let http = match reqwest::Client::builder()
             .timeout(Duration::from_millis(config.notification_timeout_ms))
             .build()
@@ -69,12 +72,19 @@ pub(crate) fn spawn(
                     1
                 };
                 for _ in 0..copies {
-                    tokio::spawn(deliver(
+                    let Ok(permit) = in_flight.clone().acquire_owned().await else {
+                        return;
+                    };
+                    let delivery = deliver(
                         state.clone(),
                         http.clone(),
                         subscription.callback_url.clone(),
                         batch.clone(),
-                    ));
+                    );
+                    tokio::spawn(async move {
+                        delivery.await;
+                        drop(permit);
+                    });
                 }
             }
         }
@@ -82,7 +92,7 @@ pub(crate) fn spawn(
 }
 
 async fn deliver(
-    state: std::sync::Arc<SimState>,
+    state: Arc<SimState>,
     http: reqwest::Client,
     callback_url: String,
     items: Vec<String>,

@@ -3,7 +3,7 @@
 //! change queues a notification.
 
 use std::collections::BTreeMap;
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::{OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use serde::Serialize;
 use serde_json::Value;
@@ -29,7 +29,7 @@ const INVALID_NUMBER: &str = "Enter a valid phone number.";
 pub(crate) struct SimState {
     pub(crate) config: TteSimConfig,
     base: OnceLock<String>,
-    db: Mutex<Db>,
+    db: RwLock<Db>,
     pub(crate) guard: Guard,
     changes: mpsc::UnboundedSender<String>,
 }
@@ -96,7 +96,7 @@ impl SimState {
         Self {
             config,
             base: OnceLock::new(),
-            db: Mutex::new(Db::default()),
+            db: RwLock::new(Db::default()),
             guard,
             changes,
         }
@@ -128,8 +128,12 @@ impl SimState {
             .ok()
     }
 
-    fn db(&self) -> MutexGuard<'_, Db> {
-        self.db.lock().unwrap_or_else(PoisonError::into_inner)
+    fn db(&self) -> RwLockReadGuard<'_, Db> {
+        self.db.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn db_mut(&self) -> RwLockWriteGuard<'_, Db> {
+        self.db.write().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn notify(&self, ids: impl IntoIterator<Item = u64>) {
@@ -181,7 +185,7 @@ impl SimState {
     /// Creates a customer from a validated body; returns its id and JSON.
     pub(crate) fn create(&self, changes: Changes) -> (u64, Vec<u8>) {
         let (id, json) = {
-            let mut db = self.db();
+            let mut db = self.db_mut();
             let id = db.customers.len() as u64 + 1;
             let mut customer = SimCustomer {
                 id,
@@ -200,7 +204,7 @@ impl SimState {
     /// Applies a validated PATCH to a live customer; returns its JSON.
     pub(crate) fn patch(&self, id: u64, changes: Changes) -> Result<Vec<u8>, ApiError> {
         let json = {
-            let mut db = self.db();
+            let mut db = self.db_mut();
             let customer = live_mut(&mut db, id)?;
             apply(customer, changes);
             serde_json::to_vec(&self.view(customer, false)).unwrap_or_default()
@@ -212,7 +216,7 @@ impl SimState {
     /// Soft-deletes a live customer; without `force`, refuses one with future bookings.
     pub(crate) fn delete(&self, id: u64, force: bool) -> Result<(), ApiError> {
         {
-            let mut db = self.db();
+            let mut db = self.db_mut();
             let customer = live_mut(&mut db, id)?;
             if !force && customer.future_bookings > 0 {
                 return Err(ApiError::Conflict(format!(
@@ -238,7 +242,7 @@ impl SimState {
     }
 
     pub(crate) fn add_subscription(&self, callback_url: String) -> SimSubscription {
-        let mut db = self.db();
+        let mut db = self.db_mut();
         db.next_subscription += 1;
         let subscription = SimSubscription {
             id: db.next_subscription,
@@ -251,7 +255,7 @@ impl SimState {
     }
 
     pub(crate) fn remove_subscription(&self, id: u64) -> bool {
-        self.db().subscriptions.remove(&id).is_some()
+        self.db_mut().subscriptions.remove(&id).is_some()
     }
 
     pub(crate) fn subscription_json(&self, subscription: &SimSubscription) -> Value {
@@ -268,7 +272,7 @@ impl SimState {
     pub(crate) fn seed(&self, seed: u64, start: u64, count: u64, notify: bool) -> Vec<u64> {
         let ids: Vec<u64> =
             {
-                let mut db = self.db();
+                let mut db = self.db_mut();
                 let first = db.customers.len() as u64 + 1;
                 db.customers
                     .extend(people(seed, start, count).enumerate().map(|(n, person)| {
@@ -321,7 +325,7 @@ impl SimState {
 
     /// Sets how many future bookings a live customer has.
     pub(crate) fn set_future_bookings(&self, id: u64, count: u32) -> Result<(), ApiError> {
-        live_mut(&mut self.db(), id)?.future_bookings = count;
+        live_mut(&mut self.db_mut(), id)?.future_bookings = count;
         Ok(())
     }
 
@@ -330,7 +334,7 @@ impl SimState {
     /// soft-deleted. All are notified.
     pub(crate) fn merge(&self, survivor: u64, others: &[u64]) -> Result<SimCustomer, ApiError> {
         let merged = {
-            let mut db = self.db();
+            let mut db = self.db_mut();
             live(&db, survivor)?;
             let mut losers = Vec::new();
             for &id in others {
