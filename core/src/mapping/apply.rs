@@ -1,6 +1,7 @@
 //! Applying a compiled mapping: whole records and field by field, both ways. Nothing here can
 //! fail; everything checkable was checked by the compiler.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -158,25 +159,32 @@ impl HubList {
 }
 
 impl Field {
-    fn scalar_to_crm(&self, value: &str) -> String {
-        let mut value = value.to_owned();
+    /// The scalar transforms on the way to the CRM (borrowing when there are none).
+    fn scalar_to_crm<'v>(&self, value: &'v str) -> Cow<'v, str> {
+        let mut value = Cow::Borrowed(value);
         for fns in &self.scalars {
-            value = (fns.to_crm)(&value);
+            value = Cow::Owned((fns.to_crm)(&value));
         }
         value
     }
 
-    fn scalar_to_hub(&self, value: &str) -> String {
-        let mut value = value.to_owned();
+    /// The scalar transforms undone, in reverse, on the way back to 10to8.
+    fn scalar_to_hub<'v>(&self, value: &'v str) -> Cow<'v, str> {
+        let mut value = Cow::Borrowed(value);
         for fns in self.scalars.iter().rev() {
-            value = (fns.to_hub)(&value);
+            value = Cow::Owned((fns.to_hub)(&value));
         }
         value
     }
 
     /// Checks a value on its way to the CRM: the value to write, and the error if it is one
     /// the CRM would reject. Empty values are never checked.
-    fn checked(&self, value: String, now: &SyncTime, errors: Option<&mut Vec<String>>) -> String {
+    fn checked(
+        &self,
+        value: Cow<'_, str>,
+        now: &SyncTime,
+        errors: Option<&mut Vec<String>>,
+    ) -> String {
         match &self.check {
             Some(check) if !value.is_empty() && !(check.valid)(&value) => {
                 if let Some(errors) = errors {
@@ -184,7 +192,7 @@ impl Field {
                 }
                 check.crm_value.clone()
             }
-            _ => value,
+            _ => value.into_owned(),
         }
     }
 
@@ -330,7 +338,7 @@ impl Field {
                         out.errors.push(error);
                         kept.to_owned()
                     }
-                    None => self.scalar_to_hub(raw),
+                    None => self.scalar_to_hub(raw).into_owned(),
                 };
                 hub.write(value, out);
             }
@@ -338,7 +346,7 @@ impl Field {
                 hub, crm, to_hub, ..
             } => {
                 let joined = to_hub(record.property(&crm[0]), record.property(&crm[1]));
-                hub.write(self.scalar_to_hub(&joined), out);
+                hub.write(self.scalar_to_hub(&joined).into_owned(), out);
             }
             Shape::List {
                 hub,
@@ -358,7 +366,9 @@ impl Field {
                         out.errors.push(error);
                         items.push(kept.to_owned());
                     }
-                    None if !raw.trim().is_empty() => items.push(self.scalar_to_hub(raw.trim())),
+                    None if !raw.trim().is_empty() => {
+                        items.push(self.scalar_to_hub(raw.trim()).into_owned())
+                    }
                     None => {}
                 }
                 match rest {
@@ -368,7 +378,7 @@ impl Field {
                             .split(split_on.as_str())
                             .map(str::trim)
                             .filter(|item| !item.is_empty())
-                            .map(|item| self.scalar_to_hub(item)),
+                            .map(|item| self.scalar_to_hub(item).into_owned()),
                     ),
                     None => items.extend(
                         current_items

@@ -138,6 +138,7 @@ pub struct FieldSpec {
 /// The 10to8 side of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum HubSide {
     /// A built-in attribute: `name`, `emails` or `numbers`.
     Attribute(#[schemars(schema_with = "hub_attribute_schema")] String),
@@ -148,6 +149,7 @@ pub enum HubSide {
 /// The CRM side of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum CrmSide {
     /// One property.
     Property(String),
