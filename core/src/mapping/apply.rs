@@ -245,8 +245,8 @@ impl Field {
         }
     }
 
-    /// This field's value on the 10to8 side, in the CRM's terms: what [`write_crm`]
-    /// (Self::write_crm) would write, its properties joined with U+001F. Equal to
+    /// This field's value on the 10to8 side, in the CRM's terms: what
+    /// [`write_crm`](Self::write_crm) would write, its properties joined with U+001F. Equal to
     /// [`crm_value`](Self::crm_value) when the two sides agree.
     pub fn hub_value(&self, customer: &Customer) -> String {
         let now = SyncTime::placeholder();

@@ -2,7 +2,8 @@
 //!
 //! These types only describe the shape of a file. Everything that needs more than the shape
 //! (transform names, placeholders, properties written twice) is checked by
-//! [`compile`](super::compile), which turns a [`MappingSpec`] into a [`Mapping`](super::Mapping).
+//! [`Mapping::compile`](super::Mapping::compile), which turns a [`MappingSpec`] into a
+//! [`Mapping`](super::Mapping).
 
 use std::collections::BTreeMap;
 
