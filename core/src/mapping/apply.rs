@@ -68,6 +68,15 @@ impl HubOutput {
     }
 }
 
+/// Whether a value is empty or only whitespace (stops at the first other character).
+fn is_blank(value: &str) -> bool {
+    match value.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => false,
+        Some(_) => value.chars().all(char::is_whitespace),
+    }
+}
+
 /// A single-valued 10to8 side.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum HubScalar {
@@ -227,7 +236,7 @@ impl Field {
                 let mut items = hub
                     .read(customer)
                     .iter()
-                    .filter(|item| !item.trim().is_empty())
+                    .filter(|item| !is_blank(item))
                     .map(|item| self.scalar_to_crm(item));
                 let first = items.next().unwrap_or_default();
                 emit(primary, self.checked(first, now, errors));
@@ -289,12 +298,10 @@ impl Field {
         let Some(check) = &self.check else { return };
         let value = match &self.shape {
             Shape::Scalar { hub, .. } => self.scalar_to_crm(hub.read(customer)),
-            Shape::List { hub, .. } => {
-                match hub.read(customer).iter().find(|i| !i.trim().is_empty()) {
-                    Some(first) => self.scalar_to_crm(first),
-                    None => return,
-                }
-            }
+            Shape::List { hub, .. } => match hub.read(customer).iter().find(|i| !is_blank(i)) {
+                Some(first) => self.scalar_to_crm(first),
+                None => return,
+            },
             Shape::Split { .. } => return,
         };
         if !value.is_empty() && !(check.valid)(&value) {
@@ -312,7 +319,7 @@ impl Field {
     ) -> Option<(&'c str, String)> {
         let check = self.check.as_ref().filter(|c| c.keep_hub_value)?;
         let current = current?;
-        if crm_value != check.crm_value || current.trim().is_empty() {
+        if crm_value != check.crm_value || is_blank(current) {
             return None;
         }
         let outgoing = self.scalar_to_crm(current);
@@ -357,7 +364,7 @@ impl Field {
             } => {
                 let current_items = current.map(|c| hub.read(c));
                 let current_first = current_items
-                    .and_then(|items| items.iter().find(|i| !i.trim().is_empty()))
+                    .and_then(|items| items.iter().find(|i| !is_blank(i)))
                     .map(String::as_str);
                 let raw = record.property(primary);
                 let mut items = Vec::new();
@@ -366,7 +373,7 @@ impl Field {
                         out.errors.push(error);
                         items.push(kept.to_owned());
                     }
-                    None if !raw.trim().is_empty() => {
+                    None if !is_blank(raw) => {
                         items.push(self.scalar_to_hub(raw.trim()).into_owned())
                     }
                     None => {}
@@ -384,7 +391,7 @@ impl Field {
                         current_items
                             .unwrap_or_default()
                             .iter()
-                            .filter(|i| !i.trim().is_empty())
+                            .filter(|i| !is_blank(i))
                             .skip(1)
                             .cloned(),
                     ),
@@ -409,7 +416,7 @@ impl Field {
                 current.and_then(|c| {
                     hub.read(c)
                         .iter()
-                        .find(|i| !i.trim().is_empty())
+                        .find(|i| !is_blank(i))
                         .map(String::as_str)
                 }),
             ),
@@ -439,7 +446,8 @@ impl Mapping {
         for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
             field.write_crm(customer, now, &mut out);
         }
-        self.finish_crm(customer, now, &mut out);
+        // Every field was written, so `out.errors` already holds the whole customer's errors.
+        self.finish_crm_with(customer, now, &mut out, false);
         out
     }
 
@@ -447,6 +455,16 @@ impl Mapping {
     /// has one) and a status computed over every field of the whole customer, not only the
     /// fields written. `out.errors` becomes the whole customer's errors.
     pub fn finish_crm(&self, customer: &Customer, now: &SyncTime, out: &mut CrmOutput) {
+        self.finish_crm_with(customer, now, out, true);
+    }
+
+    fn finish_crm_with(
+        &self,
+        customer: &Customer,
+        now: &SyncTime,
+        out: &mut CrmOutput,
+        recheck: bool,
+    ) {
         if !customer.resource_uri.is_empty() {
             out.properties.insert(
                 self.identity.hub_id_property.clone(),
@@ -454,8 +472,12 @@ impl Mapping {
             );
         }
         let mut errors = Vec::new();
-        for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
-            field.crm_error(customer, now, &mut errors);
+        if recheck {
+            for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
+                field.crm_error(customer, now, &mut errors);
+            }
+        } else {
+            errors = std::mem::take(&mut out.errors);
         }
         if let Some(status) = &self.status {
             out.properties
