@@ -221,3 +221,9 @@ fn match_values_are_what_the_crm_would_hold() {
         [("email", "ada@example.com".to_owned())]
     );
 }
+
+#[test]
+fn a_mapping_can_be_shared_between_tasks() {
+    fn shared<T: Send + Sync + Clone + 'static>(_: &T) {}
+    shared(&mapping());
+}
