@@ -2061,3 +2061,73 @@ async fn subscription_management_limits_and_auth() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_oauth_token_without_the_write_scope_is_403_missing_scopes() {
+    let h = Harness::start().await;
+    let config = h.sim.config().clone();
+    // authorize() asks for the read scope only.
+    let back = authorize(&h, &config.client_id, "s").await;
+    let code = param(&back, "code").unwrap();
+    let (_, tokens) = token_request(
+        &h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            (
+                "redirect_uri",
+                "http://localhost:9999/hubspot/install/callback",
+            ),
+            ("client_id", &config.client_id),
+            ("client_secret", &config.client_secret),
+        ],
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _, _) = h.call_full(Method::GET, CONTACTS, None, access).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = h
+        .call_full(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"firstname": "No"}})),
+            access,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error_shape(&body, "MISSING_SCOPES");
+    assert_eq!(
+        body["errors"][0]["context"]["requiredGranularScopes"],
+        json!(["crm.objects.contacts.write"])
+    );
+}
+
+#[tokio::test]
+async fn search_by_email_uses_primary_emails_only_and_mixes_indexed_and_scanned_groups() {
+    let h = Harness::start().await;
+    let owner = h
+        .create(json!({"email": "first@example.com", "hs_additional_emails": "second@example.com"}))
+        .await;
+    let other = h.create(json!({"firstname": "Zed"})).await;
+    let (status, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "second@example.com"}]}]})).await;
+    assert_eq!(
+        (status, body["total"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{body}"
+    );
+    let (_, body) = search(
+        &h,
+        json!({"filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": "FIRST@example.com"}]},
+            {"filters": [{"propertyName": "firstname", "operator": "CONTAINS_TOKEN", "value": "zed"}]}
+        ], "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}]}),
+    )
+    .await;
+    let ids: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [owner.as_str(), other.as_str()]);
+}

@@ -337,6 +337,11 @@ impl Store {
         }
     }
 
+    /// The live contact whose primary email is `lowercase_email`.
+    pub fn primary_email_owner(&self, lowercase_email: &str) -> Option<u64> {
+        self.by_email.get(lowercase_email).copied()
+    }
+
     /// Whether `name` is usable as an `idProperty`.
     pub fn is_id_property(&self, name: &str) -> bool {
         name == EMAIL
