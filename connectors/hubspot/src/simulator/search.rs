@@ -13,6 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::contacts::Page;
 use super::errors::{ApiError, json_response};
 use super::state::{
     CREATEDATE, Contact, EMAIL, LASTMODIFIEDDATE, OBJECT_ID, Store, parse_time, value_to_string,
@@ -429,16 +430,18 @@ pub async fn search(
         });
     }
     let total = hits.len() as u64;
-    let results: Vec<Value> = hits
+    let results = hits
         .iter()
         .skip(after as usize)
         .take(limit as usize)
-        .map(|c| c.to_json(&request.properties, &store.properties))
+        .map(|c| c.view(&request.properties, &store.properties))
         .collect();
-    let mut body = json!({ "total": total, "results": results });
     let next = after + limit;
-    if next < total && limit > 0 {
-        body["paging"] = json!({ "next": { "after": next.to_string() } });
-    }
+    let body = Page {
+        total: Some(total),
+        results,
+        paging: (next < total && limit > 0)
+            .then(|| json!({ "next": { "after": next.to_string() } })),
+    };
     Ok(json_response(StatusCode::OK, &body))
 }
