@@ -2131,3 +2131,136 @@ async fn search_by_email_uses_primary_emails_only_and_mixes_indexed_and_scanned_
         .collect();
     assert_eq!(ids, [owner.as_str(), other.as_str()]);
 }
+
+// ---------------------------------------------------------------------------------------
+// The admin API over HTTP
+
+impl Harness {
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
+
+#[tokio::test]
+async fn admin_api_seeds_edits_as_a_user_injects_faults_and_resets() {
+    let h = Harness::with(fast_webhooks()).await;
+    let receiver = Receiver::start(Behaviour::default()).await;
+    h.target(&format!("{}/hook", receiver.base), 10).await;
+    h.subscribe("contact.propertyChange", Some("firstname"), true)
+        .await;
+    h.subscribe("contact.deletion", None, true).await;
+
+    let (status, seeded) = h
+        .admin(
+            Method::POST,
+            "/_sim/seed",
+            Some(json!({"seed": 9, "start": 0, "count": 50})),
+        )
+        .await;
+    assert_eq!(
+        (status, seeded["created"].as_u64()),
+        (StatusCode::OK, Some(50))
+    );
+    let first = seeded["firstId"].as_u64().unwrap();
+    let person = tte_sync_core::simulate::people(9, 0, 1).next().unwrap();
+    let (status, contact) = h
+        .admin(Method::GET, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        contact["properties"]["firstname"],
+        person.first_name.as_str()
+    );
+
+    let (status, _) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "Edited"}, "userId": 42})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = h
+        .admin(Method::DELETE, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually("edit and deletion events", || receiver.events().len() == 2).await;
+    let events = receiver.events();
+    assert_eq!(events[0]["sourceId"], "userId:42");
+    assert_eq!(events[0]["propertyValue"], "Edited");
+    assert_eq!(events[1]["subscriptionType"], "contact.deletion");
+    assert_eq!(events[1]["changeSource"], "CRM_UI");
+
+    let (status, body) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "X"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "archived contacts cannot be edited: {body}"
+    );
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            &format!("/_sim/contacts/{first}/restore"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, _) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"rate_limit_storm": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call(Method::GET, CONTACTS, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"no_such_fault": 1})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown faults are refused: {body}"
+    );
+
+    let (_, state) = h.admin(Method::GET, "/_sim/state", None).await;
+    assert_eq!(state["contacts"], 50);
+    let before = state["nowMs"].as_i64().unwrap();
+    let (_, clock) = h
+        .admin(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"seconds": 3600})),
+        )
+        .await;
+    assert!(clock["nowMs"].as_i64().unwrap() >= before + 3_600_000);
+    let (status, _) = h.admin(Method::POST, "/_sim/reset", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(h.sim.contact_count(), 0);
+}
