@@ -2264,3 +2264,31 @@ async fn admin_api_seeds_edits_as_a_user_injects_faults_and_resets() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     assert_eq!(h.sim.contact_count(), 0);
 }
+
+#[tokio::test]
+async fn search_lag_hides_new_contacts_from_search_until_indexed() {
+    let h = Harness::start().await;
+    h.sim.set_faults(tte_sync_hubspot::simulator::Faults {
+        search_lag_ms: 60_000,
+        ..Default::default()
+    });
+    let id = h.create(json!({"email": "lag@example.com"})).await;
+    let by_email = json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "lag@example.com"}]}]});
+    let (_, body) = search(&h, by_email.clone()).await;
+    assert_eq!(body["total"], 0, "not indexed yet");
+    let (status, body) = h
+        .call(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"email": "lag@example.com"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the create after a search miss: {body}"
+    );
+    h.sim.advance_clock(Duration::from_secs(61));
+    let (_, body) = search(&h, by_email).await;
+    assert_eq!(body["results"][0]["id"], id.as_str());
+}
