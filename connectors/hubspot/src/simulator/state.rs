@@ -79,39 +79,9 @@ pub fn parse_time(value: &str) -> Option<i64> {
     })
 }
 
-/// Whether HubSpot would accept `email`: HubSpot is stricter than 10to8 (one `@`, a plain
-/// local part, a dotted domain whose last label is at least two letters, no spaces).
-pub fn hubspot_accepts_email(email: &str) -> bool {
-    const MAX_EMAIL_LEN: usize = 254;
-    const MAX_LABEL_LEN: usize = 63;
-    if email.len() > MAX_EMAIL_LEN {
-        return false;
-    }
-    let Some((local, domain)) = email.split_once('@') else {
-        return false;
-    };
-    let local_ok = !local.is_empty()
-        && local.len() <= 64
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~.-".contains(c));
-    let labels: Vec<&str> = domain.split('.').collect();
-    let domain_ok = labels.len() >= 2
-        && labels.iter().all(|label| {
-            !label.is_empty()
-                && label.len() <= MAX_LABEL_LEN
-                && !label.starts_with('-')
-                && !label.ends_with('-')
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
-        })
-        && labels
-            .last()
-            .is_some_and(|tld| tld.len() >= 2 && tld.chars().all(|c| c.is_ascii_alphabetic()));
-    local_ok && domain_ok
-}
+/// Whether HubSpot would accept `email` as a primary email. It is the one rule the mapping's
+/// `validate: email` uses too, so the simulator and the sync agree on what HubSpot rejects.
+pub use tte_sync_core::mapping::valid_email as hubspot_accepts_email;
 
 /// Who made a change, as webhooks report it.
 #[derive(Debug, Clone, PartialEq, Eq)]
