@@ -4,6 +4,8 @@
 //!   plugin registry connectors join with `inventory::submit!`.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
+//! - [`store`]: the durable state over SQLite or PostgreSQL — links, inbox, dead letters,
+//!   tokens, runs, record status and activity.
 //! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
@@ -14,6 +16,7 @@ pub mod record;
 pub mod secret;
 #[cfg(feature = "simulator")]
 pub mod simulate;
+pub mod store;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};
