@@ -63,6 +63,7 @@ on_both_backends!(
     record_status_and_activity,
     settings_expire_and_take_once,
     privacy_deletion_forgets_everything,
+    locks_let_one_holder_work_at_a_time,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -289,7 +290,7 @@ async fn concurrent_opens_migrate_once(db: TestDb) {
     for store in &stores {
         store.ping().await.unwrap();
         assert_eq!(store.backend(), db.backend());
-        assert_eq!(store.schema_version(), 1);
+        assert!(store.schema_version() >= 2);
     }
     // Data written through one is seen by the others, and reopening keeps it.
     stores[0].set_setting("k", "v", None).await.unwrap();
@@ -302,20 +303,18 @@ async fn concurrent_opens_migrate_once(db: TestDb) {
 }
 
 async fn newer_schema_is_refused(db: TestDb) {
-    db.open().await.close().await;
+    let store = db.open().await;
+    let known_here = store.schema_version();
+    store.close().await;
     db.execute_raw(
         "INSERT INTO tte_sync_schema (version, description, applied_at) VALUES (99, 'future', 0)",
     )
     .await;
     let error = db.try_open_with(StoreOptions::default()).await.unwrap_err();
-    assert!(matches!(
-        error,
-        StoreError::SchemaTooNew {
-            found: 99,
-            known: 1,
-            ..
-        }
-    ));
+    let StoreError::SchemaTooNew { found, known, .. } = &error else {
+        panic!("expected a schema-too-new error, got {error}");
+    };
+    assert_eq!((*found, *known), (99, known_here));
     assert!(error.to_string().contains("upgrade tte-sync"), "{error}");
 }
 
@@ -1336,6 +1335,51 @@ async fn privacy_deletion_forgets_everything(db: TestDb) {
     assert!(store.dead_letter_for(&neighbour).await.unwrap().is_some());
     assert_eq!(store.count_links(HUBSPOT).await.unwrap(), 1);
     assert!(store.forget_object(&contact).await.unwrap().is_none());
+}
+
+async fn locks_let_one_holder_work_at_a_time(db: TestDb) {
+    const RECONCILE: &str = "reconcile";
+    let clock = TestClock::new();
+    let store = db
+        .open_with(StoreOptions::default().clock(clock.clock()))
+        .await;
+
+    // Eight replicas start their schedule at once: exactly one gets the lock.
+    let racers = (0..8).map(|n| {
+        let store = store.clone();
+        async move {
+            let holder = format!("replica-{n}");
+            store
+                .acquire_lock(RECONCILE, &holder, LEASE)
+                .await
+                .unwrap()
+                .then_some(holder)
+        }
+    });
+    let winners: Vec<String> = futures_util::future::join_all(racers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect();
+    assert_eq!(winners.len(), 1, "{winners:?}");
+    let winner = &winners[0];
+    let (holder, until) = store.lock_holder(RECONCILE).await.unwrap().unwrap();
+    assert_eq!((&holder, until), (winner, clock.now() + LEASE));
+
+    // The holder renews; others keep failing until it expires.
+    clock.advance(LEASE / 2);
+    assert!(store.acquire_lock(RECONCILE, winner, LEASE).await.unwrap());
+    clock.advance(LEASE / 2 + secs(1));
+    assert!(!store.acquire_lock(RECONCILE, "late", LEASE).await.unwrap());
+    clock.advance(LEASE);
+    assert!(store.lock_holder(RECONCILE).await.unwrap().is_none());
+    assert!(store.acquire_lock(RECONCILE, "late", LEASE).await.unwrap());
+    // The old holder cannot release what it lost; the new one can.
+    assert!(!store.release_lock(RECONCILE, winner).await.unwrap());
+    assert!(store.release_lock(RECONCILE, "late").await.unwrap());
+    assert!(store.acquire_lock(RECONCILE, winner, LEASE).await.unwrap());
+    // Other names are other locks.
+    assert!(store.acquire_lock("setup", "late", LEASE).await.unwrap());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,7 +6,9 @@
 //! (crash safety), the [inbox](InboxItem) of changes to process (coalesced per object, claimed
 //! with leases), [dead letters](DeadLetter), OAuth tokens (the store is a
 //! [`TokenStore`](crate::connector::TokenStore)), [run history](Run), [per-record
-//! status](RecordStatus), the [activity log](Activity) and [settings](Store::setting). [`Store::forget_object`] erases an object for a privacy deletion.
+//! status](RecordStatus), the [activity log](Activity) and [settings](Store::setting).
+//! [Named locks](Store::acquire_lock) let one replica at a time run the periodic reconcile;
+//! [`Store::forget_object`] erases an object for a privacy deletion.
 //!
 //! Every query is written once and runs on both backends through sqlx's `Any` driver;
 //! only the schema migrations (embedded, applied at open) and the inbox claim differ. Times are
@@ -20,6 +22,7 @@ mod error;
 mod forget;
 mod inbox;
 mod links;
+mod locks;
 mod migrate;
 mod pending;
 mod rows;
