@@ -46,6 +46,7 @@ macro_rules! on_both_backends {
 on_both_backends!(
     concurrent_opens_migrate_once,
     newer_schema_is_refused,
+    upgrades_apply_only_missing_migrations,
     links_round_trip,
     link_conflicts_save_nothing,
     links_repoint_after_merges,
@@ -316,6 +317,27 @@ async fn newer_schema_is_refused(db: TestDb) {
     };
     assert_eq!((*found, *known), (99, known_here));
     assert!(error.to_string().contains("upgrade tte-sync"), "{error}");
+}
+
+async fn upgrades_apply_only_missing_migrations(db: TestDb) {
+    // A database as the release before named locks left it.
+    let store = db.open().await;
+    store.set_setting("kept", "yes", None).await.unwrap();
+    store.close().await;
+    db.execute_raw("DROP TABLE locks; DELETE FROM tte_sync_schema WHERE version = 2;")
+        .await;
+
+    let upgraded = db.open().await;
+    assert_eq!(
+        upgraded.setting("kept").await.unwrap().as_deref(),
+        Some("yes")
+    );
+    assert!(
+        upgraded
+            .acquire_lock("reconcile", "me", LEASE)
+            .await
+            .unwrap()
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use super::change::Change;
 use super::connect::Backend;
 use super::error::{Result, StoreError};
-use super::inbox::{Change, enqueue_batch};
+use super::inbox::enqueue_batch;
 use super::rows::{RowExt, to_json};
 use super::{ObjectRef, Side, Store};
 

@@ -14,14 +14,15 @@
 //! - **Failures**: [`Store::fail`] counts attempts and schedules a retry; after the last attempt
 //!   (or with no retry time) the item moves to the dead letters.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use super::change::Change;
 use super::clock::{duration_millis, from_millis, to_millis};
 use super::connect::Backend;
 use super::dead_letters::put_dead_letter;
@@ -29,8 +30,6 @@ use super::error::{Result, StoreError};
 use super::rows::{IN_CHUNK, RowExt, to_json};
 use super::{ObjectRef, Side, Store};
 
-/// How many property names an item remembers; past that it asks for all of them.
-pub const MAX_PROPERTIES: usize = 64;
 /// How many objects one enqueue upsert carries (five parameters each).
 const UPSERT_CHUNK: usize = 100;
 const ITEM_COLUMNS: &str = "inbox.id AS id, inbox.connector AS connector, inbox.side AS side, \
@@ -38,76 +37,6 @@ const ITEM_COLUMNS: &str = "inbox.id AS id, inbox.connector AS connector, inbox.
      inbox.enqueued_at AS enqueued_at, inbox.version AS version, inbox.claim_seq AS claim_seq, \
      inbox.claimed_by AS claimed_by, inbox.lease_until AS lease_until, \
      inbox.attempts AS attempts, inbox.last_error AS last_error";
-
-/// What changed about an object, accumulated over every enqueue since it was last processed.
-/// The engine re-reads the object anyway; this says why and what to look at.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Change {
-    /// What happened, e.g. `created`, `property_changed`, `deleted`, `merged`, `retry`.
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub kinds: BTreeSet<String>,
-    /// The properties reported as changed (at most [`MAX_PROPERTIES`]).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub properties: BTreeSet<String>,
-    /// More properties changed than are remembered: treat every property as changed.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    pub all_properties: bool,
-    /// Objects merged into this one (they no longer exist on their own).
-    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
-    pub merged_ids: BTreeSet<String>,
-    /// When the earliest of the changes happened, by the source's clock.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub occurred_at: Option<DateTime<Utc>>,
-}
-
-impl Change {
-    /// A change of one kind.
-    pub fn new(kind: impl Into<String>) -> Self {
-        Self {
-            kinds: BTreeSet::from([kind.into()]),
-            ..Self::default()
-        }
-    }
-
-    /// The same change, naming a changed property.
-    pub fn with_property(mut self, name: impl Into<String>) -> Self {
-        self.properties.insert(name.into());
-        self.cap();
-        self
-    }
-
-    /// The same change, naming objects merged into this one.
-    pub fn with_merged(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
-        self.merged_ids.extend(ids.into_iter().map(Into::into));
-        self
-    }
-
-    /// The same change, happened at `time`.
-    pub fn with_occurred_at(mut self, time: DateTime<Utc>) -> Self {
-        self.occurred_at = Some(time);
-        self
-    }
-
-    /// Adds another change to this one.
-    pub fn merge(&mut self, other: Change) {
-        self.kinds.extend(other.kinds);
-        self.properties.extend(other.properties);
-        self.all_properties |= other.all_properties;
-        self.merged_ids.extend(other.merged_ids);
-        self.occurred_at = match (self.occurred_at, other.occurred_at) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        self.cap();
-    }
-
-    fn cap(&mut self) {
-        if self.all_properties || self.properties.len() > MAX_PROPERTIES {
-            self.all_properties = true;
-            self.properties.clear();
-        }
-    }
-}
 
 /// A change to queue for an object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -639,42 +568,4 @@ pub(super) async fn enqueue_batch(
         }
     }
     Ok(done)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn changes_merge_and_cap_properties() {
-        let early = DateTime::from_timestamp_millis(1_000).unwrap();
-        let late = DateTime::from_timestamp_millis(2_000).unwrap();
-        let mut change = Change::new("property_changed")
-            .with_property("email")
-            .with_occurred_at(late);
-        change.merge(
-            Change::new("deleted")
-                .with_property("phone")
-                .with_merged(["7"])
-                .with_occurred_at(early),
-        );
-        assert_eq!(change.kinds.len(), 2);
-        assert_eq!(change.properties.len(), 2);
-        assert_eq!(change.merged_ids, BTreeSet::from(["7".to_owned()]));
-        assert_eq!(change.occurred_at, Some(early));
-        for n in 0..=MAX_PROPERTIES {
-            change = change.with_property(format!("p{n}"));
-        }
-        assert!(change.all_properties);
-        assert!(change.properties.is_empty());
-        change.merge(Change::new("x").with_property("again"));
-        assert!(change.all_properties && change.properties.is_empty());
-    }
-
-    #[test]
-    fn change_json_leaves_out_empty_parts() {
-        assert_eq!(to_json(&Change::new("created")), r#"{"kinds":["created"]}"#);
-        let back: Change = serde_json::from_str("{}").unwrap();
-        assert_eq!(back, Change::default());
-    }
 }

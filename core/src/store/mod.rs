@@ -15,6 +15,7 @@
 //! stored as milliseconds since the Unix epoch, JSON as text. Secrets are never logged.
 
 mod activity;
+mod change;
 mod clock;
 mod connect;
 mod dead_letters;
@@ -37,11 +38,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
 pub use activity::{Action, Activity, Direction, RecordStatus, SyncStatus};
+pub use change::{Change, MAX_PROPERTIES};
 pub use clock::Clock;
 pub use connect::{Backend, SQLITE_MEMORY};
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, REQUEUED_KIND};
 pub use error::{Result, StoreError};
-pub use inbox::{Change, Completion, Enqueue, Enqueued, FailOutcome, InboxItem, InboxStats};
+pub use inbox::{Completion, Enqueue, Enqueued, FailOutcome, InboxItem, InboxStats};
 pub use links::{Link, Repointed, Snapshot};
 pub use pending::PendingCreate;
 pub use runs::{Run, RunId, RunKind, RunOutcome};
