@@ -713,10 +713,14 @@ async fn inbox_keeps_changes_that_arrive_while_claimed(db: TestDb) {
     assert_eq!(store.complete(&first).await.unwrap(), Completion::Requeued);
     let second = store.claim("other", 10, LEASE).await.unwrap().remove(0);
     assert_eq!(second.object, contact);
-    // Only what arrived since the claim, due when that was due.
+    // Everything, so a failed first attempt loses nothing; due when the new change was due.
     assert_eq!(
         second.change.properties,
-        BTreeSet::from(["lastname".to_owned(), "phone".to_owned()])
+        BTreeSet::from([
+            "email".to_owned(),
+            "lastname".to_owned(),
+            "phone".to_owned()
+        ])
     );
     assert_eq!(second.due_at, now + secs(4));
     assert_eq!(second.enqueued_at, now + secs(1));
@@ -749,7 +753,39 @@ async fn inbox_keeps_changes_that_arrive_while_claimed(db: TestDb) {
     assert_eq!(by_object[&objects[2]], Completion::Done);
     let left = store.inbox_items(10).await.unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].change.kinds, BTreeSet::from(["deleted".to_owned()]));
+    assert_eq!(left[0].object, objects[1]);
+    assert!(left[0].change.kinds.contains("deleted"));
+
+    // A merge being processed survives its attempt failing after another change arrived.
+    store
+        .enqueue(vec![enqueue(
+            &contact,
+            Change::new("merged").with_merged(["8"]),
+            clock.now(),
+        )])
+        .await
+        .unwrap();
+    let attempt = store.claim("w", 10, LEASE).await.unwrap();
+    let attempt = attempt.iter().find(|i| i.object == contact).unwrap();
+    store
+        .enqueue(vec![enqueue(
+            &contact,
+            Change::new("property_changed"),
+            clock.now(),
+        )])
+        .await
+        .unwrap();
+    let outcome = store
+        .fail(attempt, "timeout", Some(clock.now()))
+        .await
+        .unwrap();
+    assert!(matches!(outcome, FailOutcome::Retrying { attempts: 1, .. }));
+    let retry = store.claim("w", 10, LEASE).await.unwrap();
+    let retry = retry.iter().find(|i| i.object == contact).unwrap();
+    assert_eq!(retry.change.merged_ids, BTreeSet::from(["8".to_owned()]));
+    assert!(
+        retry.change.kinds.contains("merged") && retry.change.kinds.contains("property_changed")
+    );
 }
 
 async fn inbox_failures_retry_then_dead_letter(db: TestDb) {

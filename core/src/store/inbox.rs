@@ -8,9 +8,9 @@
 //!   `FOR UPDATE SKIP LOCKED`, SQLite with one `UPDATE … RETURNING` under its write lock, so an
 //!   object is never claimed by two workers at once. A lease that runs out (a replica crashed)
 //!   makes the item claimable again.
-//! - **Nothing lost while claimed**: every enqueue bumps the item's `version`. [`Store::complete`]
-//!   deletes the item only when the version is the one claimed; otherwise the new change stays
-//!   queued, due again.
+//! - **Nothing lost while claimed**: every enqueue bumps the item's `version` and merges its
+//!   change into the item. [`Store::complete`] deletes the item only when the version is the
+//!   one claimed; otherwise it stays queued, due again, so the change is processed.
 //! - **Failures**: [`Store::fail`] counts attempts and schedules a retry; after the last attempt
 //!   (or with no retry time) the item moves to the dead letters.
 
@@ -462,9 +462,10 @@ impl Store {
 ///
 /// One upsert per chunk inserts the new items and bumps the version of the queued ones, locking
 /// them; the changes are then merged in Rust (set unions do not translate to both SQL
-/// dialects). A change that arrives while its item is claimed starts afresh — its own kinds
-/// and due time, since the claimed ones are being processed; otherwise it merges and the
-/// earliest due time wins. A claimed item stays ready at its lease's end.
+/// dialects). Changes always merge, also into a claimed item: should the claimed attempt fail
+/// or its worker die, nothing it was processing (a merge's ids, say) is lost. The earliest due
+/// time wins, except that the first change since a claim sets its own (the claimed one is
+/// being processed). A claimed item stays ready at its lease's end.
 pub(super) async fn enqueue_batch(
     conn: &mut AnyConnection,
     now: i64,
@@ -537,12 +538,12 @@ pub(super) async fn enqueue_batch(
             // The upsert bumped the version: one past the claimed one means nothing else
             // arrived since the claim.
             let fresh = claimed && version == row.int("claimed_version")? + 1;
-            let (merged, due_at, enqueued_at) = if fresh {
-                (change.clone(), due, Some(now))
+            let mut merged = queued.clone();
+            merged.merge(change.clone());
+            let (due_at, enqueued_at) = if fresh {
+                (due, Some(now))
             } else {
-                let mut merged = queued.clone();
-                merged.merge(change.clone());
-                (merged, queued_due.min(due), None)
+                (queued_due.min(due), None)
             };
             let ready_at = if claimed {
                 row.int("ready_at")?
