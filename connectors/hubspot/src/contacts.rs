@@ -392,6 +392,13 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
         .collect())
 }
 
+fn written(object: ApiObject) -> WriteOutcome {
+    WriteOutcome::Written {
+        id: CrmId(object.id),
+        created: object.new.unwrap_or(false),
+    }
+}
+
 fn trace_id(index: usize) -> String {
     index.to_string()
 }
@@ -485,31 +492,6 @@ fn match_answer(
         .filter_map(|&i| key_of(i).map(|k| (k, i)))
         .collect();
     let mut outcomes: HashMap<usize, WriteOutcome> = HashMap::new();
-    let positional = answer.errors.is_empty() && answer.results.len() == batch.len();
-    for (position, object) in answer.results.into_iter().enumerate() {
-        let index = object
-            .object_write_trace_id
-            .as_ref()
-            .and_then(|t| by_trace.get(t))
-            .copied()
-            .or_else(|| match group {
-                Group::Upsert(id_property) => object
-                    .property(id_property)
-                    .and_then(|v| by_key.get(&v.to_lowercase()).copied()),
-                Group::Update => by_key.get(&object.id).copied(),
-                Group::Archive => None,
-            })
-            .or_else(|| positional.then(|| batch[position]));
-        if let Some(index) = index {
-            outcomes.insert(
-                index,
-                WriteOutcome::Written {
-                    id: CrmId(object.id),
-                    created: object.new.unwrap_or(false),
-                },
-            );
-        }
-    }
     for error in answer.errors {
         let traced: Vec<usize> = error
             .context_values("objectWriteTraceId")
@@ -528,6 +510,40 @@ fn match_answer(
         let failure = classify_record_error(&error);
         for index in targets {
             outcomes.insert(index, WriteOutcome::Failed(failure.clone()));
+        }
+    }
+    let mut unmatched = Vec::new();
+    for object in answer.results {
+        let index = object
+            .object_write_trace_id
+            .as_ref()
+            .and_then(|t| by_trace.get(t))
+            .copied()
+            .or_else(|| match group {
+                Group::Upsert(id_property) => object
+                    .property(id_property)
+                    .and_then(|v| by_key.get(&v.to_lowercase()).copied()),
+                Group::Update => by_key.get(&object.id).copied(),
+                Group::Archive => None,
+            })
+            .filter(|index| !outcomes.contains_key(index));
+        match index {
+            Some(index) => {
+                outcomes.insert(index, written(object));
+            }
+            None => unmatched.push(object),
+        }
+    }
+    // Results come in input order with the failed inputs left out: what is left pairs up in
+    // order when the counts agree.
+    let open: Vec<usize> = batch
+        .iter()
+        .copied()
+        .filter(|i| !outcomes.contains_key(i))
+        .collect();
+    if open.len() == unmatched.len() {
+        for (index, object) in open.into_iter().zip(unmatched) {
+            outcomes.insert(index, written(object));
         }
     }
     batch

@@ -18,6 +18,8 @@ pub mod contacts;
 pub mod errors;
 pub mod ratelimit;
 pub mod setup;
+#[cfg(feature = "simulator")]
+pub mod simulator;
 pub mod webhook;
 
 use std::collections::BTreeSet;
