@@ -115,6 +115,17 @@ pub enum SignatureVersion {
     V3,
 }
 
+impl SignatureVersion {
+    /// The version as HubSpot names it: `v1`, `v2` or `v3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVersion::V1 => "v1",
+            SignatureVersion::V2 => "v2",
+            SignatureVersion::V3 => "v3",
+        }
+    }
+}
+
 impl HubSpotConfig {
     /// The general rate limit: `requests_per_10_secs` per rolling 10 s.
     pub fn general_limit(&self) -> WindowLimit {
