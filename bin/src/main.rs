@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use tte_sync_hubspot as _;
 
 mod connectors_cmd;
+mod simulate_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -25,12 +26,15 @@ enum Command {
     Connectors,
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
+    /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
+    Simulate(simulate_cmd::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
+        Command::Simulate(args) => simulate_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

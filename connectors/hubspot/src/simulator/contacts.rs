@@ -12,15 +12,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::errors::{ApiError, CONFLICT, OBJECT_NOT_FOUND, json_response, property_issues_body};
 use super::query::Query;
 use super::state::{
-    Change, ChangeOrigin, Claims, DEFAULT_PROPERTIES, EMAIL, OBJECT_ID, Store, WriteError, iso,
-    value_to_string,
+    Change, ChangeOrigin, Claims, ContactView, DEFAULT_PROPERTIES, EMAIL, OBJECT_ID, Store,
+    WriteError, iso, value_to_string,
 };
 use super::{SimState, check_object_type};
 
@@ -29,6 +29,19 @@ pub const MAX_LIST_LIMIT: u64 = 100;
 /// Most inputs one batch request takes.
 pub const MAX_BATCH_INPUTS: usize = 100;
 const DEFAULT_LIST_LIMIT: u64 = 10;
+
+/// A page of contacts: list (`results`, `paging`) and search (`total` too).
+#[derive(Debug, Serialize)]
+pub struct Page<'a> {
+    /// Search only: how many match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// The contacts.
+    pub results: Vec<ContactView<'a>>,
+    /// The next page, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Value>,
+}
 
 /// Renders a refused write as HubSpot answers it.
 pub fn write_error(error: &WriteError, portal_id: u64) -> ApiError {
@@ -146,12 +159,16 @@ pub async fn list(
         &store.live
     };
     let mut page = map.range(after..);
-    let results: Vec<Value> = page
+    let results: Vec<ContactView<'_>> = page
         .by_ref()
         .take(limit as usize)
-        .map(|(_, c)| c.to_json(&requested, &store.properties))
+        .map(|(_, c)| c.view(&requested, &store.properties))
         .collect();
-    let mut body = json!({ "results": results });
+    let mut body = Page {
+        total: None,
+        results,
+        paging: None,
+    };
     if let Some((next, _)) = page.next() {
         let mut link = format!(
             "{}/crm/v3/objects/contacts?limit={limit}&after={next}",
@@ -160,7 +177,7 @@ pub async fn list(
         if archived {
             link.push_str("&archived=true");
         }
-        body["paging"] = json!({ "next": { "after": next.to_string(), "link": link } });
+        body.paging = Some(json!({ "next": { "after": next.to_string(), "link": link } }));
     }
     Ok(json_response(StatusCode::OK, &body))
 }

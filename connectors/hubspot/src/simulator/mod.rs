@@ -261,6 +261,7 @@ impl Sim {
                 token: token.to_owned(),
                 kind: CallerKind::PrivateApp,
                 app_id: self.config.app_id,
+                scopes: None,
             });
         }
         if let Some((_, app_id)) = self
@@ -273,6 +274,7 @@ impl Sim {
                 token: token.to_owned(),
                 kind: CallerKind::PrivateApp,
                 app_id: *app_id,
+                scopes: None,
             });
         }
         let check = self
@@ -281,10 +283,11 @@ impl Sim {
             .unwrap_or_else(|e| e.into_inner())
             .check(token, self.now_ms());
         match check {
-            oauth::AccessCheck::Valid => Ok(Caller {
+            oauth::AccessCheck::Valid(scopes) => Ok(Caller {
                 token: token.to_owned(),
                 kind: CallerKind::OAuth,
                 app_id: self.config.app_id,
+                scopes: Some(scopes),
             }),
             oauth::AccessCheck::Expired(ms) => Err(ApiError::expired(ms.max(0) / 1000)),
             oauth::AccessCheck::Unknown => Err(ApiError::unauthenticated()),
