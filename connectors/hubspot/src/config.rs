@@ -60,7 +60,8 @@ pub struct OAuthConfig {
     pub client_id: String,
     /// The app's client secret; also the key of webhook signatures.
     pub client_secret: Secret,
-    /// Scopes to request, space-separated.
+    /// Scopes to request, space-separated: contacts read/write for sync, contact schemas
+    /// read/write for `setup` (properties).
     #[serde(default = "default_scopes")]
     pub scopes: String,
     /// Base URL of the page that asks the installer to approve (HubSpot's app domain).
@@ -186,7 +187,7 @@ fn default_authorize_base_url() -> Url {
 }
 
 fn default_scopes() -> String {
-    "crm.objects.contacts.read crm.objects.contacts.write oauth".to_owned()
+    "crm.objects.contacts.read crm.objects.contacts.write crm.schemas.contacts.read crm.schemas.contacts.write oauth".to_owned()
 }
 
 fn default_requests_per_10_secs() -> u32 {
