@@ -69,15 +69,16 @@ impl SlidingWindow {
 
     /// Takes a slot at `now` if one is free, or says how long until one frees up.
     pub fn try_acquire_at(&self, now: Instant) -> Result<(), Duration> {
-        if self.limit.limit == 0 {
-            return Ok(());
-        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // A pause after a 429 holds even with the limiter off: the server said to wait.
         if let Some(until) = state.paused_until {
             if until > now {
                 return Err(until - now);
             }
             state.paused_until = None;
+        }
+        if self.limit.limit == 0 {
+            return Ok(());
         }
         let span = self.span();
         while state.sent.front().is_some_and(|&t| now >= t + span) {
@@ -221,6 +222,11 @@ mod tests {
         for _ in 0..10_000 {
             off.try_acquire_at(t0).unwrap();
         }
+        off.pause_for(Duration::from_secs(5));
+        assert!(
+            off.try_acquire_at(Instant::now()).is_err(),
+            "a 429 pause holds when off"
+        );
         let limiter = window(100, 1000, 0);
         limiter.pause_for(Duration::from_secs(5));
         assert!(limiter.try_acquire_at(Instant::now()).is_err());
