@@ -235,7 +235,17 @@ impl HubSpotClient {
             let mut bearer = None;
             match call.auth {
                 AuthMode::Bearer => {
-                    let token = self.credentials.bearer().await?;
+                    let token = match self.credentials.bearer().await {
+                        Ok(token) => token,
+                        // The token endpoint had a passing failure: back off like any call.
+                        Err(error) if error.kind().is_retryable() && attempt < self.max_retries => {
+                            tokio::time::sleep(backoff(attempt)).await;
+                            attempt += 1;
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    };
                     request = self.http.request(call.method.clone(), url);
                     request = request.bearer_auth(token.expose());
                     bearer = Some(token);

@@ -908,3 +908,52 @@ async fn search_429s_are_waited_out_when_the_search_limiter_is_off() {
         "the simulator refused some searches"
     );
 }
+
+/// Merge, deletion and restore made in HubSpot arrive as change events of those kinds.
+#[tokio::test]
+async fn merges_deletions_and_restores_arrive_as_change_events() {
+    use tte_sync_core::connector::ChangeKind;
+    let h = Harness::start(Auth::PrivateApp).await;
+    let ids = h.seed(3).await;
+    h.capture().await;
+    let receiver = h.connector.webhooks().expect("webhooks");
+    let [a, b, c] = [0, 1, 2].map(|i| Harness::sim_id(&ids[i]));
+    h.sim.user_merge(a, b, None).expect("merge");
+    assert!(h.sim.user_archive(c, None));
+    h.sim.user_restore(c, None).expect("restore");
+    let mut seen = Vec::new();
+    while !(seen
+        .iter()
+        .any(|e: &tte_sync_core::connector::ChangeEvent| {
+            matches!(e.kind, ChangeKind::Merged { .. })
+        })
+        && seen.iter().any(|e| e.kind == ChangeKind::Deleted)
+        && seen.iter().any(|e| e.kind == ChangeKind::Restored))
+    {
+        let webhook = h.next_webhook().await;
+        receiver
+            .verify(&webhook.request(), webhook.sent_at)
+            .expect("genuine");
+        seen.extend(receiver.parse(&webhook.body).expect("parses"));
+    }
+    let merge = seen
+        .iter()
+        .find(|e| matches!(e.kind, ChangeKind::Merged { .. }))
+        .unwrap();
+    assert_eq!(merge.object_id, ids[0], "the survivor");
+    assert_eq!(
+        merge.kind,
+        ChangeKind::Merged {
+            merged_ids: vec![ids[1].clone()]
+        }
+    );
+    assert_eq!(merge.change_source.as_deref(), Some("CRM_UI"));
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == ChangeKind::Deleted && e.object_id == ids[2])
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == ChangeKind::Restored && e.object_id == ids[2])
+    );
+}
