@@ -33,6 +33,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(10);
 
 /// How a call authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthMode {
     /// `Authorization: Bearer` with the private-app or OAuth access token.
     Bearer,
@@ -42,6 +43,7 @@ pub enum AuthMode {
 
 /// Which rate-limit budget a call spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Budget {
     /// The general rolling window (110 per 10 s by default).
     General,

@@ -348,7 +348,12 @@ async fn conformance_batch_limits() {
 
 #[tokio::test]
 async fn conformance_conflict_and_invalid_outcomes() {
-    conformance::check_conflict_and_invalid(&Harness::start(Auth::OAuth).await).await;
+    let h = Harness::start(Auth::OAuth).await;
+    conformance::check_conflict_and_invalid(&h).await;
+    assert!(
+        h.sim.stats().with_status(207) >= 1,
+        "the per-record outcomes came from a multi-status answer, not from splitting"
+    );
 }
 
 #[tokio::test]
