@@ -26,6 +26,11 @@ where
     F: Fn(usize, u64) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = bool> + Send,
 {
+    // `cargo bench … -- upsert` runs only the measurements whose name contains `upsert`.
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with("--"));
+    if filter.is_some_and(|f| !name.contains(&f)) {
+        return;
+    }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for client in 0..CLIENTS {

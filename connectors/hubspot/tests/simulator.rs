@@ -702,6 +702,8 @@ async fn search_filters_sorts_and_pages() {
         vec![a.clone(), b.clone()],
         "archived never appear"
     );
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": ["SAM@EXAMPLE.COM"]}]}]})).await;
+    assert_eq!(body["total"], 0, "IN values must be lowercase");
     let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "NOT_HAS_PROPERTY"}]}]})).await;
     assert_eq!(ids(&body), vec![c.clone()]);
     let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "HAS_PROPERTY"}]}, {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "lee"}]}]})).await;
@@ -2130,4 +2132,165 @@ async fn search_by_email_uses_primary_emails_only_and_mixes_indexed_and_scanned_
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [owner.as_str(), other.as_str()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The admin API over HTTP
+
+impl Harness {
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
+
+#[tokio::test]
+async fn admin_api_seeds_edits_as_a_user_injects_faults_and_resets() {
+    let h = Harness::with(fast_webhooks()).await;
+    let receiver = Receiver::start(Behaviour::default()).await;
+    h.target(&format!("{}/hook", receiver.base), 10).await;
+    h.subscribe("contact.propertyChange", Some("firstname"), true)
+        .await;
+    h.subscribe("contact.deletion", None, true).await;
+
+    let (status, seeded) = h
+        .admin(
+            Method::POST,
+            "/_sim/seed",
+            Some(json!({"seed": 9, "start": 0, "count": 50})),
+        )
+        .await;
+    assert_eq!(
+        (status, seeded["created"].as_u64()),
+        (StatusCode::OK, Some(50))
+    );
+    let first = seeded["firstId"].as_u64().unwrap();
+    let person = tte_sync_core::simulate::people(9, 0, 1).next().unwrap();
+    let (status, contact) = h
+        .admin(Method::GET, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        contact["properties"]["firstname"],
+        person.first_name.as_str()
+    );
+
+    let (status, _) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "Edited"}, "userId": 42})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = h
+        .admin(Method::DELETE, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually("edit and deletion events", || receiver.events().len() == 2).await;
+    let events = receiver.events();
+    assert_eq!(events[0]["sourceId"], "userId:42");
+    assert_eq!(events[0]["propertyValue"], "Edited");
+    assert_eq!(events[1]["subscriptionType"], "contact.deletion");
+    assert_eq!(events[1]["changeSource"], "CRM_UI");
+
+    let (status, body) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "X"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "archived contacts cannot be edited: {body}"
+    );
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            &format!("/_sim/contacts/{first}/restore"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, _) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"rate_limit_storm": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call(Method::GET, CONTACTS, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"no_such_fault": 1})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown faults are refused: {body}"
+    );
+
+    let (_, state) = h.admin(Method::GET, "/_sim/state", None).await;
+    assert_eq!(state["contacts"], 50);
+    let before = state["nowMs"].as_i64().unwrap();
+    let (_, clock) = h
+        .admin(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"seconds": 3600})),
+        )
+        .await;
+    assert!(clock["nowMs"].as_i64().unwrap() >= before + 3_600_000);
+    let (status, _) = h.admin(Method::POST, "/_sim/reset", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(h.sim.contact_count(), 0);
+}
+
+#[tokio::test]
+async fn search_lag_hides_new_contacts_from_search_until_indexed() {
+    let h = Harness::start().await;
+    h.sim.set_faults(tte_sync_hubspot::simulator::Faults {
+        search_lag_ms: 60_000,
+        ..Default::default()
+    });
+    let id = h.create(json!({"email": "lag@example.com"})).await;
+    let by_email = json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "lag@example.com"}]}]});
+    let (_, body) = search(&h, by_email.clone()).await;
+    assert_eq!(body["total"], 0, "not indexed yet");
+    let (status, body) = h
+        .call(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"email": "lag@example.com"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the create after a search miss: {body}"
+    );
+    h.sim.advance_clock(Duration::from_secs(61));
+    let (_, body) = search(&h, by_email).await;
+    assert_eq!(body["results"][0]["id"], id.as_str());
 }

@@ -165,6 +165,9 @@ pub struct Faults {
     pub webhook_drop_percent: u8,
     /// Percent of webhook batches sent twice.
     pub webhook_duplicate_percent: u8,
+    /// Search index lag: contacts created less than this many milliseconds ago do not appear
+    /// in search results yet (HubSpot's search-miss-then-create-409 race).
+    pub search_lag_ms: u64,
 }
 
 /// Shared state of one running simulator.

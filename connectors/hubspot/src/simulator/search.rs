@@ -206,7 +206,14 @@ impl<'a> Compiled<'a> {
                 .values
                 .iter()
                 .flatten()
-                .map(|v| Wanted::new(property, &value_to_string(v)))
+                .map(|v| {
+                    // IN/NOT_IN compare strings as given: only lowercase values can match.
+                    let raw = value_to_string(v);
+                    Wanted {
+                        lower: raw.clone(),
+                        ..Wanted::new(property, &raw)
+                    }
+                })
                 .collect(),
         }
     }
@@ -377,9 +384,11 @@ pub async fn search(
         .iter()
         .map(|g| g.filters.iter().map(Compiled::new).collect())
         .collect();
+    let indexed_before = sim.now_ms() - sim.faults().search_lag_ms as i64;
     let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
     let keep = |c: &Contact| {
-        (groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(c))))
+        c.created_at <= indexed_before
+            && (groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(c))))
             && query.as_deref().is_none_or(|q| {
                 TEXT_PROPERTIES.iter().any(|p| {
                     c.properties
