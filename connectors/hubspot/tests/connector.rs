@@ -962,3 +962,45 @@ async fn merges_deletions_and_restores_arrive_as_change_events() {
             .any(|e| e.kind == ChangeKind::Restored && e.object_id == ids[2])
     );
 }
+
+/// The search-miss-then-create race: a contact created a moment ago is not found by search
+/// yet, so the engine creates; the upsert then reports a conflict naming the existing contact
+/// (to link to) instead of creating a duplicate.
+#[tokio::test]
+async fn a_search_miss_then_create_becomes_a_conflict_naming_the_existing_contact() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    h.prepare().await;
+    h.sim.set_faults(Faults {
+        search_lag_ms: 60_000,
+        ..Faults::default()
+    });
+    let existing = h
+        .sim
+        .user_create(&[(EMAIL, "just.created@example.com")], None)
+        .expect("user create");
+    let found = h
+        .connector
+        .find(EMAIL, &["just.created@example.com".to_owned()], &[])
+        .await
+        .expect("find");
+    assert!(found.is_empty(), "the search index lags");
+    let outcomes = h
+        .connector
+        .write(vec![CrmWrite::Upsert {
+            id_property: KEY.to_owned(),
+            key: "https://10to8.example/api/enterprise/v2/customer/1/".to_owned(),
+            properties: [(EMAIL.to_owned(), "just.created@example.com".to_owned())].into(),
+        }])
+        .await
+        .expect("write");
+    match &outcomes[0] {
+        WriteOutcome::Failed(error) => assert_eq!(
+            error.kind(),
+            &ErrorKind::Conflict {
+                existing_id: Some(CrmId(existing.to_string()))
+            }
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(h.sim.contact_count(), 1, "no duplicate");
+}
