@@ -12,6 +12,7 @@ use tte_sync_hubspot as _;
 mod config;
 mod config_cmd;
 mod connectors_cmd;
+mod mapping_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -28,6 +29,11 @@ enum Command {
     /// Check a config file, or print the JSON Schema of config files.
     #[command(subcommand)]
     Config(config_cmd::ConfigCommand),
+    /// Check, describe and preview mapping files.
+    Mapping {
+        #[command(subcommand)]
+        command: mapping_cmd::MappingCommand,
+    },
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
 }
@@ -37,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),
+        Command::Mapping { command } => mapping_cmd::run(command),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

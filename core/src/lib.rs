@@ -2,6 +2,7 @@
 //!
 //! - [`connector`]: the contract a CRM connector implements, its capabilities and the
 //!   plugin registry connectors join with `inventory::submit!`.
+//! - [`mapping`]: the declarative field mapping, compiled once with diagnostics, applied both ways.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
 //! - [`http`]: retry, backoff, `Retry-After`, adaptive pacing and error classification shared
@@ -14,6 +15,7 @@
 
 pub mod connector;
 pub mod http;
+pub mod mapping;
 pub mod record;
 pub mod secret;
 #[cfg(feature = "simulator")]

@@ -1,0 +1,524 @@
+//! Applying a compiled mapping: whole records and field by field, both ways. Nothing here can
+//! fail; everything checkable was checked by the compiler.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::template::Template;
+use super::{Field, Mapping, SyncTime};
+use crate::record::{CrmRecord, Customer};
+
+/// What joins the CRM values of a multi-property field in [`Field::hub_value`] and
+/// [`Field::crm_value`] (the ASCII unit separator, which no person types).
+const VALUE_SEPARATOR: char = '\u{1f}';
+
+/// The CRM properties to write for a customer, and the errors found while mapping it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CrmOutput {
+    /// Property values by name; `""` clears a property.
+    pub properties: BTreeMap<String, String>,
+    /// Errors for the status (e.g. `Error: Invalid email ada@example`), in field order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+/// The 10to8 fields to write for a CRM record; `None` leaves an attribute alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HubOutput {
+    /// The customer's URI when known (from the CRM's identity property or the current customer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_uri: Option<String>,
+    /// The full name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Email addresses, primary first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub emails: Option<Vec<String>>,
+    /// Phone numbers, primary first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub numbers: Option<Vec<String>>,
+    /// Custom fields to set, by label.
+    #[serde(default)]
+    pub custom_fields: BTreeMap<String, String>,
+    /// Errors for the status, in field order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
+
+impl HubOutput {
+    /// Writes these values onto `customer` (custom fields are merged, not replaced).
+    pub fn apply_to(&self, customer: &mut Customer) {
+        if let Some(uri) = &self.resource_uri {
+            customer.resource_uri.clone_from(uri);
+        }
+        if let Some(name) = &self.name {
+            customer.name.clone_from(name);
+        }
+        if let Some(emails) = &self.emails {
+            customer.emails.clone_from(emails);
+        }
+        if let Some(numbers) = &self.numbers {
+            customer.numbers.clone_from(numbers);
+        }
+        for (label, value) in &self.custom_fields {
+            customer.custom_fields.insert(label.clone(), value.clone());
+        }
+    }
+}
+
+/// A single-valued 10to8 side.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum HubScalar {
+    Name,
+    CustomField(String),
+}
+
+/// A list-valued 10to8 side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HubList {
+    Emails,
+    Numbers,
+}
+
+/// How a field's values are laid out on both sides.
+#[derive(Debug, Clone)]
+pub(crate) enum Shape {
+    /// One value to one property.
+    Scalar { hub: HubScalar, crm: String },
+    /// One value to two properties through a split transform.
+    Split {
+        hub: HubScalar,
+        crm: [String; 2],
+        to_crm: fn(&str) -> [String; 2],
+        to_hub: fn(&str, &str) -> String,
+    },
+    /// A list to a primary property and (optionally) the rest joined in another.
+    List {
+        hub: HubList,
+        primary: String,
+        rest: Option<String>,
+        separator: String,
+        /// What the rest is split on when read back: the separator without surrounding
+        /// whitespace (or the whole separator when it is only whitespace).
+        split_on: String,
+    },
+}
+
+/// A scalar transform's two functions.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ScalarFns {
+    pub(crate) to_crm: fn(&str) -> String,
+    pub(crate) to_hub: fn(&str) -> String,
+}
+
+/// A validator and what to do with a value that fails it.
+#[derive(Debug, Clone)]
+pub(crate) struct Check {
+    pub(crate) valid: fn(&str) -> bool,
+    pub(crate) crm_value: String,
+    pub(crate) status: Template,
+    pub(crate) keep_hub_value: bool,
+}
+
+impl HubScalar {
+    fn read<'c>(&self, customer: &'c Customer) -> &'c str {
+        match self {
+            Self::Name => &customer.name,
+            Self::CustomField(label) => {
+                customer.custom_fields.get(label).map_or("", String::as_str)
+            }
+        }
+    }
+
+    fn write(&self, value: String, out: &mut HubOutput) {
+        match self {
+            Self::Name => out.name = Some(value),
+            Self::CustomField(label) => {
+                out.custom_fields.insert(label.clone(), value);
+            }
+        }
+    }
+}
+
+impl HubList {
+    fn read(self, customer: &Customer) -> &[String] {
+        match self {
+            Self::Emails => &customer.emails,
+            Self::Numbers => &customer.numbers,
+        }
+    }
+
+    fn write(self, value: Vec<String>, out: &mut HubOutput) {
+        match self {
+            Self::Emails => out.emails = Some(value),
+            Self::Numbers => out.numbers = Some(value),
+        }
+    }
+}
+
+impl Field {
+    fn scalar_to_crm(&self, value: &str) -> String {
+        let mut value = value.to_owned();
+        for fns in &self.scalars {
+            value = (fns.to_crm)(&value);
+        }
+        value
+    }
+
+    fn scalar_to_hub(&self, value: &str) -> String {
+        let mut value = value.to_owned();
+        for fns in self.scalars.iter().rev() {
+            value = (fns.to_hub)(&value);
+        }
+        value
+    }
+
+    /// Checks a value on its way to the CRM: the value to write, and the error if it is one
+    /// the CRM would reject. Empty values are never checked.
+    fn checked(&self, value: String, now: &SyncTime, errors: Option<&mut Vec<String>>) -> String {
+        match &self.check {
+            Some(check) if !value.is_empty() && !(check.valid)(&value) => {
+                if let Some(errors) = errors {
+                    errors.push(check.status.render(now.as_str(), &value));
+                }
+                check.crm_value.clone()
+            }
+            _ => value,
+        }
+    }
+
+    /// Computes what this field writes to the CRM for `customer`, calling `emit` with each
+    /// property and value in order.
+    fn project(
+        &self,
+        customer: &Customer,
+        now: &SyncTime,
+        errors: Option<&mut Vec<String>>,
+        mut emit: impl FnMut(&str, String),
+    ) {
+        match &self.shape {
+            Shape::Scalar { hub, crm } => {
+                let value = self.scalar_to_crm(hub.read(customer));
+                emit(crm, self.checked(value, now, errors));
+            }
+            Shape::Split {
+                hub, crm, to_crm, ..
+            } => {
+                let [a, b] = to_crm(&self.scalar_to_crm(hub.read(customer)));
+                emit(&crm[0], a);
+                emit(&crm[1], b);
+            }
+            Shape::List {
+                hub,
+                primary,
+                rest,
+                separator,
+                ..
+            } => {
+                let mut items = hub
+                    .read(customer)
+                    .iter()
+                    .filter(|item| !item.trim().is_empty())
+                    .map(|item| self.scalar_to_crm(item));
+                let first = items.next().unwrap_or_default();
+                emit(primary, self.checked(first, now, errors));
+                if let Some(rest) = rest {
+                    let mut joined = String::new();
+                    for (n, item) in items.enumerate() {
+                        if n > 0 {
+                            joined.push_str(separator);
+                        }
+                        joined.push_str(&item);
+                    }
+                    emit(rest, joined);
+                }
+            }
+        }
+    }
+
+    /// This field's value on the 10to8 side, in the CRM's terms: what [`write_crm`]
+    /// (Self::write_crm) would write, its properties joined with U+001F. Equal to
+    /// [`crm_value`](Self::crm_value) when the two sides agree.
+    pub fn hub_value(&self, customer: &Customer) -> String {
+        let now = SyncTime::placeholder();
+        let mut out = String::new();
+        let mut first = true;
+        self.project(customer, &now, None, |_, value| {
+            if !first {
+                out.push(VALUE_SEPARATOR);
+            }
+            first = false;
+            out.push_str(&value);
+        });
+        out
+    }
+
+    /// This field's value on the CRM side: its properties as the record holds them (missing
+    /// ones as empty), joined with U+001F.
+    pub fn crm_value(&self, record: &CrmRecord) -> String {
+        let mut out = String::new();
+        for (n, property) in self.crm.iter().enumerate() {
+            if n > 0 {
+                out.push(VALUE_SEPARATOR);
+            }
+            out.push_str(record.property(property));
+        }
+        out
+    }
+
+    /// Writes this field's CRM properties for `customer` into `out`, adding any error to
+    /// `out.errors`.
+    pub fn write_crm(&self, customer: &Customer, now: &SyncTime, out: &mut CrmOutput) {
+        let CrmOutput { properties, errors } = out;
+        self.project(customer, now, Some(errors), |property, value| {
+            properties.insert(property.to_owned(), value);
+        });
+    }
+
+    /// The error this field reports for `customer` on the way to the CRM, if any.
+    fn crm_error(&self, customer: &Customer, now: &SyncTime, errors: &mut Vec<String>) {
+        let Some(check) = &self.check else { return };
+        let value = match &self.shape {
+            Shape::Scalar { hub, .. } => self.scalar_to_crm(hub.read(customer)),
+            Shape::List { hub, .. } => {
+                match hub.read(customer).iter().find(|i| !i.trim().is_empty()) {
+                    Some(first) => self.scalar_to_crm(first),
+                    None => return,
+                }
+            }
+            Shape::Split { .. } => return,
+        };
+        if !value.is_empty() && !(check.valid)(&value) {
+            errors.push(check.status.render(now.as_str(), &value));
+        }
+    }
+
+    /// When the CRM holds the placeholder for an invalid value and `current` holds that
+    /// invalid value, the value to keep and its error.
+    fn kept<'c>(
+        &self,
+        crm_value: &str,
+        current: Option<&'c str>,
+        now: &SyncTime,
+    ) -> Option<(&'c str, String)> {
+        let check = self.check.as_ref().filter(|c| c.keep_hub_value)?;
+        let current = current?;
+        if crm_value != check.crm_value || current.trim().is_empty() {
+            return None;
+        }
+        let outgoing = self.scalar_to_crm(current);
+        (!(check.valid)(&outgoing)).then(|| (current, check.status.render(now.as_str(), &outgoing)))
+    }
+
+    /// Writes this field's 10to8 value for `record` into `out`. `current` is the customer as
+    /// 10to8 has it now, if linked: a placeholder in the CRM never overwrites the invalid value
+    /// it stands for (the error goes to `out.errors`), and a list without a `rest` property
+    /// keeps the customer's other items.
+    pub fn write_hub(
+        &self,
+        record: &CrmRecord,
+        current: Option<&Customer>,
+        now: &SyncTime,
+        out: &mut HubOutput,
+    ) {
+        match &self.shape {
+            Shape::Scalar { hub, crm } => {
+                let raw = record.property(crm);
+                let value = match self.kept(raw, current.map(|c| hub.read(c)), now) {
+                    Some((kept, error)) => {
+                        out.errors.push(error);
+                        kept.to_owned()
+                    }
+                    None => self.scalar_to_hub(raw),
+                };
+                hub.write(value, out);
+            }
+            Shape::Split {
+                hub, crm, to_hub, ..
+            } => {
+                let joined = to_hub(record.property(&crm[0]), record.property(&crm[1]));
+                hub.write(self.scalar_to_hub(&joined), out);
+            }
+            Shape::List {
+                hub,
+                primary,
+                rest,
+                split_on,
+                ..
+            } => {
+                let current_items = current.map(|c| hub.read(c));
+                let current_first = current_items
+                    .and_then(|items| items.iter().find(|i| !i.trim().is_empty()))
+                    .map(String::as_str);
+                let raw = record.property(primary);
+                let mut items = Vec::new();
+                match self.kept(raw, current_first, now) {
+                    Some((kept, error)) => {
+                        out.errors.push(error);
+                        items.push(kept.to_owned());
+                    }
+                    None if !raw.trim().is_empty() => items.push(self.scalar_to_hub(raw.trim())),
+                    None => {}
+                }
+                match rest {
+                    Some(rest) => items.extend(
+                        record
+                            .property(rest)
+                            .split(split_on.as_str())
+                            .map(str::trim)
+                            .filter(|item| !item.is_empty())
+                            .map(|item| self.scalar_to_hub(item)),
+                    ),
+                    None => items.extend(
+                        current_items
+                            .unwrap_or_default()
+                            .iter()
+                            .filter(|i| !i.trim().is_empty())
+                            .skip(1)
+                            .cloned(),
+                    ),
+                }
+                hub.write(items, out);
+            }
+        }
+    }
+
+    /// The error this field reports for `record` on the way to 10to8, if any.
+    fn hub_error(
+        &self,
+        record: &CrmRecord,
+        current: Option<&Customer>,
+        now: &SyncTime,
+        errors: &mut Vec<String>,
+    ) {
+        let (raw, current) = match &self.shape {
+            Shape::Scalar { hub, crm } => (record.property(crm), current.map(|c| hub.read(c))),
+            Shape::List { hub, primary, .. } => (
+                record.property(primary),
+                current.and_then(|c| {
+                    hub.read(c)
+                        .iter()
+                        .find(|i| !i.trim().is_empty())
+                        .map(String::as_str)
+                }),
+            ),
+            Shape::Split { .. } => return,
+        };
+        if let Some((_, error)) = self.kept(raw, current, now) {
+            errors.push(error);
+        }
+    }
+}
+
+impl SyncTime {
+    /// A time for computing values that never render `{now}`.
+    fn placeholder() -> Self {
+        Self {
+            at: chrono::DateTime::UNIX_EPOCH,
+            text: String::new(),
+        }
+    }
+}
+
+impl Mapping {
+    /// Every CRM property to write for `customer`: each field that flows to the CRM, the
+    /// customer's URI in the identity property, and the status.
+    pub fn to_crm(&self, customer: &Customer, now: &SyncTime) -> CrmOutput {
+        let mut out = CrmOutput::default();
+        for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
+            field.write_crm(customer, now, &mut out);
+        }
+        self.finish_crm(customer, now, &mut out);
+        out
+    }
+
+    /// Adds identity and status to an output built field by field: the customer's URI (when it
+    /// has one) and a status computed over every field of the whole customer, not only the
+    /// fields written. `out.errors` becomes the whole customer's errors.
+    pub fn finish_crm(&self, customer: &Customer, now: &SyncTime, out: &mut CrmOutput) {
+        if !customer.resource_uri.is_empty() {
+            out.properties.insert(
+                self.identity.hub_id_property.clone(),
+                customer.resource_uri.clone(),
+            );
+        }
+        let mut errors = Vec::new();
+        for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
+            field.crm_error(customer, now, &mut errors);
+        }
+        if let Some(status) = &self.status {
+            out.properties
+                .insert(status.crm_property.clone(), status.text(&errors, now));
+        }
+        out.errors = errors;
+    }
+
+    /// The 10to8 fields to write for `record`: each field that flows to 10to8, the record's id
+    /// in the identity custom field, the customer's URI when known, and the status. `current`
+    /// is the linked customer as 10to8 has it now, if any.
+    pub fn to_hub(
+        &self,
+        record: &CrmRecord,
+        current: Option<&Customer>,
+        now: &SyncTime,
+    ) -> HubOutput {
+        let mut out = HubOutput::default();
+        for field in self.fields.iter().filter(|f| f.direction.to_hub()) {
+            field.write_hub(record, current, now, &mut out);
+        }
+        self.finish_hub(record, current, now, &mut out);
+        out
+    }
+
+    /// Adds identity and status to an output built field by field (see
+    /// [`finish_crm`](Self::finish_crm)).
+    pub fn finish_hub(
+        &self,
+        record: &CrmRecord,
+        current: Option<&Customer>,
+        now: &SyncTime,
+        out: &mut HubOutput,
+    ) {
+        if !record.id.as_str().is_empty() {
+            out.custom_fields.insert(
+                self.identity.crm_id_custom_field.clone(),
+                record.id.as_str().to_owned(),
+            );
+        }
+        let uri = record.property(&self.identity.hub_id_property);
+        if !uri.is_empty() {
+            out.resource_uri = Some(uri.to_owned());
+        } else if let Some(current) = current.filter(|c| !c.resource_uri.is_empty()) {
+            out.resource_uri = Some(current.resource_uri.clone());
+        }
+        let mut errors = Vec::new();
+        for field in self.fields.iter().filter(|f| f.direction.to_hub()) {
+            field.hub_error(record, current, now, &mut errors);
+        }
+        if let Some(status) = &self.status {
+            out.custom_fields
+                .insert(status.hub_custom_field.clone(), status.text(&errors, now));
+        }
+        out.errors = errors;
+    }
+
+    /// The values of the `identity.match` properties for `customer` (what it would write to
+    /// each), leaving out empty ones: the keys to look for a never-linked record by.
+    pub fn match_values(&self, customer: &Customer) -> Vec<(&str, String)> {
+        let now = SyncTime::placeholder();
+        let mut found = Vec::new();
+        for property in &self.identity.match_on {
+            for field in &self.fields {
+                if field.crm.iter().any(|p| p == property) {
+                    field.project(customer, &now, None, |p, value| {
+                        if p == property && !value.is_empty() {
+                            found.push((property.as_str(), value));
+                        }
+                    });
+                }
+            }
+        }
+        found
+    }
+}

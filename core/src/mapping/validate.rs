@@ -1,0 +1,148 @@
+//! Checks a CRM enforces on values, so the mapping can stop a value the CRM would reject.
+//!
+//! [`valid_email`] is the single definition of "an email HubSpot accepts" in the project: the
+//! mapping uses it through `validate: email`, and the HubSpot simulator calls it to reject
+//! what the real API rejects.
+
+/// The validators a mapping can name in `validate:`.
+#[derive(Debug, Clone, Copy)]
+pub struct Validator {
+    /// The name used in mapping files.
+    pub name: &'static str,
+    /// One line for the docs.
+    pub summary: &'static str,
+    /// The check.
+    pub check: fn(&str) -> bool,
+    /// Values it accepts.
+    pub accepts: &'static [&'static str],
+    /// Values it rejects.
+    pub rejects: &'static [&'static str],
+}
+
+/// Every registered validator.
+pub const VALIDATORS: &[Validator] = &[Validator {
+    name: "email",
+    summary: "an email address HubSpot accepts: one `@`, a dotted domain with a top-level \
+              domain of two or more letters, no spaces, no leading, trailing or doubled dots",
+    check: valid_email,
+    accepts: &[
+        "ada@example.com",
+        "Ada.Lovelace+crm@mail.example.co.uk",
+        "o'neill@clinic.example",
+    ],
+    rejects: &[
+        "ada@example",
+        "ada@@example.com",
+        "ada @example.com",
+        "ada@example.com.",
+        "ada.@example.com",
+        "@example.com",
+        "ada@-example.com",
+        "ada@example.c",
+        "",
+    ],
+}];
+
+/// The validator registered under `name`.
+pub fn validator(name: &str) -> Option<&'static Validator> {
+    VALIDATORS.iter().find(|v| v.name == name)
+}
+
+/// The longest email address accepted (RFC 5321 path limit).
+const MAX_EMAIL_LEN: usize = 254;
+/// The longest local part accepted.
+const MAX_LOCAL_LEN: usize = 64;
+/// The longest domain label accepted.
+const MAX_LABEL_LEN: usize = 63;
+/// Characters allowed in a local part besides ASCII letters, digits and dots.
+const LOCAL_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
+
+/// Whether HubSpot accepts `email` as a contact's primary email.
+///
+/// Stricter than 10to8: exactly one `@`; a local part of ASCII letters, digits, dots and
+/// ``!#$%&'*+/=?^_`{|}~-`` without leading, trailing or doubled dots; a domain of at least two
+/// labels (letters, digits, inner hyphens) whose last label (the top-level domain) has two or
+/// more letters; no spaces anywhere and no trailing dot.
+pub fn valid_email(email: &str) -> bool {
+    if email.len() > MAX_EMAIL_LEN {
+        return false;
+    }
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    valid_local_part(local) && valid_domain(domain)
+}
+
+fn valid_local_part(local: &str) -> bool {
+    !local.is_empty()
+        && local.len() <= MAX_LOCAL_LEN
+        && !local.starts_with('.')
+        && !local.ends_with('.')
+        && !local.contains("..")
+        && local
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || LOCAL_SPECIALS.contains(c))
+}
+
+fn valid_domain(domain: &str) -> bool {
+    let mut labels = domain.split('.');
+    let Some(tld) = labels.next_back() else {
+        return false;
+    };
+    let mut count = 0;
+    for label in labels {
+        count += 1;
+        if !valid_label(label) {
+            return false;
+        }
+    }
+    count > 0
+        && tld.len() >= 2
+        && tld.len() <= MAX_LABEL_LEN
+        && tld.chars().all(|c| c.is_ascii_alphabetic())
+}
+
+fn valid_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= MAX_LABEL_LEN
+        && !label.starts_with('-')
+        && !label.ends_with('-')
+        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_validator_accepts_and_rejects_its_examples() {
+        for v in VALIDATORS {
+            for ok in v.accepts {
+                assert!((v.check)(ok), "{} should accept {ok:?}", v.name);
+            }
+            for bad in v.rejects {
+                assert!(!(v.check)(bad), "{} should reject {bad:?}", v.name);
+            }
+        }
+    }
+
+    #[test]
+    fn rejects_the_shapes_10to8_accepts_and_hubspot_does_not() {
+        for bad in [
+            "olivia.smith1@example",
+            "olivia.smith1@@example.com",
+            "olivia.smith1 @example.com",
+            "olivia.smith1@example.com.",
+            "a@b@c.com",
+            "ada@exa mple.com",
+            "ada@example..com",
+            "ada@ex_ample.com",
+            "ada@example.123",
+            "ada",
+        ] {
+            assert!(!valid_email(bad), "{bad:?}");
+        }
+        assert!(valid_email("OLIVIA.SMITH1@MAIL.EXAMPLE.NET"));
+        assert!(valid_email("x@clinic.example"));
+    }
+}
