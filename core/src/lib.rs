@@ -8,6 +8,8 @@
 //! - [`http`]: retry, backoff, `Retry-After`, adaptive pacing and error classification shared
 //!   by the API clients.
 //! - [`tte`]: the 10to8 Enterprise API client (and, with feature `simulator`, its simulator).
+//! - [`store`]: the durable state over SQLite or PostgreSQL — links, inbox, dead letters,
+//!   tokens, runs, record status and activity.
 //! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
@@ -21,6 +23,7 @@ pub mod secret;
 #[cfg(feature = "simulator")]
 pub mod simulate;
 pub mod tte;
+pub mod store;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};
