@@ -11,6 +11,7 @@
 //! - [`store`]: the durable state over SQLite or PostgreSQL — links, inbox, dead letters,
 //!   tokens, runs, record status and activity.
 //! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
+//! - `testkit` (feature `testkit`): the connector conformance suite and an in-memory token store.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
 //! and this crate never names a concrete CRM.
@@ -24,6 +25,8 @@ pub mod secret;
 pub mod simulate;
 pub mod tte;
 pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};

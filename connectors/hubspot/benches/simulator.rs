@@ -1,0 +1,3 @@
+//! Throughput of the HubSpot simulator.
+
+fn main() {}

@@ -1,0 +1,676 @@
+//! An in-memory simulator of the HubSpot APIs a contact sync uses, behind the `simulator`
+//! feature: contacts v3 (with search and batches), properties v3, OAuth, webhook management
+//! and signed webhook delivery, rate limits, and an admin API under `/_sim/` that plays the
+//! person using HubSpot's UI and injects faults.
+//!
+//! Start it in-process with [`HubSpotSimulator::start`] (tests, the demo) or standalone with
+//! `tte-sync simulate`. It follows `reference/hubspot-api.md`: status codes, error bodies,
+//! limits, paging, rate-limit headers and webhook signatures.
+//!
+//! Writes made with a token of an app carry `changeSource` [`INTEGRATION_CHANGE_SOURCE`] and
+//! `sourceId` = the app id (as a string) in their webhook events, so a connector can drop the
+//! echoes of its own writes; edits through the admin user-edit endpoint carry
+//! [`UI_CHANGE_SOURCE`] and `sourceId` `userId:<n>`.
+
+mod admin;
+mod auth;
+mod contacts;
+mod errors;
+mod oauth;
+mod properties;
+mod query;
+mod ratelimit;
+mod search;
+mod state;
+mod stats;
+mod webhooks;
+
+use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{OriginalUri, State};
+use axum::http::{Method, StatusCode};
+use axum::middleware::from_fn_with_state;
+use axum::response::Response;
+use axum::routing::{get, post};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use tte_sync_core::simulate::{ServedRouter, SplitMix64, people, serve_on_loopback};
+
+pub use errors::{ApiError, JSON_UTF8, PropertyIssue};
+pub use ratelimit::RateLimits;
+pub use state::{Change, ChangeKind, ChangeOrigin, WriteError, hubspot_accepts_email};
+pub use stats::{RouteCount, Stats, WebhookStats};
+pub use webhooks::{
+    MAX_EVENTS_PER_REQUEST, REQUEST_TIMESTAMP, SIGNATURE, SIGNATURE_V3, SIGNATURE_VERSION,
+};
+
+use auth::{Caller, CallerKind};
+use errors::json_response;
+use state::{ADDITIONAL_EMAILS, Claims, EMAIL, Store, iso};
+use stats::Counters;
+
+/// `changeSource` of webhook events caused by API writes of an app's token; `sourceId` is then
+/// the app id as a string.
+pub const INTEGRATION_CHANGE_SOURCE: &str = "INTEGRATION";
+/// `changeSource` of webhook events caused by a person in HubSpot's UI (the admin user-edit
+/// endpoints); `sourceId` is then `userId:<n>`.
+pub const UI_CHANGE_SOURCE: &str = "CRM_UI";
+/// The default private-app token.
+pub const DEFAULT_PRIVATE_APP_TOKEN: &str = "pat-na1-00000000-0000-4000-8000-000000000001";
+/// The default developer API key (webhook management).
+pub const DEFAULT_DEVELOPER_API_KEY: &str = "dev-key-00000000-0000-4000-8000-000000000002";
+/// The default OAuth client id.
+pub const DEFAULT_CLIENT_ID: &str = "00000000-0000-4000-8000-000000000003";
+/// The default OAuth client secret (also the webhook signing key).
+pub const DEFAULT_CLIENT_SECRET: &str = "00000000-0000-4000-8000-000000000004";
+/// The default portal (hub) id.
+pub const DEFAULT_PORTAL_ID: u64 = 62_515;
+/// The default app id.
+pub const DEFAULT_APP_ID: u64 = 54_321;
+/// The default user id of admin edits.
+pub const DEFAULT_USER_ID: u64 = 882_761_034;
+
+/// How the simulator behaves.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// The portal (hub) id in webhook events and token info.
+    pub portal_id: u64,
+    /// The app that private-app tokens, OAuth tokens and webhooks belong to.
+    pub app_id: u64,
+    /// OAuth client id.
+    pub client_id: String,
+    /// OAuth client secret; signs webhooks (v1 and v3).
+    pub client_secret: String,
+    /// The developer API key for webhook management (`hapikey` or bearer).
+    pub developer_api_key: String,
+    /// Private-app tokens of [`Self::app_id`].
+    pub private_app_tokens: Vec<String>,
+    /// Private-app tokens of other apps, with their app id: their writes are not echoes.
+    pub other_app_tokens: Vec<(String, u64)>,
+    /// OAuth access-token lifetime (HubSpot: 30 minutes).
+    pub access_token_lifetime: Duration,
+    /// Redirect URIs the OAuth app accepts; empty accepts any `http(s)` URL.
+    pub redirect_uris: Vec<String>,
+    /// Scopes granted to OAuth tokens.
+    pub scopes: Vec<String>,
+    /// Rate limits.
+    pub rate_limits: RateLimits,
+    /// Added to every CRM request.
+    pub latency: Duration,
+    /// Webhook delivery timing.
+    pub webhooks: WebhookTiming,
+}
+
+/// How webhooks are delivered and retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookTiming {
+    /// A delivery that takes longer fails (HubSpot: 5 s).
+    pub timeout: Duration,
+    /// Delay before the first retry; doubles with each attempt (tests compress it).
+    pub retry_base: Duration,
+    /// Attempts per batch, the first included (HubSpot: 10).
+    pub max_attempts: u32,
+}
+
+impl Default for WebhookTiming {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(5),
+            retry_base: Duration::from_secs(60),
+            max_attempts: 10,
+        }
+    }
+}
+
+impl Default for SimulatorConfig {
+    fn default() -> Self {
+        Self {
+            portal_id: DEFAULT_PORTAL_ID,
+            app_id: DEFAULT_APP_ID,
+            client_id: DEFAULT_CLIENT_ID.into(),
+            client_secret: DEFAULT_CLIENT_SECRET.into(),
+            developer_api_key: DEFAULT_DEVELOPER_API_KEY.into(),
+            private_app_tokens: vec![DEFAULT_PRIVATE_APP_TOKEN.into()],
+            other_app_tokens: Vec::new(),
+            access_token_lifetime: Duration::from_secs(1800),
+            redirect_uris: Vec::new(),
+            scopes: vec![
+                "oauth".into(),
+                "crm.objects.contacts.read".into(),
+                "crm.objects.contacts.write".into(),
+                "crm.schemas.contacts.read".into(),
+                "crm.schemas.contacts.write".into(),
+            ],
+            rate_limits: RateLimits::default(),
+            latency: Duration::ZERO,
+            webhooks: WebhookTiming::default(),
+        }
+    }
+}
+
+/// Faults to inject, set through `PUT /_sim/faults` or [`HubSpotSimulator::set_faults`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Faults {
+    /// Extra latency on every CRM request, in milliseconds.
+    pub latency_ms: u64,
+    /// Percent of CRM requests answered 502.
+    pub error_rate_percent: u8,
+    /// The next this-many CRM requests are answered 429 TEN_SECONDLY_ROLLING.
+    pub rate_limit_storm: u32,
+    /// Percent of webhook batches never sent.
+    pub webhook_drop_percent: u8,
+    /// Percent of webhook batches sent twice.
+    pub webhook_duplicate_percent: u8,
+}
+
+/// Shared state of one running simulator.
+pub(crate) type SimState = Arc<Sim>;
+
+/// Everything one simulator holds.
+#[derive(Debug)]
+pub(crate) struct Sim {
+    pub(crate) config: SimulatorConfig,
+    pub(crate) store: RwLock<Store>,
+    pub(crate) limiter: ratelimit::Limiter,
+    pub(crate) counters: Counters,
+    clock_offset_ms: AtomicI64,
+    base_url: OnceLock<String>,
+    faults: Mutex<Faults>,
+    storm: AtomicU32,
+    rng: Mutex<SplitMix64>,
+    pub(crate) tokens: Mutex<oauth::Tokens>,
+    pub(crate) webhooks: webhooks::Webhooks,
+}
+
+impl Sim {
+    fn new(config: SimulatorConfig) -> (Self, tokio::sync::mpsc::UnboundedReceiver<Change>) {
+        let (webhooks, queue) = webhooks::Webhooks::new();
+        let sim = Self {
+            config,
+            store: RwLock::new(Store::new()),
+            limiter: ratelimit::Limiter::default(),
+            counters: Counters::default(),
+            clock_offset_ms: AtomicI64::new(0),
+            base_url: OnceLock::new(),
+            faults: Mutex::new(Faults::default()),
+            storm: AtomicU32::new(0),
+            rng: Mutex::new(SplitMix64::new(
+                chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64,
+            )),
+            tokens: Mutex::new(oauth::Tokens::default()),
+            webhooks,
+        };
+        (sim, queue)
+    }
+
+    /// A fresh random token with a readable prefix.
+    pub(crate) fn random_token(&self, prefix: &str) -> String {
+        let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
+        format!("{prefix}-{:016x}{:016x}", rng.next_u64(), rng.next_u64())
+    }
+
+    /// The simulated clock, in epoch milliseconds.
+    pub(crate) fn now_ms(&self) -> i64 {
+        chrono::Utc::now().timestamp_millis() + self.clock_offset_ms.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn base_url(&self) -> &str {
+        self.base_url.get().map_or("", String::as_str)
+    }
+
+    pub(crate) fn faults(&self) -> Faults {
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn set_faults(&self, faults: Faults) {
+        self.storm.store(faults.rate_limit_storm, Ordering::Relaxed);
+        *self.faults.lock().unwrap_or_else(|e| e.into_inner()) = faults;
+    }
+
+    /// Whether this request falls in an injected 429 storm (and uses it up).
+    pub(crate) fn take_storm_request(&self) -> bool {
+        self.storm
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    pub(crate) fn count_throttled(&self) {
+        self.counters.throttled();
+    }
+
+    /// True with probability `percent`/100.
+    pub(crate) fn chance(&self, percent: u8) -> bool {
+        self.rng
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .chance(u64::from(percent))
+    }
+
+    /// Identifies the caller of a CRM request.
+    ///
+    /// # Errors
+    /// 401 for a missing or unknown token, 401 EXPIRED_AUTHENTICATION for an expired one.
+    pub(crate) fn authenticate(&self, token: Option<&str>) -> Result<Caller, ApiError> {
+        let token = token.ok_or_else(ApiError::unauthenticated)?;
+        if self.config.private_app_tokens.iter().any(|t| t == token) {
+            return Ok(Caller {
+                token: token.to_owned(),
+                kind: CallerKind::PrivateApp,
+                app_id: self.config.app_id,
+            });
+        }
+        if let Some((_, app_id)) = self
+            .config
+            .other_app_tokens
+            .iter()
+            .find(|(t, _)| t == token)
+        {
+            return Ok(Caller {
+                token: token.to_owned(),
+                kind: CallerKind::PrivateApp,
+                app_id: *app_id,
+            });
+        }
+        let check = self
+            .tokens
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .check(token, self.now_ms());
+        match check {
+            oauth::AccessCheck::Valid => Ok(Caller {
+                token: token.to_owned(),
+                kind: CallerKind::OAuth,
+                app_id: self.config.app_id,
+            }),
+            oauth::AccessCheck::Expired(ms) => Err(ApiError::expired(ms.max(0) / 1000)),
+            oauth::AccessCheck::Unknown => Err(ApiError::unauthenticated()),
+        }
+    }
+
+    /// Hands changes to the webhook worker.
+    pub(crate) fn publish(&self, changes: Vec<Change>) {
+        self.webhooks.publish(changes);
+    }
+
+    /// Merges two contacts and returns the survivor's JSON.
+    pub(crate) fn merge(
+        &self,
+        primary: u64,
+        merged: u64,
+        origin: &ChangeOrigin,
+    ) -> Result<Value, WriteError> {
+        let now = self.now_ms();
+        let (body, changes) = {
+            let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+            let changes = store.merge(primary, merged, now, origin)?;
+            let body = store
+                .live
+                .get(&primary)
+                .map(|c| c.to_json(&[], &store.properties))
+                .unwrap_or(Value::Null);
+            (body, changes)
+        };
+        self.publish(changes);
+        Ok(body)
+    }
+
+    /// Permanently deletes a contact for privacy (also a deletion event).
+    pub(crate) fn privacy_delete(&self, id: u64, origin: &ChangeOrigin) -> bool {
+        let now = self.now_ms();
+        let removed = self
+            .store
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .purge(id);
+        if removed {
+            let change = |kind| Change {
+                object_id: id,
+                kind,
+                occurred_at: now,
+                origin: origin.clone(),
+            };
+            self.publish(vec![
+                change(ChangeKind::PrivacyDeletion),
+                change(ChangeKind::Deletion),
+            ]);
+        }
+        removed
+    }
+
+    /// Creates contacts for generated people `start..start + count` (no webhooks: an
+    /// import). A primary email HubSpot refuses is left out, extra emails become
+    /// `hs_additional_emails`, the first number `phone`. Returns the new ids.
+    pub(crate) fn seed(&self, seed: u64, start: u64, count: u64) -> Vec<u64> {
+        let now = self.now_ms();
+        let origin = ChangeOrigin {
+            change_source: "IMPORT".into(),
+            source_id: None,
+        };
+        let mut store = self.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut ids = Vec::with_capacity(count as usize);
+        for person in people(seed, start, count) {
+            let mut values = std::collections::BTreeMap::new();
+            values.insert("firstname".to_owned(), person.first_name.clone());
+            values.insert("lastname".to_owned(), person.last_name.clone());
+            let mut emails = person.emails.iter().filter(|e| hubspot_accepts_email(e));
+            if let Some(first) = person.emails.first().filter(|e| hubspot_accepts_email(e)) {
+                values.insert(EMAIL.to_owned(), first.clone());
+                emails.next();
+            }
+            let extra: Vec<&String> = emails.collect();
+            if !extra.is_empty() {
+                let joined: Vec<&str> = extra.iter().map(|s| s.as_str()).collect();
+                values.insert(ADDITIONAL_EMAILS.to_owned(), joined.join(";"));
+            }
+            if let Some(phone) = person.numbers.first() {
+                values.insert("phone".to_owned(), phone.clone());
+            }
+            values.retain(|_, v| !v.is_empty());
+            if store
+                .check(None, &values, &mut Claims::default(), 0)
+                .is_ok()
+            {
+                ids.push(store.create(&values, now, &origin).0);
+            }
+        }
+        ids
+    }
+}
+
+fn owned(properties: &[(&str, &str)]) -> std::collections::BTreeMap<String, String> {
+    properties
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect()
+}
+
+/// Accepts the object type spellings clients use for contacts.
+///
+/// # Errors
+/// 400 for any other object type.
+pub(crate) fn check_object_type(object_type: &str) -> Result<(), ApiError> {
+    match object_type {
+        "contacts" | "contact" | "0-1" => Ok(()),
+        other => Err(ApiError::unknown_object_type(other)),
+    }
+}
+
+async fn fallback(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
+    ApiError::no_route(method.as_str(), uri.path())
+}
+
+async fn empty_schemas() -> Response {
+    json_response(StatusCode::OK, &json!({ "results": [] }))
+}
+
+async fn empty_associations(State(sim): State<SimState>) -> Response {
+    let now = iso(sim.now_ms());
+    json_response(
+        StatusCode::OK,
+        &json!({ "status": "COMPLETE", "results": [], "startedAt": now, "completedAt": now }),
+    )
+}
+
+/// The simulator's router.
+fn router(sim: SimState) -> Router {
+    let objects = "/crm/v3/objects/{object_type}";
+    let crm = Router::new()
+        .route(objects, get(contacts::list).post(contacts::create))
+        .route(&format!("{objects}/search"), post(search::search))
+        .route(&format!("{objects}/merge"), post(contacts::merge))
+        .route(
+            &format!("{objects}/gdpr-delete"),
+            post(contacts::gdpr_delete),
+        )
+        .route(&format!("{objects}/batch/read"), post(contacts::batch_read))
+        .route(
+            &format!("{objects}/batch/create"),
+            post(contacts::batch_create),
+        )
+        .route(
+            &format!("{objects}/batch/update"),
+            post(contacts::batch_update),
+        )
+        .route(
+            &format!("{objects}/batch/upsert"),
+            post(contacts::batch_upsert),
+        )
+        .route(
+            &format!("{objects}/batch/archive"),
+            post(contacts::batch_archive),
+        )
+        .route(
+            &format!("{objects}/{{id}}"),
+            get(contacts::get)
+                .patch(contacts::update)
+                .delete(contacts::archive),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}",
+            get(properties::list).post(properties::create),
+        )
+        .route(
+            "/crm/v3/properties/{object_type}/{name}",
+            get(properties::get)
+                .patch(properties::update)
+                .delete(properties::archive),
+        )
+        .route("/crm/v3/schemas", get(empty_schemas))
+        .route(
+            "/properties/v2/contact/properties",
+            get(properties::list_v2),
+        )
+        .route(
+            "/crm/v4/associations/{from}/{to}/batch/read",
+            post(empty_associations),
+        )
+        .route_layer(from_fn_with_state(sim.clone(), auth::crm_guard));
+    let app = "/webhooks/v3/{app_id}";
+    let developer = Router::new()
+        .route(
+            &format!("{app}/settings"),
+            get(webhooks::get_settings)
+                .put(webhooks::put_settings)
+                .delete(webhooks::delete_settings),
+        )
+        .route(
+            &format!("{app}/subscriptions"),
+            get(webhooks::list_subscriptions).post(webhooks::create_subscription),
+        )
+        .route(
+            &format!("{app}/subscriptions/batch/update"),
+            post(webhooks::batch_update_subscriptions),
+        )
+        .route(
+            &format!("{app}/subscriptions/{{id}}"),
+            get(webhooks::get_subscription)
+                .patch(webhooks::patch_subscription)
+                .delete(webhooks::delete_subscription),
+        )
+        .route_layer(from_fn_with_state(sim.clone(), auth::developer_guard));
+    let oauth = Router::new()
+        .route("/oauth/authorize", get(oauth::authorize))
+        .route("/oauth/{portal_id}/authorize", get(oauth::authorize))
+        .route("/oauth/v1/token", post(oauth::token))
+        .route("/oauth/v3/token", post(oauth::token))
+        .route(
+            "/oauth/v1/access-tokens/{token}",
+            get(oauth::access_token_info),
+        )
+        .route(
+            "/oauth/v1/refresh-tokens/{token}",
+            get(oauth::refresh_token_info).delete(oauth::delete_refresh_token),
+        );
+    Router::new()
+        .merge(crm)
+        .merge(developer)
+        .merge(oauth)
+        .merge(admin::router())
+        .fallback(fallback)
+        .layer(from_fn_with_state(sim.clone(), stats::count))
+        .with_state(sim)
+}
+
+/// A running simulator; dropping it stops it.
+#[derive(Debug)]
+pub struct HubSpotSimulator {
+    sim: SimState,
+    base_url: String,
+    served: Option<ServedRouter>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for HubSpotSimulator {
+    fn drop(&mut self) {
+        self.worker.abort();
+    }
+}
+
+impl HubSpotSimulator {
+    /// Starts a simulator on `127.0.0.1:port` (`0` picks a free port).
+    ///
+    /// # Errors
+    /// Fails when the port cannot be bound.
+    pub async fn start(config: SimulatorConfig, port: u16) -> std::io::Result<Self> {
+        let (sim, queue) = Sim::new(config);
+        let sim = Arc::new(sim);
+        let served = serve_on_loopback(router(sim.clone()), port).await?;
+        let _ = sim.base_url.set(served.base_url());
+        let worker = tokio::spawn(webhooks::run_worker(Arc::downgrade(&sim), queue));
+        Ok(Self {
+            sim,
+            base_url: served.base_url(),
+            served: Some(served),
+            worker,
+        })
+    }
+
+    /// `http://127.0.0.1:<port>`, the base URL to give a HubSpot client.
+    pub fn base_url(&self) -> String {
+        self.base_url.clone()
+    }
+
+    /// The configuration it runs with.
+    pub fn config(&self) -> &SimulatorConfig {
+        &self.sim.config
+    }
+
+    /// Request and webhook counters.
+    pub fn stats(&self) -> Stats {
+        self.sim.counters.snapshot()
+    }
+
+    /// Sets every counter to zero.
+    pub fn reset_stats(&self) {
+        self.sim.counters.reset();
+    }
+
+    /// Creates contacts for generated people `start..start + count` of `seed` (see
+    /// `tte_sync_core::simulate::people`), without webhooks; returns their ids.
+    pub fn seed(&self, seed: u64, start: u64, count: u64) -> Vec<u64> {
+        self.sim.seed(seed, start, count)
+    }
+
+    /// Live contacts.
+    pub fn contact_count(&self) -> usize {
+        self.sim
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .len()
+    }
+
+    /// A contact's stored properties (live or archived) with its archived flag.
+    pub fn contact(&self, id: u64) -> Option<(std::collections::BTreeMap<String, String>, bool)> {
+        let store = self.sim.store.read().unwrap_or_else(|e| e.into_inner());
+        store
+            .live
+            .get(&id)
+            .map(|c| (c.properties.clone(), false))
+            .or_else(|| {
+                store
+                    .archived
+                    .get(&id)
+                    .map(|c| (c.properties.clone(), true))
+            })
+    }
+
+    /// Creates a contact as HubSpot user `user_id` would in the UI (webhooks carry
+    /// `CRM_UI`); returns its id.
+    ///
+    /// # Errors
+    /// The [`WriteError`] HubSpot would show the user (invalid value, duplicate email, …).
+    pub fn user_create(
+        &self,
+        properties: &[(&str, &str)],
+        user_id: Option<u64>,
+    ) -> Result<u64, WriteError> {
+        self.sim.user_create(&owned(properties), user_id)
+    }
+
+    /// Edits contact `id` as HubSpot user `user_id` would in the UI (empty values clear).
+    ///
+    /// # Errors
+    /// `NotFound` for an unknown contact, or the [`WriteError`] HubSpot would show.
+    pub fn user_edit(
+        &self,
+        id: u64,
+        properties: &[(&str, &str)],
+        user_id: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.sim.user_edit(id, &owned(properties), user_id)
+    }
+
+    /// Deletes (archives) contact `id` as a user would; false when it is not live.
+    pub fn user_archive(&self, id: u64, user_id: Option<u64>) -> bool {
+        self.sim.user_archive(id, user_id)
+    }
+
+    /// Restores contact `id` from the recycle bin as a user would.
+    ///
+    /// # Errors
+    /// `NotFound` when it is not in the bin, a conflict when its email was taken since.
+    pub fn user_restore(&self, id: u64, user_id: Option<u64>) -> Result<(), WriteError> {
+        self.sim.user_restore(id, user_id)
+    }
+
+    /// Merges contact `merged` into `primary` as a user would (a `contact.merge` event).
+    ///
+    /// # Errors
+    /// `NotFound` when either is not a live contact.
+    pub fn user_merge(
+        &self,
+        primary: u64,
+        merged: u64,
+        user_id: Option<u64>,
+    ) -> Result<(), WriteError> {
+        self.sim
+            .merge(primary, merged, &admin::user_origin(user_id))
+            .map(drop)
+    }
+
+    /// Sets the faults to inject.
+    pub fn set_faults(&self, faults: Faults) {
+        self.sim.set_faults(faults);
+    }
+
+    /// Moves the simulated clock forward (token expiry, rate windows, timestamps).
+    pub fn advance_clock(&self, by: Duration) {
+        self.sim
+            .clock_offset_ms
+            .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// Stops serving and waits for in-flight requests.
+    pub async fn shutdown(mut self) {
+        self.worker.abort();
+        if let Some(served) = self.served.take() {
+            served.shutdown().await;
+        }
+    }
+}
