@@ -13,6 +13,7 @@ mod config;
 mod config_cmd;
 mod connectors_cmd;
 mod mapping_cmd;
+mod simulate_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -36,6 +37,8 @@ enum Command {
     },
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
+    /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
+    Simulate(simulate_cmd::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),
         Command::Mapping { command } => mapping_cmd::run(command),
+        Command::Simulate(args) => simulate_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

@@ -81,6 +81,11 @@ pub fn parse_time(value: &str) -> Option<i64> {
 /// Whether HubSpot would accept `email`: HubSpot is stricter than 10to8 (one `@`, a plain
 /// local part, a dotted domain whose last label is at least two letters, no spaces).
 pub fn hubspot_accepts_email(email: &str) -> bool {
+    const MAX_EMAIL_LEN: usize = 254;
+    const MAX_LABEL_LEN: usize = 63;
+    if email.len() > MAX_EMAIL_LEN {
+        return false;
+    }
     let Some((local, domain)) = email.split_once('@') else {
         return false;
     };
@@ -96,6 +101,7 @@ pub fn hubspot_accepts_email(email: &str) -> bool {
     let domain_ok = labels.len() >= 2
         && labels.iter().all(|label| {
             !label.is_empty()
+                && label.len() <= MAX_LABEL_LEN
                 && !label.starts_with('-')
                 && !label.ends_with('-')
                 && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
