@@ -16,7 +16,9 @@ use tte_sync_core::store::{SQLITE_MEMORY, Store, StoreOptions};
 use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
 use tte_sync_core::tte::{TteClient, TteConfig};
 use tte_sync_core::{CrmRecord, Secret};
-use tte_sync_hubspot::simulator::{DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig};
+use tte_sync_hubspot::simulator::{
+    DEFAULT_APP_ID, DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
+};
 use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
 use url::Url;
 
@@ -77,10 +79,11 @@ impl World {
             .await
             .expect("HubSpot simulator starts");
         let store = test_store().await;
-        let config = HubSpotConfig::with_private_app_token(
+        let mut config = HubSpotConfig::with_private_app_token(
             Url::parse(&hub.base_url()).expect("url"),
             Secret::new(DEFAULT_PRIVATE_APP_TOKEN),
         );
+        config.app_id = Some(DEFAULT_APP_ID);
         let crm = Arc::new(
             HubSpotConnector::build(
                 config,
