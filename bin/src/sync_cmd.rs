@@ -57,13 +57,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         };
         let summary = engine.reconcile(&options).await?;
         drop(progress);
-        if args.json {
-            let text = serde_json::to_string_pretty(&summary).context("writing the summary")?;
-            std::io::Write::write_all(&mut std::io::stdout(), format!("{text}\n").as_bytes())
-                .context("writing the summary")?;
+        let text = if args.json {
+            let json = serde_json::to_string_pretty(&summary).context("writing the summary")?;
+            format!("{json}\n")
         } else {
-            eprint!("{summary}");
-        }
+            summary.to_string()
+        };
+        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+            .context("writing the summary")?;
         Ok(if summary.has_failures() {
             ExitCode::FAILURE
         } else {
