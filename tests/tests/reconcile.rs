@@ -349,3 +349,43 @@ async fn a_customer_created_before_a_crash_is_found_again_not_duplicated() {
     assert_eq!(named, 1);
     assert_ne!(contacts[&crashed].property(URI_PROPERTY), "");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_merged_away_in_hubspot_never_deletes_its_customer() {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, 2, false);
+    world.sync().await;
+    let customers = world.customers();
+    let id_of = |n: usize| {
+        customers[n].custom_fields[EXTERNAL_ID]
+            .parse::<u64>()
+            .expect("id")
+    };
+    assert!(
+        customers.iter().all(|c| !c.emails.is_empty()),
+        "seed {SEED} gives both people an email"
+    );
+    world
+        .hub
+        .user_merge(id_of(0), id_of(1), None)
+        .expect("merge");
+
+    let summary = world.sync().await;
+    assert_eq!(summary.to_hub.deleted, 0, "{summary}");
+    assert_eq!(summary.delete_blocked, 0, "{summary}");
+    assert_eq!(world.customers().len(), 2, "a merge is not a delete");
+
+    // The unlinked customer's email now sits on the merged contact, which is linked to the
+    // other customer: a new contact would be a duplicate, so the create is refused and the
+    // customer's status says why; nothing is guessed or duplicated.
+    let again = world.sync().await;
+    assert_eq!(again.to_crm.failed, 1, "{again}");
+    assert_eq!(world.contacts().await.len(), 1, "{again}");
+    let unlinked = world.tte.customer(customers[1].id).expect("customer");
+    assert!(!unlinked.deleted);
+    assert!(
+        unlinked.custom_fields[HUB_STATUS].starts_with("Error: "),
+        "{:?}",
+        unlinked.custom_fields
+    );
+}

@@ -301,6 +301,7 @@ impl Engine {
             records,
             links,
             hub_times,
+            archived: None,
         };
         self.sync_sides(&sides, &ReconcileOptions::default()).await
     }

@@ -75,6 +75,10 @@ pub(crate) struct Sides {
     pub(crate) links: HashMap<String, Link>,
     /// When 10to8 changes happened, where known (live: when the notification came).
     pub(crate) hub_times: HashMap<String, DateTime<Utc>>,
+    /// The records in the CRM's recycle bin, when listed (full pass). A linked record that
+    /// is neither live nor archived vanished (merged, or erased for privacy): its customer is
+    /// unlinked, never deleted. `None` (live) trusts the event that said it was deleted.
+    pub(crate) archived: Option<HashSet<CrmId>>,
 }
 
 /// A pair whose plan writes something.
@@ -251,6 +255,16 @@ impl Engine {
             }
         }
         drop(pages);
+        let mut archived = HashSet::new();
+        let query = ListQuery {
+            properties: Vec::new(),
+            archived: true,
+        };
+        let mut pages = self.crm.list(query);
+        while let Some(page) = pages.try_next().await? {
+            archived.extend(page.into_iter().map(|r| r.id));
+        }
+        drop(pages);
         let mut links = HashMap::new();
         let mut pages = self.store.links(self.connector(), 1_000);
         while let Some(page) = pages.try_next().await? {
@@ -270,6 +284,7 @@ impl Engine {
             records,
             links,
             hub_times: HashMap::new(),
+            archived: Some(archived),
         })
     }
 
@@ -997,8 +1012,18 @@ impl Pass<'_> {
         if !self.direction.writes_hub() {
             return self.flush_links().await;
         }
-        let jobs = pairing
-            .crm_deleted
+        let mut deleted = Vec::new();
+        for (link, c) in &pairing.crm_deleted {
+            match &self.sides.archived {
+                Some(archived) if !archived.contains(&link.crm_id) => {
+                    debug!(record = %link.crm_id, customer = %link.hub_uri, "Linked record vanished (merged or erased); unlinking, not deleting.");
+                    self.advance(1);
+                    self.unlink.push(link.hub_uri.clone());
+                }
+                _ => deleted.push((link, *c)),
+            }
+        }
+        let jobs = deleted
             .iter()
             .map(|(link, _)| HubJob::Delete {
                 uri: link.hub_uri.clone(),
@@ -1007,7 +1032,7 @@ impl Pass<'_> {
             .collect();
         let results = self.run_hub_jobs(jobs).await;
         let mut blocked = Vec::new();
-        for ((link, c), done) in pairing.crm_deleted.iter().zip(results) {
+        for ((link, c), done) in deleted.into_iter().zip(results) {
             self.advance(1);
             match done {
                 HubDone::Deleted | HubDone::Gone => {
@@ -1017,7 +1042,7 @@ impl Pass<'_> {
                 HubDone::Blocked(message) => {
                     // Kept linked: later passes try again until the bookings are gone.
                     self.summary.delete_blocked += 1;
-                    blocked.push((*c, message));
+                    blocked.push((c, message));
                 }
                 HubDone::Failed(error) => {
                     self.summary.to_hub.failed += 1;
