@@ -590,11 +590,16 @@ impl Pass<'_> {
             let uri = CustomerUri(self.sides.customers[w.customer].resource_uri.clone());
             let patch = match (crm_failed.get(&w.record), &w.plan.hub_patch) {
                 (Some(error), patch) => {
-                    // The CRM refused: say so in 10to8 and keep the old link.
+                    // The CRM refused: say so in 10to8 (once) and keep the old link.
+                    let status_only = patch.is_none();
                     let mut patch = patch.clone().unwrap_or_default();
                     if let (Some(status), Some(text)) =
                         (self.engine.mapping.status(), self.error_status(error))
                     {
+                        let current = &self.sides.customers[w.customer].custom_fields;
+                        if status_only && current.get(&status.hub_custom_field) == Some(&text) {
+                            continue;
+                        }
                         patch
                             .custom_fields
                             .get_or_insert_with(BTreeMap::new)
