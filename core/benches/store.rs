@@ -63,6 +63,7 @@ async fn run(backend: &str, store: &Store) {
     for task in 0..WORKERS {
         let store = store.clone();
         tasks.push(tokio::spawn(async move {
+            let mut latencies = Vec::new();
             let mut n = task;
             while n < EVENTS / BATCH {
                 let batch = (0..BATCH)
@@ -75,19 +76,30 @@ async fn run(backend: &str, store: &Store) {
                         due_at: Utc::now(),
                     })
                     .collect();
+                let call = Instant::now();
                 store.enqueue(batch).await.expect("enqueue");
+                latencies.push(call.elapsed());
                 n += WORKERS;
             }
+            latencies
         }));
     }
+    let mut latencies = Vec::new();
     for task in tasks {
-        task.await.expect("enqueue task");
+        latencies.extend(task.await.expect("enqueue task"));
     }
     let elapsed = started.elapsed();
+    latencies.sort();
+    let percentile = |p: usize| latencies[(latencies.len() - 1) * p / 100];
     let depth = store.inbox_stats().await.expect("stats").depth;
     println!(
         "{backend:>8}  enqueue          {:>8.0} events/s  ({EVENTS} events in batches of {BATCH}, {WORKERS} tasks, {depth} items after coalescing, {elapsed:.2?})",
         EVENTS as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "{backend:>8}  enqueue latency  p50 {:.2?}  p99 {:.2?} per batch of {BATCH}, durable on return",
+        percentile(50),
+        percentile(99)
     );
 
     let started = Instant::now();

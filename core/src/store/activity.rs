@@ -190,7 +190,7 @@ impl Store {
             .bind(object.connector.as_str())
             .bind(object.side.as_str())
             .bind(object.object_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(StoreError::query("record status lookup"))?;
         row.as_ref().map(RecordStatus::from_row).transpose()
@@ -208,7 +208,7 @@ impl Store {
         let rows = sqlx::query(&sql)
             .bind(SyncStatus::Error.as_str())
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(StoreError::query("failing record listing"))?;
         rows.iter().map(RecordStatus::from_row).collect()
@@ -221,7 +221,7 @@ impl Store {
     pub async fn count_failing_records(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM record_status WHERE status = $1")
             .bind(SyncStatus::Error.as_str())
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(StoreError::query("failing record count"))?;
         row.count("n")
@@ -282,12 +282,12 @@ impl Store {
                 sqlx::query(&sql)
                     .bind(action.as_str())
                     .bind(i64::from(limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await
             }
             None => {
                 let sql = format!("SELECT {ACTIVITY_COLUMNS} FROM activity ORDER BY id DESC LIMIT $1");
-                sqlx::query(&sql).bind(i64::from(limit)).fetch_all(&self.pool).await
+                sqlx::query(&sql).bind(i64::from(limit)).fetch_all(&self.reader).await
             }
         }
         .map_err(StoreError::query("activity listing"))?;

@@ -17,7 +17,7 @@ pub const SQLITE_MEMORY: &str = "sqlite::memory:";
 const SQLITE_PREFIXES: [&str; 2] = ["sqlite://", "sqlite:"];
 const POSTGRES_PREFIXES: [&str; 2] = ["postgres://", "postgresql://"];
 const REDACTED: &str = "redacted";
-/// Connections of a file database; SQLite writes one at a time, reads in parallel (WAL).
+/// Reading connections of a file database (WAL lets them read while the writer writes).
 const SQLITE_DEFAULT_CONNECTIONS: u32 = 4;
 const POSTGRES_DEFAULT_CONNECTIONS: u32 = 10;
 
@@ -118,43 +118,64 @@ fn redact_url(url: &Url) -> String {
     redact(url.as_str())
 }
 
-/// Opens the pool for a location.
-pub(crate) async fn connect(location: &Location, options: &StoreOptions) -> Result<AnyPool> {
+/// Opens the pools for a location: `(reader, writer)`. A SQLite file gets a writer pool of
+/// one connection (SQLite writes one at a time anyway; queueing in the pool wakes the next
+/// writer at once, where SQLite's busy handler would sleep) and a reader pool; elsewhere
+/// both are one pool.
+pub(crate) async fn connect(
+    location: &Location,
+    options: &StoreOptions,
+) -> Result<(AnyPool, AnyPool)> {
     sqlx::any::install_default_drivers();
     let open_error = |source| StoreError::Open {
         location: location.display(),
         source,
     };
-    let (url, pool) = match location {
+    let busy = options.busy_timeout;
+    let sqlite = move || {
+        AnyPoolOptions::new()
+            .acquire_timeout(options.connect_timeout)
+            .after_connect(move |conn, _| Box::pin(sqlite_settings(conn, busy)))
+    };
+    match location {
         Location::SqliteFile(path) => {
             let path = absolute(path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
             if let Some(parent) = path.parent() {
                 std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
             }
-            let busy = options.busy_timeout;
-            let pool = AnyPoolOptions::new()
-                .max_connections(
-                    options
-                        .max_connections
-                        .unwrap_or(SQLITE_DEFAULT_CONNECTIONS),
-                )
-                .after_connect(move |conn, _| Box::pin(sqlite_settings(conn, busy)));
-            (sqlite_url(&path), pool)
+            let url = sqlite_url(&path);
+            // The writer first: it creates the file and switches it to WAL.
+            let writer = sqlite()
+                .max_connections(1)
+                .connect(&url)
+                .await
+                .map_err(open_error)?;
+            let readers = options
+                .max_connections
+                .unwrap_or(SQLITE_DEFAULT_CONNECTIONS);
+            let reader = sqlite()
+                .max_connections(readers)
+                .connect(&url)
+                .await
+                .map_err(open_error)?;
+            Ok((reader, writer))
         }
         Location::SqliteMemory => {
             // One connection that never closes: the database lives as long as it does.
-            let busy = options.busy_timeout;
-            let pool = AnyPoolOptions::new()
+            let pool = sqlite()
                 .max_connections(1)
                 .min_connections(1)
                 .idle_timeout(None)
                 .max_lifetime(None)
-                .after_connect(move |conn, _| Box::pin(sqlite_settings(conn, busy)));
-            (SQLITE_MEMORY.to_owned(), pool)
+                .connect(SQLITE_MEMORY)
+                .await
+                .map_err(open_error)?;
+            Ok((pool.clone(), pool))
         }
         Location::Postgres(url) => {
             let schema = options.schema.clone();
             let pool = AnyPoolOptions::new()
+                .acquire_timeout(options.connect_timeout)
                 .max_connections(
                     options
                         .max_connections
@@ -169,14 +190,13 @@ pub(crate) async fn connect(location: &Location, options: &StoreOptions) -> Resu
                         }
                         Ok(())
                     })
-                });
-            (url.to_string(), pool)
+                })
+                .connect(url.as_str())
+                .await
+                .map_err(open_error)?;
+            Ok((pool.clone(), pool))
         }
-    };
-    pool.acquire_timeout(options.connect_timeout)
-        .connect(&url)
-        .await
-        .map_err(open_error)
+    }
 }
 
 /// WAL for concurrent readers, NORMAL sync (durable at checkpoints, safe with WAL), and a

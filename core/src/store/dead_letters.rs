@@ -134,7 +134,7 @@ impl Store {
             format!("SELECT {COLUMNS} FROM dead_letters ORDER BY failed_at DESC, id DESC LIMIT $1");
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(StoreError::query("dead letter listing"))?;
         rows.iter().map(DeadLetter::from_row).collect()
@@ -152,7 +152,7 @@ impl Store {
             .bind(object.connector.as_str())
             .bind(object.side.as_str())
             .bind(object.object_id.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(StoreError::query("dead letter lookup"))?;
         row.as_ref().map(DeadLetter::from_row).transpose()
@@ -164,7 +164,7 @@ impl Store {
     /// Fails when the database cannot be read.
     pub async fn count_dead_letters(&self) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM dead_letters")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(StoreError::query("dead letter count"))?;
         row.count("n")

@@ -219,7 +219,7 @@ impl Store {
             .bind(until)
             .bind(now)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.writer)
             .await
             .map_err(StoreError::query("inbox claim"))?;
         let mut items = rows
@@ -395,7 +395,7 @@ impl Store {
              WHERE claimed_by = $1",
         )
         .bind(worker)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::query("inbox release"))?;
         Ok(done.rows_affected())
@@ -414,7 +414,7 @@ impl Store {
         )
         .bind(worker)
         .bind(until)
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::query("inbox lease renewal"))?;
         Ok(done.rows_affected())
@@ -431,7 +431,7 @@ impl Store {
              MIN(enqueued_at) AS oldest_enqueued FROM inbox",
         )
         .bind(self.now_millis())
-        .fetch_one(&self.pool)
+        .fetch_one(&self.reader)
         .await
         .map_err(StoreError::query("inbox stats"))?;
         Ok(InboxStats {
@@ -451,7 +451,7 @@ impl Store {
         let sql = format!("SELECT {ITEM_COLUMNS} FROM inbox ORDER BY due_at, id LIMIT $1");
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(StoreError::query("inbox listing"))?;
         rows.iter().map(InboxItem::from_row).collect()

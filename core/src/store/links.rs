@@ -167,7 +167,7 @@ impl Store {
                 query = query.bind(*value);
             }
             let rows = query
-                .fetch_all(&self.pool)
+                .fetch_all(&self.reader)
                 .await
                 .map_err(StoreError::query("link lookup"))?;
             for row in &rows {
@@ -246,7 +246,7 @@ impl Store {
         let done = sqlx::query(&sql)
             .bind(connector)
             .bind(value)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::query("link delete"))?;
         Ok(done.rows_affected() > 0)
@@ -374,7 +374,7 @@ impl Store {
             .bind(connector)
             .bind(after.map_or("", CustomerUri::as_str))
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(StoreError::query("link listing"))?;
         rows.iter().map(Link::from_row).collect()
@@ -414,7 +414,7 @@ impl Store {
     pub async fn count_links(&self, connector: &str) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM links WHERE connector = $1")
             .bind(connector)
-            .fetch_one(&self.pool)
+            .fetch_one(&self.reader)
             .await
             .map_err(StoreError::query("link count"))?;
         row.count("n")

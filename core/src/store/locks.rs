@@ -31,7 +31,7 @@ impl Store {
         .bind(holder)
         .bind(now.saturating_add(duration_millis(ttl)))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.writer)
         .await
         .map_err(StoreError::query("lock acquire"))?;
         Ok(row.is_some())
@@ -45,7 +45,7 @@ impl Store {
         let done = sqlx::query("DELETE FROM locks WHERE name = $1 AND holder = $2")
             .bind(name)
             .bind(holder)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::query("lock release"))?;
         Ok(done.rows_affected() > 0)
@@ -60,7 +60,7 @@ impl Store {
             sqlx::query("SELECT holder, expires_at FROM locks WHERE name = $1 AND expires_at > $2")
                 .bind(name)
                 .bind(self.now_millis())
-                .fetch_optional(&self.pool)
+                .fetch_optional(&self.reader)
                 .await
                 .map_err(StoreError::query("lock lookup"))?;
         row.map(|row| Ok((row.text("holder")?, row.time("expires_at")?)))

@@ -85,8 +85,8 @@ impl Default for StoreOptions {
 }
 
 impl StoreOptions {
-    /// The most connections the pool opens (default: 4 for SQLite, 10 for PostgreSQL; an
-    /// in-memory SQLite database always has one).
+    /// The most connections the pool opens (default: 10 for PostgreSQL; for a SQLite file, 4
+    /// readers besides the one writer; an in-memory SQLite database always has one).
     pub fn max_connections(mut self, max: u32) -> Self {
         self.max_connections = Some(max.max(1));
         self
@@ -211,10 +211,14 @@ impl fmt::Display for ObjectRef {
     }
 }
 
-/// The state store. Cheap to clone: clones share one connection pool.
+/// The state store. Cheap to clone: clones share the connection pools.
 #[derive(Clone)]
 pub struct Store {
-    pool: AnyPool,
+    /// Reads. On a SQLite file, several connections (WAL lets them read while one writes).
+    reader: AnyPool,
+    /// Writes. On a SQLite file, one connection: writers queue here, in order, instead of
+    /// sleeping in SQLite's busy handler. On PostgreSQL and in memory, the reader pool.
+    writer: AnyPool,
     backend: Backend,
     location: String,
     options: StoreOptions,
@@ -256,11 +260,12 @@ impl Store {
             _ => None,
         };
         let shown = parsed.display();
-        let pool = connect::connect(&parsed, &options).await?;
-        let ran = migrate::run(&pool, backend, schema, &shown, &options.clock).await?;
+        let (reader, writer) = connect::connect(&parsed, &options).await?;
+        let ran = migrate::run(&writer, backend, schema, &shown, &options.clock).await?;
         tracing::debug!(location = %shown, ?backend, migrations = ran, "Opened the state store.");
         Ok(Self {
-            pool,
+            reader,
+            writer,
             backend,
             location: shown,
             options,
@@ -288,7 +293,7 @@ impl Store {
     /// Fails when the database cannot be reached.
     pub async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
-            .execute(&self.pool)
+            .execute(&self.reader)
             .await
             .map_err(StoreError::query("ping"))?;
         Ok(())
@@ -296,7 +301,8 @@ impl Store {
 
     /// Closes every connection; later calls fail. Waits for checked-out connections.
     pub async fn close(&self) {
-        self.pool.close().await;
+        self.reader.close().await;
+        self.writer.close().await;
     }
 
     pub(crate) fn now_millis(&self) -> i64 {
@@ -310,8 +316,8 @@ impl Store {
         operation: &'static str,
     ) -> Result<sqlx::Transaction<'static, sqlx::Any>> {
         match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await,
-            Backend::Postgres => self.pool.begin().await,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await,
+            Backend::Postgres => self.writer.begin().await,
         }
         .map_err(StoreError::query(operation))
     }

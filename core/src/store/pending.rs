@@ -63,7 +63,7 @@ impl Store {
                 query = query.bind(id.as_str());
             }
             resolved += query
-                .execute(&self.pool)
+                .execute(&self.writer)
                 .await
                 .map_err(StoreError::query("pending create resolve"))?
                 .rows_affected();
@@ -81,7 +81,7 @@ impl Store {
              ORDER BY created_at, crm_id",
         )
         .bind(connector)
-        .fetch_all(&self.pool)
+        .fetch_all(&self.reader)
         .await
         .map_err(StoreError::query("pending create listing"))?;
         rows.iter()

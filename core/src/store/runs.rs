@@ -142,7 +142,7 @@ impl Store {
             .bind(self.now_millis())
             .bind(outcome.as_str())
             .bind(to_json(summary))
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::query("run finish"))?;
         Ok(())
@@ -156,7 +156,7 @@ impl Store {
         let sql = format!("SELECT {COLUMNS} FROM runs ORDER BY id DESC LIMIT $1");
         let rows = sqlx::query(&sql)
             .bind(i64::from(limit))
-            .fetch_all(&self.pool)
+            .fetch_all(&self.reader)
             .await
             .map_err(StoreError::query("run listing"))?;
         rows.iter().map(Run::from_row).collect()
@@ -173,7 +173,7 @@ impl Store {
         );
         let row = sqlx::query(&sql)
             .bind(kind.as_str())
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.reader)
             .await
             .map_err(StoreError::query("run lookup"))?;
         row.as_ref().map(Run::from_row).transpose()

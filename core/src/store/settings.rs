@@ -19,7 +19,7 @@ impl Store {
         )
         .bind(key)
         .bind(self.now_millis())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.reader)
         .await
         .map_err(StoreError::query("setting lookup"))?;
         row.map(|row| row.text("value")).transpose()
@@ -101,7 +101,7 @@ impl Store {
     pub async fn take_setting(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("DELETE FROM settings WHERE key = $1 RETURNING value, expires_at")
             .bind(key)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&self.writer)
             .await
             .map_err(StoreError::query("setting take"))?;
         let Some(row) = row else { return Ok(None) };
@@ -122,7 +122,7 @@ impl Store {
     pub async fn delete_setting(&self, key: &str) -> Result<bool> {
         let done = sqlx::query("DELETE FROM settings WHERE key = $1")
             .bind(key)
-            .execute(&self.pool)
+            .execute(&self.writer)
             .await
             .map_err(StoreError::query("setting delete"))?;
         Ok(done.rows_affected() > 0)

@@ -31,7 +31,7 @@ impl Store {
                 sqlx::query(&sql)
                     .bind(connector)
                     .bind(account)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reader)
                     .await
             }
             None => {
@@ -41,7 +41,7 @@ impl Store {
                 );
                 sqlx::query(&sql)
                     .bind(connector)
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reader)
                     .await
             }
         }
@@ -72,7 +72,7 @@ impl Store {
         .bind(token.refresh_token.expose())
         .bind(to_millis(token.expires_at))
         .bind(self.now_millis())
-        .execute(&self.pool)
+        .execute(&self.writer)
         .await
         .map_err(StoreError::query("token save"))?;
         Ok(())
