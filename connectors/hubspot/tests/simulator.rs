@@ -702,6 +702,8 @@ async fn search_filters_sorts_and_pages() {
         vec![a.clone(), b.clone()],
         "archived never appear"
     );
+    let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "IN", "values": ["SAM@EXAMPLE.COM"]}]}]})).await;
+    assert_eq!(body["total"], 0, "IN values must be lowercase");
     let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "NOT_HAS_PROPERTY"}]}]})).await;
     assert_eq!(ids(&body), vec![c.clone()]);
     let (_, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "phone", "operator": "HAS_PROPERTY"}]}, {"filters": [{"propertyName": "firstname", "operator": "EQ", "value": "lee"}]}]})).await;

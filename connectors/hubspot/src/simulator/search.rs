@@ -206,7 +206,14 @@ impl<'a> Compiled<'a> {
                 .values
                 .iter()
                 .flatten()
-                .map(|v| Wanted::new(property, &value_to_string(v)))
+                .map(|v| {
+                    // IN/NOT_IN compare strings as given: only lowercase values can match.
+                    let raw = value_to_string(v);
+                    Wanted {
+                        lower: raw.clone(),
+                        ..Wanted::new(property, &raw)
+                    }
+                })
                 .collect(),
         }
     }
