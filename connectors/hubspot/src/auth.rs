@@ -28,6 +28,7 @@ pub const ACCESS_TOKEN_INFO_PATH: &str = "/oauth/v1/access-tokens/";
 
 /// How a call authenticates.
 #[derive(Clone)]
+#[non_exhaustive]
 pub enum Credentials {
     /// A private-app (static) token.
     PrivateApp(Secret),

@@ -33,6 +33,7 @@ const BACKOFF_CAP: Duration = Duration::from_secs(10);
 
 /// How a call authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum AuthMode {
     /// `Authorization: Bearer` with the private-app or OAuth access token.
     Bearer,
@@ -42,6 +43,7 @@ pub enum AuthMode {
 
 /// Which rate-limit budget a call spends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Budget {
     /// The general rolling window (110 per 10 s by default).
     General,
@@ -235,7 +237,17 @@ impl HubSpotClient {
             let mut bearer = None;
             match call.auth {
                 AuthMode::Bearer => {
-                    let token = self.credentials.bearer().await?;
+                    let token = match self.credentials.bearer().await {
+                        Ok(token) => token,
+                        // The token endpoint had a passing failure: back off like any call.
+                        Err(error) if error.kind().is_retryable() && attempt < self.max_retries => {
+                            tokio::time::sleep(backoff(attempt)).await;
+                            attempt += 1;
+                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                            continue;
+                        }
+                        Err(error) => return Err(error),
+                    };
                     request = self.http.request(call.method.clone(), url);
                     request = request.bearer_auth(token.expose());
                     bearer = Some(token);

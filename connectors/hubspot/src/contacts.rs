@@ -35,6 +35,8 @@ pub const SEARCH_VALUES_LIMIT: usize = 100;
 pub const SEARCH_PAGE_SIZE: usize = 200;
 /// HubSpot refuses search bodies longer than 3,000 characters; stay a little below.
 pub const SEARCH_BODY_LIMIT: usize = 2_900;
+/// The per-input tag that makes HubSpot answer batches with per-record errors (207).
+const TRACE_ID: &str = "objectWriteTraceId";
 
 /// A contact as HubSpot returns it (`SimplePublicObject` and its upsert variant).
 #[derive(Debug, Deserialize)]
@@ -444,7 +446,7 @@ async fn write_batch(
                         "id": key,
                         "idProperty": id_property,
                         "properties": properties,
-                        "objectWriteTraceId": trace_id(i),
+                        TRACE_ID: trace_id(i),
                     })),
                     _ => None,
                 })
@@ -458,7 +460,7 @@ async fn write_batch(
                     CrmWrite::Update { id, properties } => Some(json!({
                         "id": id.as_str(),
                         "properties": properties,
-                        "objectWriteTraceId": trace_id(i),
+                        TRACE_ID: trace_id(i),
                     })),
                     _ => None,
                 })
@@ -494,7 +496,7 @@ fn match_answer(
     let mut outcomes: HashMap<usize, WriteOutcome> = HashMap::new();
     for error in answer.errors {
         let traced: Vec<usize> = error
-            .context_values("objectWriteTraceId")
+            .context_values(TRACE_ID)
             .iter()
             .filter_map(|t| by_trace.get(t).copied())
             .collect();
@@ -592,6 +594,12 @@ mod tests {
             "the repeated key waits for a later batch"
         );
         assert_eq!(batches.len(), 3);
+    }
+
+    #[test]
+    fn the_trace_id_key_is_hubspots_field_name() {
+        let input = json!({ TRACE_ID: trace_id(3) });
+        assert_eq!(input["objectWriteTraceId"], "3");
     }
 
     #[test]

@@ -190,6 +190,7 @@ fn value_string(value: &Value) -> Option<String> {
 
 /// What the client's retry loop does about a failed call.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Disposition {
     /// Refresh the OAuth access token and repeat the call once.
     RefreshToken(ConnectorError),

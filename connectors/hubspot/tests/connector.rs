@@ -348,7 +348,12 @@ async fn conformance_batch_limits() {
 
 #[tokio::test]
 async fn conformance_conflict_and_invalid_outcomes() {
-    conformance::check_conflict_and_invalid(&Harness::start(Auth::OAuth).await).await;
+    let h = Harness::start(Auth::OAuth).await;
+    conformance::check_conflict_and_invalid(&h).await;
+    assert!(
+        h.sim.stats().with_status(207) >= 1,
+        "the per-record outcomes came from a multi-status answer, not from splitting"
+    );
 }
 
 #[tokio::test]
@@ -907,4 +912,95 @@ async fn search_429s_are_waited_out_when_the_search_limiter_is_off() {
         h.sim.stats().throttled > 0,
         "the simulator refused some searches"
     );
+}
+
+/// Merge, deletion and restore made in HubSpot arrive as change events of those kinds.
+#[tokio::test]
+async fn merges_deletions_and_restores_arrive_as_change_events() {
+    use tte_sync_core::connector::ChangeKind;
+    let h = Harness::start(Auth::PrivateApp).await;
+    let ids = h.seed(3).await;
+    h.capture().await;
+    let receiver = h.connector.webhooks().expect("webhooks");
+    let [a, b, c] = [0, 1, 2].map(|i| Harness::sim_id(&ids[i]));
+    h.sim.user_merge(a, b, None).expect("merge");
+    assert!(h.sim.user_archive(c, None));
+    h.sim.user_restore(c, None).expect("restore");
+    let mut seen = Vec::new();
+    while !(seen
+        .iter()
+        .any(|e: &tte_sync_core::connector::ChangeEvent| {
+            matches!(e.kind, ChangeKind::Merged { .. })
+        })
+        && seen.iter().any(|e| e.kind == ChangeKind::Deleted)
+        && seen.iter().any(|e| e.kind == ChangeKind::Restored))
+    {
+        let webhook = h.next_webhook().await;
+        receiver
+            .verify(&webhook.request(), webhook.sent_at)
+            .expect("genuine");
+        seen.extend(receiver.parse(&webhook.body).expect("parses"));
+    }
+    let merge = seen
+        .iter()
+        .find(|e| matches!(e.kind, ChangeKind::Merged { .. }))
+        .unwrap();
+    assert_eq!(merge.object_id, ids[0], "the survivor");
+    assert_eq!(
+        merge.kind,
+        ChangeKind::Merged {
+            merged_ids: vec![ids[1].clone()]
+        }
+    );
+    assert_eq!(merge.change_source.as_deref(), Some("CRM_UI"));
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == ChangeKind::Deleted && e.object_id == ids[2])
+    );
+    assert!(
+        seen.iter()
+            .any(|e| e.kind == ChangeKind::Restored && e.object_id == ids[2])
+    );
+}
+
+/// The search-miss-then-create race: a contact created a moment ago is not found by search
+/// yet, so the engine creates; the upsert then reports a conflict naming the existing contact
+/// (to link to) instead of creating a duplicate.
+#[tokio::test]
+async fn a_search_miss_then_create_becomes_a_conflict_naming_the_existing_contact() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    h.prepare().await;
+    h.sim.set_faults(Faults {
+        search_lag_ms: 60_000,
+        ..Faults::default()
+    });
+    let existing = h
+        .sim
+        .user_create(&[(EMAIL, "just.created@example.com")], None)
+        .expect("user create");
+    let found = h
+        .connector
+        .find(EMAIL, &["just.created@example.com".to_owned()], &[])
+        .await
+        .expect("find");
+    assert!(found.is_empty(), "the search index lags");
+    let outcomes = h
+        .connector
+        .write(vec![CrmWrite::Upsert {
+            id_property: KEY.to_owned(),
+            key: "https://10to8.example/api/enterprise/v2/customer/1/".to_owned(),
+            properties: [(EMAIL.to_owned(), "just.created@example.com".to_owned())].into(),
+        }])
+        .await
+        .expect("write");
+    match &outcomes[0] {
+        WriteOutcome::Failed(error) => assert_eq!(
+            error.kind(),
+            &ErrorKind::Conflict {
+                existing_id: Some(CrmId(existing.to_string()))
+            }
+        ),
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+    assert_eq!(h.sim.contact_count(), 1, "no duplicate");
 }
