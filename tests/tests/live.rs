@@ -5,15 +5,49 @@
 
 mod support;
 
+use std::time::Duration;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::State;
+use axum::routing::post;
 use chrono::Utc;
 use tte_sync_core::CrmId;
+use tte_sync_core::Secret;
 use tte_sync_core::connector::{ChangeEvent, ChangeKind};
+use tte_sync_core::engine::Engine;
+use tte_sync_core::simulate::serve_on_loopback;
 use tte_sync_core::store::{Change, ObjectRef};
 use tte_sync_core::tte::CustomerPatch;
+use tte_sync_core::tte::{Notification, TteClient, TteConfig};
 
 use support::{EXTERNAL_ID, HUB_STATUS, SEED, World};
 
 const CONNECTOR: &str = "hubspot";
+/// How long to wait for the simulator's notifications before giving up (a hang guard, not
+/// a timing assertion).
+const NOTIFICATION_GUARD: Duration = Duration::from_secs(60);
+
+/// What the host's 10to8 webhook route does: queue the notified customers, answer OK.
+async fn tte_webhook(State(engine): State<Engine>, Json(body): Json<Notification>) -> &'static str {
+    engine
+        .enqueue_hub_changes(&body.items)
+        .await
+        .expect("queued");
+    "OK"
+}
+
+/// Waits until 10to8 has delivered at least `items` notified customers in total.
+async fn delivered(world: &World, items: u64) {
+    let deadline = tokio::time::Instant::now() + NOTIFICATION_GUARD;
+    while world.tte.stats().notifications.items_delivered < items {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "10to8 never notified"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
 
 fn crm_event(id: &str, kind: ChangeKind, source_id: Option<&str>) -> ChangeEvent {
     ChangeEvent {
@@ -279,4 +313,88 @@ async fn retry_requeues_dead_letters_and_processes_them() {
     assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
     let contact = &world.contacts().await[&pairs[0].1];
     assert_eq!(contact.property("lastname"), "King");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn real_10to8_notifications_propagate_edits_and_their_echoes_write_nothing() {
+    let world = World::start().await;
+    let receiver = serve_on_loopback(
+        Router::new()
+            .route("/tte", post(tte_webhook))
+            .with_state(world.engine.clone()),
+        0,
+    )
+    .await
+    .expect("receiver");
+    let mut config = TteConfig::new(world.tte.base_url(), Secret::new(world.tte.api_key()));
+    config.requests_per_second = 1_000.0;
+    TteClient::new(config)
+        .expect("client")
+        .create_subscription(&format!("{}/tte", receiver.base_url()))
+        .await
+        .expect("subscribed");
+
+    // The first sync writes External ID and status into 3 customers: 3 notifications come
+    // back, and processing them writes nothing.
+    world.tte.seed(SEED, 0, 3, false);
+    world.sync().await;
+    delivered(&world, 3).await;
+    world.reset_stats();
+    let echo = world.engine.drain_inbox().await.expect("drain");
+    assert!(echo.processed >= 3);
+    assert_eq!(
+        world.writes(),
+        (0, 0),
+        "the sync's own notifications write nothing"
+    );
+
+    // An edit in 10to8 is notified and reaches HubSpot.
+    let customer = world.customers()[0].clone();
+    world
+        .tte
+        .edit(
+            customer.id,
+            &CustomerPatch {
+                name: Some("Mary Jackson".into()),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    delivered(&world, 1).await;
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.sync.to_crm.updated, 1, "{}", done.sync);
+    let contact = &world.contacts().await[&customer.custom_fields[EXTERNAL_ID]];
+    assert_eq!(contact.property("lastname"), "Jackson");
+
+    // An edit in HubSpot reaches 10to8; the notification of our own patch writes nothing.
+    world
+        .hub
+        .user_edit(
+            contact.id.as_str().parse().expect("id"),
+            &[("phone", "+1 555 0199")],
+            None,
+        )
+        .expect("edit");
+    world
+        .engine
+        .enqueue_crm_events(&[crm_event(
+            contact.id.as_str(),
+            ChangeKind::PropertyChanged,
+            None,
+        )])
+        .await
+        .expect("queue");
+    world.reset_stats();
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.sync.to_hub.updated, 1, "{}", done.sync);
+    delivered(&world, 1).await;
+    world.reset_stats();
+    let echo = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(echo.processed, 1);
+    assert_eq!(
+        world.writes(),
+        (0, 0),
+        "the echo of our patch writes nothing"
+    );
+    receiver.shutdown().await;
 }
