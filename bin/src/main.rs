@@ -13,7 +13,9 @@ mod config;
 mod config_cmd;
 mod connectors_cmd;
 mod mapping_cmd;
+mod retry_cmd;
 mod simulate_cmd;
+mod sync_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -37,6 +39,10 @@ enum Command {
     },
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
+    /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
+    Sync(sync_cmd::Args),
+    /// Retry records that failed for good (the dead letters): one, or `--all`.
+    Retry(retry_cmd::Args),
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
     Simulate(simulate_cmd::Args),
 }
@@ -46,8 +52,10 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),
-        Command::Simulate(args) => simulate_cmd::run(args),
         Command::Mapping { command } => mapping_cmd::run(command),
+        Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Sync(args) => sync_cmd::run(args),
+        Command::Retry(args) => retry_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

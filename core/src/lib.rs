@@ -2,6 +2,7 @@
 //!
 //! - [`connector`]: the contract a CRM connector implements, its capabilities and the
 //!   plugin registry connectors join with `inventory::submit!`.
+//! - [`engine`]: the sync engine — planning, pairing, the full reconcile pass.
 //! - [`mapping`]: the declarative field mapping, compiled once with diagnostics, applied both ways.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
@@ -17,6 +18,7 @@
 //! and this crate never names a concrete CRM.
 
 pub mod connector;
+pub mod engine;
 pub mod http;
 pub mod mapping;
 pub mod record;
