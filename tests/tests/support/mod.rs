@@ -38,6 +38,9 @@ pub const HUB_STATUS: &str = "Sync Status";
 pub const OK_PREFIX: &str = "Last synced: ";
 /// The env var naming a PostgreSQL database for the store.
 pub const DATABASE_ENV: &str = "TTE_SYNC_TEST_DATABASE_URL";
+/// Set to `sqlite` to run on SQLite even when [`DATABASE_ENV`] is set (CI runs the engine
+/// suite once on each backend this way, without rebuilding).
+pub const BACKEND_ENV: &str = "TTE_SYNC_TEST_BACKEND";
 
 static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 
@@ -50,10 +53,12 @@ pub struct World {
     pub engine: Engine,
 }
 
-/// Opens the store for a test: PostgreSQL in a schema of its own when configured.
+/// Opens the store for a test: PostgreSQL in a schema of its own when configured (and not
+/// overridden by `TTE_SYNC_TEST_BACKEND=sqlite`), otherwise SQLite in memory.
 pub async fn test_store() -> Store {
+    let sqlite_forced = std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "sqlite");
     match std::env::var(DATABASE_ENV) {
-        Ok(url) if !url.is_empty() => {
+        Ok(url) if !url.is_empty() && !sqlite_forced => {
             let schema = format!(
                 "engine_{}_{}",
                 std::process::id(),
