@@ -8,7 +8,10 @@
 //! - [`http`]: retry, backoff, `Retry-After`, adaptive pacing and error classification shared
 //!   by the API clients.
 //! - [`tte`]: the 10to8 Enterprise API client (and, with feature `simulator`, its simulator).
+//! - [`store`]: the durable state over SQLite or PostgreSQL — links, inbox, dead letters,
+//!   tokens, runs, record status and activity.
 //! - `simulate` (feature `simulator`): generated people and loopback serving for the simulators.
+//! - `testkit` (feature `testkit`): the connector conformance suite and an in-memory token store.
 //!
 //! Dependencies point one way: the host binary links connectors, connectors link this crate,
 //! and this crate never names a concrete CRM.
@@ -21,6 +24,9 @@ pub mod secret;
 #[cfg(feature = "simulator")]
 pub mod simulate;
 pub mod tte;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};

@@ -1,31 +1,74 @@
 //! The HubSpot connector: two-way sync of HubSpot contacts.
 //!
-//! Capabilities: batched reads and writes of contacts, setup of custom properties and webhook
-//! subscriptions, verification of signed webhooks, and the OAuth install flow.
+//! Capabilities: batched reads and writes of contacts ([`CrmConnector`]: list pages of 100,
+//! batch read, chunked `IN` searches, batch upsert/update/archive with one outcome per record),
+//! setup of custom properties and webhook subscriptions ([`ConnectorSetup`]), verification of
+//! signed webhooks ([`WebhookReceiver`], v3 by default) and the OAuth install flow
+//! ([`OAuthInstall`]). Every call keeps within HubSpot's rolling rate limit and search limit
+//! ([`ratelimit`]) and retries what may pass ([`client`]).
+//!
+//! Modules: [`config`] (the config section), [`auth`] (tokens), [`client`] (HTTP, retries),
+//! [`ratelimit`], [`errors`] (HubSpot's error bodies), [`contacts`] (reads and writes),
+//! [`setup`], [`webhook`].
 
+pub mod auth;
+pub mod client;
 pub mod config;
+pub mod contacts;
+pub mod errors;
+pub mod ratelimit;
+pub mod setup;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod webhook;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
-use futures_util::stream::{self, BoxStream, StreamExt};
+use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
-    Catalog, ConnectorContext, ConnectorFactory, ConnectorPlugin, CrmConnector, CrmWrite,
-    ListQuery, Result, WriteOutcome,
+    Catalog, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup, CrmConnector,
+    CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport, WebhookReceiver,
+    WriteOutcome,
 };
 use tte_sync_core::{ConnectorError, CrmId, CrmRecord};
+use url::Url;
 
+use crate::auth::{Credentials, OAuthSession};
+use crate::client::{HubSpotClient, StatsSnapshot};
+use crate::ratelimit::RateLimiter;
+pub use crate::webhook::HubSpotWebhooks;
 pub use config::HubSpotConfig;
 
 /// The registered name of this connector.
 pub const NAME: &str = "hubspot";
+/// The `User-Agent` of every call.
+const USER_AGENT: &str = concat!("tte-sync/", env!("CARGO_PKG_VERSION"));
 
 /// The HubSpot connector.
 pub struct HubSpotConnector {
-    #[allow(dead_code)]
     config: HubSpotConfig,
-    #[allow(dead_code)]
-    context: ConnectorContext,
+    client: HubSpotClient,
+    oauth: Option<Arc<OAuthSession>>,
+    webhooks: HubSpotWebhooks,
+}
+
+impl HubSpotConnector {
+    /// What the HTTP client did so far (requests, 429s, retries, token refreshes).
+    pub fn stats(&self) -> StatsSnapshot {
+        self.client.stats()
+    }
+
+    /// The webhook receiver, with HubSpot-specific helpers such as echo detection.
+    pub fn webhook_receiver(&self) -> &HubSpotWebhooks {
+        &self.webhooks
+    }
+
+    /// The config it was built from.
+    pub fn config(&self) -> &HubSpotConfig {
+        &self.config
+    }
 }
 
 impl ConnectorFactory for HubSpotConnector {
@@ -35,15 +78,58 @@ impl ConnectorFactory for HubSpotConnector {
     type Config = HubSpotConfig;
 
     fn build(config: HubSpotConfig, context: ConnectorContext) -> Result<Self> {
-        Ok(Self { config, context })
+        let http = reqwest::Client::builder()
+            .user_agent(USER_AGENT)
+            .timeout(config.request_timeout())
+            .build()
+            .map_err(|e| ConnectorError::permanent(format!("cannot build the HTTP client: {e}")))?;
+        let portals: Arc<RwLock<BTreeSet<String>>> = Arc::default();
+        let (credentials, oauth) = match (&config.private_app_token, &config.oauth) {
+            (Some(_), Some(_)) => {
+                return Err(ConnectorError::permanent(
+                    "set either `private_app_token` or `oauth`, not both",
+                ));
+            }
+            (Some(token), None) => (Credentials::PrivateApp(token.clone()), None),
+            (None, Some(oauth)) => {
+                let session = Arc::new(OAuthSession::new(
+                    oauth.clone(),
+                    config.api_base_url.clone(),
+                    http.clone(),
+                    context.tokens.clone(),
+                    portals.clone(),
+                ));
+                (Credentials::OAuth(session.clone()), Some(session))
+            }
+            (None, None) => {
+                return Err(ConnectorError::permanent(
+                    "hubspot needs credentials; set `private_app_token` or `oauth`",
+                ));
+            }
+        };
+        let limiter = Arc::new(RateLimiter::new(
+            config.general_limit(),
+            config.search_limit(),
+        ));
+        let client = HubSpotClient::new(
+            http,
+            config.api_base_url.clone(),
+            credentials,
+            config.developer_api_key.clone(),
+            limiter,
+            config.max_retries,
+        );
+        let webhooks = HubSpotWebhooks::new(&config, portals);
+        Ok(Self {
+            config,
+            client,
+            oauth,
+            webhooks,
+        })
     }
 }
 
 inventory::submit! { ConnectorPlugin::new::<HubSpotConnector>() }
-
-fn not_yet() -> ConnectorError {
-    ConnectorError::permanent("the HubSpot client is not built yet")
-}
 
 #[async_trait]
 impl CrmConnector for HubSpotConnector {
@@ -52,27 +138,66 @@ impl CrmConnector for HubSpotConnector {
     }
 
     async fn describe(&self) -> Result<Catalog> {
-        Err(not_yet())
+        setup::describe(&self.client).await
     }
 
-    fn list(&self, _query: ListQuery) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
-        stream::once(async { Err(not_yet()) }).boxed()
+    fn list(&self, query: ListQuery) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
+        contacts::list(&self.client, query)
     }
 
-    async fn read(&self, _ids: &[CrmId], _properties: &[String]) -> Result<Vec<Option<CrmRecord>>> {
-        Err(not_yet())
+    async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>> {
+        contacts::read(&self.client, ids, properties).await
     }
 
     async fn find(
         &self,
-        _property: &str,
-        _values: &[String],
-        _properties: &[String],
+        property: &str,
+        values: &[String],
+        properties: &[String],
     ) -> Result<Vec<CrmRecord>> {
-        Err(not_yet())
+        contacts::find(&self.client, property, values, properties).await
     }
 
-    async fn write(&self, _writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
-        Err(not_yet())
+    async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
+        contacts::write(&self.client, writes).await
+    }
+
+    fn setup(&self) -> Option<&dyn ConnectorSetup> {
+        Some(self)
+    }
+
+    fn webhooks(&self) -> Option<&dyn WebhookReceiver> {
+        Some(&self.webhooks)
+    }
+
+    fn oauth(&self) -> Option<&dyn OAuthInstall> {
+        self.oauth.as_deref().map(|s| s as &dyn OAuthInstall)
+    }
+}
+
+#[async_trait]
+impl ConnectorSetup for HubSpotConnector {
+    async fn ensure_properties(
+        &self,
+        specs: &[PropertySpec],
+        dry_run: bool,
+    ) -> Result<SetupReport> {
+        setup::ensure_properties(&self.client, specs, dry_run).await
+    }
+
+    async fn ensure_subscriptions(
+        &self,
+        callback: &Url,
+        properties: &[String],
+        dry_run: bool,
+    ) -> Result<SetupReport> {
+        setup::ensure_subscriptions(
+            &self.client,
+            self.config.app_id,
+            callback,
+            properties,
+            dry_run,
+        )
+        .await
     }
 }

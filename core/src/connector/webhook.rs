@@ -64,6 +64,14 @@ pub trait WebhookReceiver: Send + Sync {
     /// `Malformed` for a body the CRM would not send; `UnknownAccount` for events of another
     /// account.
     fn parse(&self, body: &[u8]) -> Result<Vec<ChangeEvent>, WebhookError>;
+
+    /// Whether the event reports a write this installation made itself, as far as the event's
+    /// source says (HubSpot: `sourceId` is our app). The engine drops such events early; the
+    /// snapshot rule catches the echoes a source cannot name.
+    fn is_own_echo(&self, event: &ChangeEvent) -> bool {
+        let _ = event;
+        false
+    }
 }
 
 /// One change the CRM reported.

@@ -1,0 +1,368 @@
+//! Authentication: a private-app token, or OAuth tokens kept through a [`TokenStore`].
+//!
+//! OAuth access tokens live 30 minutes. [`OAuthSession`] refreshes ahead of expiry, and again
+//! when HubSpot refuses a token with 401 (once per refused token: concurrent callers that saw
+//! the same refusal share one refresh). The install flow builds the authorize URL with `state`
+//! and exchanges the returned code. The developer API key (for webhook management) is sent as
+//! the `hapikey` query parameter by the client. No secret ever reaches a log line or an error
+//! message: URLs in transport errors are stripped before they are shown.
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, RwLock};
+
+use chrono::Utc;
+use serde::Deserialize;
+use tte_sync_core::Secret;
+use tte_sync_core::connector::{
+    ConnectorError, ErrorKind, OAuthInstall, Result, StoredToken, TokenStore,
+};
+use url::Url;
+
+use crate::NAME;
+use crate::config::OAuthConfig;
+
+/// Path of the token endpoint (code exchange and refresh).
+pub const TOKEN_PATH: &str = "/oauth/v1/token";
+/// Path prefix of the access-token metadata endpoint (tells which portal a token is for).
+pub const ACCESS_TOKEN_INFO_PATH: &str = "/oauth/v1/access-tokens/";
+
+/// How a call authenticates.
+#[derive(Clone)]
+pub enum Credentials {
+    /// A private-app (static) token.
+    PrivateApp(Secret),
+    /// OAuth tokens of an installed public app.
+    OAuth(Arc<OAuthSession>),
+}
+
+impl Credentials {
+    /// The bearer token to send now (refreshing an OAuth token that is about to expire).
+    ///
+    /// # Errors
+    /// `Unauthorized` when no token is installed or the refresh is refused.
+    pub async fn bearer(&self) -> Result<Secret> {
+        match self {
+            Credentials::PrivateApp(token) => Ok(token.clone()),
+            Credentials::OAuth(session) => session.access_token().await,
+        }
+    }
+
+    /// Reacts to HubSpot refusing `rejected` with 401: refreshes the OAuth token unless
+    /// another call already did. Returns whether repeating the call can help.
+    ///
+    /// # Errors
+    /// `Unauthorized` when the refresh is refused.
+    pub async fn after_rejection(&self, rejected: &Secret) -> Result<bool> {
+        match self {
+            Credentials::PrivateApp(_) => Ok(false),
+            Credentials::OAuth(session) => {
+                session.refresh_if_current(rejected).await?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// The HubSpot account the credentials act in, when known.
+    pub async fn account(&self) -> Option<String> {
+        match self {
+            Credentials::PrivateApp(_) => None,
+            Credentials::OAuth(session) => session.current_account().await,
+        }
+    }
+}
+
+/// The token endpoint's answer.
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+    #[serde(default)]
+    refresh_token: Option<String>,
+    expires_in: u64,
+    #[serde(default)]
+    hub_id: Option<u64>,
+}
+
+/// The access-token metadata endpoint's answer (only the part we need).
+#[derive(Deserialize)]
+struct TokenInfo {
+    hub_id: u64,
+}
+
+/// The OAuth tokens of one installation, refreshed as needed and saved through the store.
+pub struct OAuthSession {
+    config: OAuthConfig,
+    api_base: Url,
+    http: reqwest::Client,
+    store: Arc<dyn TokenStore>,
+    current: tokio::sync::Mutex<Option<StoredToken>>,
+    portals: Arc<RwLock<BTreeSet<String>>>,
+}
+
+impl OAuthSession {
+    /// A session for the app in `config`, keeping tokens in `store`; every portal it installs
+    /// into (or finds in the store) is added to `portals`, whose webhooks are then accepted.
+    pub fn new(
+        config: OAuthConfig,
+        api_base: Url,
+        http: reqwest::Client,
+        store: Arc<dyn TokenStore>,
+        portals: Arc<RwLock<BTreeSet<String>>>,
+    ) -> Self {
+        Self {
+            config,
+            api_base,
+            http,
+            store,
+            current: tokio::sync::Mutex::new(None),
+            portals,
+        }
+    }
+
+    fn refresh_ahead(&self) -> chrono::Duration {
+        chrono::Duration::seconds(i64::try_from(self.config.refresh_ahead_secs).unwrap_or(0))
+    }
+
+    fn remember_portal(&self, account: &str) {
+        self.portals
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(account.to_owned());
+    }
+
+    async fn loaded(&self, current: &mut Option<StoredToken>) -> Result<StoredToken> {
+        if current.is_none() {
+            *current = self.store.load_token(NAME, None).await?;
+            if let Some(token) = current.as_ref() {
+                self.remember_portal(&token.account);
+            }
+        }
+        current.clone().ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::Unauthorized,
+                "no HubSpot OAuth token is stored; install the app through /hubspot/install/start",
+            )
+        })
+    }
+
+    /// The current access token, refreshed first when it expires within `refresh_ahead_secs`.
+    ///
+    /// # Errors
+    /// `Unauthorized` when nothing is installed or the refresh token is refused.
+    pub async fn access_token(&self) -> Result<Secret> {
+        let mut current = self.current.lock().await;
+        let token = self.loaded(&mut current).await?;
+        if token.expires_at - self.refresh_ahead() <= Utc::now() {
+            let fresh = self.refresh(&token).await?;
+            let access = fresh.access_token.clone();
+            *current = Some(fresh);
+            return Ok(access);
+        }
+        Ok(token.access_token)
+    }
+
+    /// Refreshes unless the current access token is no longer `rejected` (another call
+    /// refreshed it already).
+    ///
+    /// # Errors
+    /// `Unauthorized` when the refresh token is refused.
+    pub async fn refresh_if_current(&self, rejected: &Secret) -> Result<()> {
+        let mut current = self.current.lock().await;
+        let token = self.loaded(&mut current).await?;
+        if token.access_token != *rejected {
+            return Ok(());
+        }
+        let fresh = self.refresh(&token).await?;
+        *current = Some(fresh);
+        Ok(())
+    }
+
+    async fn current_account(&self) -> Option<String> {
+        let mut current = self.current.lock().await;
+        self.loaded(&mut current).await.ok().map(|t| t.account)
+    }
+
+    async fn refresh(&self, token: &StoredToken) -> Result<StoredToken> {
+        tracing::debug!(account = %token.account, "Refreshing the HubSpot access token.");
+        let form = [
+            ("grant_type", "refresh_token"),
+            ("refresh_token", token.refresh_token.expose()),
+            ("client_id", self.config.client_id.as_str()),
+            ("client_secret", self.config.client_secret.expose()),
+        ];
+        let response = self.token_call(&form).await?;
+        let fresh = StoredToken {
+            account: token.account.clone(),
+            access_token: Secret::new(response.access_token),
+            refresh_token: response
+                .refresh_token
+                .map(Secret::new)
+                .unwrap_or_else(|| token.refresh_token.clone()),
+            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in as i64),
+        };
+        self.store.save_token(NAME, &fresh).await?;
+        Ok(fresh)
+    }
+
+    async fn token_call(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
+        let url = self
+            .api_base
+            .join(TOKEN_PATH)
+            .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
+        let response = self
+            .http
+            .post(url)
+            .form(form)
+            .send()
+            .await
+            .map_err(transport_error)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        if status.is_success() {
+            return serde_json::from_slice(&body).map_err(|e| {
+                ConnectorError::transient(format!(
+                    "hubspot token endpoint sent an unreadable answer: {e}"
+                ))
+            });
+        }
+        let detail: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+        let reason = detail
+            .get("error_description")
+            .or_else(|| detail.get("message"))
+            .and_then(|v| v.as_str())
+            .unwrap_or("no reason given");
+        let message = format!(
+            "hubspot refused the OAuth token request ({status}: {reason}); reinstall the app through /hubspot/install/start"
+        );
+        if status.is_server_error() || status.as_u16() == 429 {
+            Err(ConnectorError::transient(message))
+        } else {
+            Err(ConnectorError::new(ErrorKind::Unauthorized, message))
+        }
+    }
+
+    async fn portal_of(&self, access_token: &str) -> Result<String> {
+        let url = self
+            .api_base
+            .join(ACCESS_TOKEN_INFO_PATH)
+            .and_then(|u| u.join(access_token))
+            .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
+        let response = self.http.get(url).send().await.map_err(transport_error)?;
+        if !response.status().is_success() {
+            return Err(ConnectorError::transient(format!(
+                "hubspot did not say which portal the new token is for ({}); try the install again",
+                response.status()
+            )));
+        }
+        let info: TokenInfo = response.json().await.map_err(transport_error)?;
+        Ok(info.hub_id.to_string())
+    }
+}
+
+#[async_trait::async_trait]
+impl OAuthInstall for OAuthSession {
+    fn authorize_url(&self, redirect_uri: &Url, state: &str) -> Url {
+        let mut url = self.config.authorize_base_url.clone();
+        url.set_path("/oauth/authorize");
+        url.query_pairs_mut()
+            .append_pair("client_id", &self.config.client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("scope", &self.config.scopes)
+            .append_pair("state", state);
+        // HubSpot documents scopes separated by `%20`; form encoding would send `+`.
+        let query = url.query().unwrap_or_default().replace('+', "%20");
+        url.set_query(Some(&query));
+        url
+    }
+
+    async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<StoredToken> {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri.as_str()),
+            ("client_id", self.config.client_id.as_str()),
+            ("client_secret", self.config.client_secret.expose()),
+        ];
+        let response = self.token_call(&form).await?;
+        let account = match response.hub_id {
+            Some(hub_id) => hub_id.to_string(),
+            None => self.portal_of(&response.access_token).await?,
+        };
+        let refresh_token = response.refresh_token.ok_or_else(|| {
+            ConnectorError::new(
+                ErrorKind::Unauthorized,
+                "hubspot sent no refresh token for the code; try the install again",
+            )
+        })?;
+        let token = StoredToken {
+            account: account.clone(),
+            access_token: Secret::new(response.access_token),
+            refresh_token: Secret::new(refresh_token),
+            expires_at: Utc::now() + chrono::Duration::seconds(response.expires_in as i64),
+        };
+        self.store.save_token(NAME, &token).await?;
+        self.remember_portal(&account);
+        *self.current.lock().await = Some(token.clone());
+        tracing::info!(account = %account, "HubSpot app installed.");
+        Ok(token)
+    }
+}
+
+/// A transport failure (connect, timeout, broken body) as a transient error, with the URL
+/// removed: it may carry the developer API key.
+pub fn transport_error(error: reqwest::Error) -> ConnectorError {
+    let timed_out = error.is_timeout();
+    let error = error.without_url();
+    if timed_out {
+        ConnectorError::transient(format!("hubspot did not answer in time: {error}"))
+    } else {
+        ConnectorError::transient(format!(
+            "cannot reach hubspot: {error}; check `api_base_url` and the network"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoStore;
+
+    #[async_trait::async_trait]
+    impl TokenStore for NoStore {
+        async fn load_token(&self, _: &str, _: Option<&str>) -> Result<Option<StoredToken>> {
+            Ok(None)
+        }
+        async fn save_token(&self, _: &str, _: &StoredToken) -> Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn authorize_url_carries_client_scopes_redirect_and_state() {
+        let session = OAuthSession::new(
+            OAuthConfig {
+                client_id: "abc-123".to_owned(),
+                client_secret: Secret::new("s"),
+                scopes: "crm.objects.contacts.read crm.objects.contacts.write".to_owned(),
+                authorize_base_url: "https://app.hubspot.com".parse().unwrap(),
+                refresh_ahead_secs: 300,
+            },
+            "https://api.hubapi.com".parse().unwrap(),
+            reqwest::Client::new(),
+            Arc::new(NoStore),
+            Arc::default(),
+        );
+        let url = session.authorize_url(
+            &"https://sync.example.com/hubspot/install/callback"
+                .parse()
+                .unwrap(),
+            "st&ate",
+        );
+        assert_eq!(
+            url.as_str(),
+            "https://app.hubspot.com/oauth/authorize?client_id=abc-123&redirect_uri=https%3A%2F%2Fsync.example.com%2Fhubspot%2Finstall%2Fcallback&scope=crm.objects.contacts.read%20crm.objects.contacts.write&state=st%26ate"
+        );
+        let pairs: Vec<_> = url.query_pairs().collect();
+        assert_eq!(pairs[3].1, "st&ate");
+    }
+}

@@ -1,0 +1,562 @@
+//! HubSpot error bodies and what they mean: the one place that reads HubSpot's error text.
+//!
+//! Every field of an error body is optional ("should all be treated as optional in any error
+//! parsing"), some facts live only inside prose (`Existing ID: N`) or in JSON embedded in the
+//! `message` string (`Property values were not valid: [...]`). [`classify`] turns a status and a
+//! body into a [`ConnectorError`] with the [`ErrorKind`] the engine acts on, so nothing above
+//! this module parses message text again. [`Disposition`] tells the client's retry loop what to
+//! do about a failed call.
+
+use std::time::Duration;
+
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::Value;
+use tte_sync_core::CrmId;
+use tte_sync_core::connector::{ConnectorError, ErrorKind};
+
+/// The `category` of an expired OAuth access token.
+pub const CATEGORY_EXPIRED_AUTHENTICATION: &str = "EXPIRED_AUTHENTICATION";
+/// The `policyName` of the daily limit.
+pub const POLICY_DAILY: &str = "DAILY";
+/// The `policyName` of the rolling burst limit.
+pub const POLICY_TEN_SECONDLY: &str = "TEN_SECONDLY_ROLLING";
+/// The older `policyName` of the per-second limit (and the search limit's wording).
+pub const POLICY_SECONDLY: &str = "SECONDLY";
+/// The validation code of a refused email address.
+pub const CODE_INVALID_EMAIL: &str = "INVALID_EMAIL";
+/// The validation code of a property that does not exist.
+pub const CODE_PROPERTY_DOESNT_EXIST: &str = "PROPERTY_DOESNT_EXIST";
+/// HubSpot's "Migration in Progress" status, retried after `Retry-After`.
+pub const STATUS_MIGRATION_IN_PROGRESS: u16 = 477;
+
+const EXISTING_ID_MARKER: &str = "Existing ID:";
+const INVALID_VALUES_MARKER: &str = "Property values were not valid:";
+const ALREADY_HAS_VALUE_MARKER: &str = "already has that value";
+/// How long to wait after a burst-limit 429 when no header says otherwise.
+const DEFAULT_BURST_WAIT: Duration = Duration::from_secs(10);
+/// How long to wait after a search (secondly) 429.
+const DEFAULT_SECONDLY_WAIT: Duration = Duration::from_secs(1);
+
+/// A HubSpot error body (`Error` / `StandardError`), every field optional.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorBody {
+    /// `error` on errors.
+    pub status: Option<String>,
+    /// What went wrong, for a person; sometimes embeds JSON.
+    pub message: Option<String>,
+    /// Machine-readable class, e.g. `VALIDATION_ERROR`, `CONFLICT`, `OBJECT_NOT_FOUND`.
+    pub category: Option<String>,
+    /// A finer class.
+    pub sub_category: Option<Value>,
+    /// The request's id at HubSpot, for support tickets.
+    pub correlation_id: Option<String>,
+    /// Per-field details.
+    pub errors: Vec<ErrorDetail>,
+    /// Extra context, e.g. `{"objectWriteTraceId": ["3"]}` or `{"id": ["42"]}`.
+    pub context: Option<Value>,
+    /// Which rate limit was hit (429 only).
+    pub policy_name: Option<String>,
+    /// `RATE_LIMIT` on 429s.
+    pub error_type: Option<String>,
+}
+
+/// One entry of an error body's `errors` array.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct ErrorDetail {
+    /// What went wrong.
+    pub message: Option<String>,
+    /// E.g. `INVALID_EMAIL`, `PROPERTY_DOESNT_EXIST`, `INVALID_INTEGER`.
+    pub code: Option<String>,
+    /// E.g. `{"propertyName": ["email"]}`.
+    pub context: Option<Value>,
+}
+
+/// One entry of the JSON array embedded in a validation message.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+struct EmbeddedValidation {
+    error: Option<String>,
+    name: Option<String>,
+}
+
+impl ErrorBody {
+    /// Parses a body leniently: anything that is not a JSON object gives an empty body.
+    pub fn parse(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    /// The `context` values under `key`, e.g. the `objectWriteTraceId`s an error is about.
+    pub fn context_values(&self, key: &str) -> Vec<String> {
+        context_strings(self.context.as_ref(), key)
+    }
+
+    /// The category, or the empty string.
+    pub fn category(&self) -> &str {
+        self.category.as_deref().unwrap_or("")
+    }
+
+    /// The message, or the empty string.
+    pub fn message(&self) -> &str {
+        self.message.as_deref().unwrap_or("")
+    }
+
+    /// The id of the record that already holds a unique value: from `Existing ID: N` (409),
+    /// or from `… on A. B already has that value.` (the secondary-email variant).
+    pub fn existing_id(&self) -> Option<CrmId> {
+        let message = self.message();
+        if let Some(rest) = message.split(EXISTING_ID_MARKER).nth(1) {
+            return leading_digits(rest.trim_start()).map(CrmId::from);
+        }
+        if let Some(before) = message.split(ALREADY_HAS_VALUE_MARKER).next()
+            && message.contains(ALREADY_HAS_VALUE_MARKER)
+        {
+            let owner = before.trim_end().rsplit(' ').next().unwrap_or("");
+            return leading_digits(owner).map(CrmId::from);
+        }
+        None
+    }
+
+    /// The validation codes and the properties they are about, from `errors[]` and from the
+    /// JSON embedded in `message`.
+    pub fn validation_failures(&self) -> Vec<(String, Option<String>)> {
+        let mut failures: Vec<(String, Option<String>)> = self
+            .errors
+            .iter()
+            .filter_map(|detail| {
+                let code = detail.code.clone()?;
+                let field = context_strings(detail.context.as_ref(), "propertyName")
+                    .into_iter()
+                    .next();
+                Some((code, field))
+            })
+            .collect();
+        if let Some(embedded) = self
+            .message()
+            .split_once(INVALID_VALUES_MARKER)
+            .map(|(_, json)| json.trim())
+            && let Ok(entries) = serde_json::from_str::<Vec<EmbeddedValidation>>(embedded)
+        {
+            for entry in entries {
+                if let Some(code) = entry.error {
+                    let known = failures
+                        .iter_mut()
+                        .find(|(c, f)| *c == code && (f.is_none() || *f == entry.name));
+                    match known {
+                        Some((_, field)) if field.is_none() => *field = entry.name,
+                        Some(_) => {}
+                        None => failures.push((code, entry.name)),
+                    }
+                }
+            }
+        }
+        failures
+    }
+
+    /// The property a validation error is about, when it names one.
+    pub fn invalid_field(&self) -> Option<String> {
+        let failures = self.validation_failures();
+        if let Some((_, field)) = failures.iter().find(|(code, _)| code == CODE_INVALID_EMAIL) {
+            return Some(field.clone().unwrap_or_else(|| "email".to_owned()));
+        }
+        failures.into_iter().find_map(|(_, field)| field)
+    }
+}
+
+fn leading_digits(text: &str) -> Option<&str> {
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    (end > 0).then(|| &text[..end])
+}
+
+fn context_strings(context: Option<&Value>, key: &str) -> Vec<String> {
+    match context.and_then(|c| c.get(key)) {
+        Some(Value::Array(values)) => values.iter().filter_map(value_string).collect(),
+        Some(value) => value_string(value).into_iter().collect(),
+        None => Vec::new(),
+    }
+}
+
+fn value_string(value: &Value) -> Option<String> {
+    match value {
+        Value::String(s) => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// What the client's retry loop does about a failed call.
+#[derive(Debug, Clone)]
+pub enum Disposition {
+    /// Refresh the OAuth access token and repeat the call once.
+    RefreshToken(ConnectorError),
+    /// Wait for the rolling window (or the given time), then repeat the call.
+    WaitForWindow(Duration, ConnectorError),
+    /// A passing failure: back off (at least the given time, when the server said) and repeat.
+    Retry(Option<Duration>, ConnectorError),
+    /// Give up: repeating the call fails the same way.
+    Fail(ConnectorError),
+}
+
+/// Rate-limit facts from the `X-HubSpot-RateLimit-*` and `Retry-After` headers.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LimitHeaders {
+    /// `X-HubSpot-RateLimit-Max`: calls allowed per interval.
+    pub max: Option<u32>,
+    /// `X-HubSpot-RateLimit-Remaining`: calls left in the current interval.
+    pub remaining: Option<u32>,
+    /// `X-HubSpot-RateLimit-Interval-Milliseconds`.
+    pub interval: Option<Duration>,
+    /// `X-HubSpot-RateLimit-Daily-Remaining` (private apps only).
+    pub daily_remaining: Option<u64>,
+    /// `Retry-After`, in seconds.
+    pub retry_after: Option<Duration>,
+}
+
+/// Header names HubSpot uses for its rate limits.
+pub mod headers {
+    /// Calls allowed per interval.
+    pub const MAX: &str = "x-hubspot-ratelimit-max";
+    /// Calls left in the interval.
+    pub const REMAINING: &str = "x-hubspot-ratelimit-remaining";
+    /// The interval's length in milliseconds.
+    pub const INTERVAL_MS: &str = "x-hubspot-ratelimit-interval-milliseconds";
+    /// Calls left today (private apps).
+    pub const DAILY_REMAINING: &str = "x-hubspot-ratelimit-daily-remaining";
+    /// Seconds to wait (423, 477, 503).
+    pub const RETRY_AFTER: &str = "retry-after";
+}
+
+impl LimitHeaders {
+    /// Reads the headers; missing or unparsable values are `None`.
+    pub fn read(map: &http::HeaderMap) -> Self {
+        fn number<T: std::str::FromStr>(map: &http::HeaderMap, name: &str) -> Option<T> {
+            map.get(name)?.to_str().ok()?.trim().parse().ok()
+        }
+        Self {
+            max: number(map, headers::MAX),
+            remaining: number(map, headers::REMAINING),
+            interval: number::<u64>(map, headers::INTERVAL_MS).map(Duration::from_millis),
+            daily_remaining: number(map, headers::DAILY_REMAINING),
+            retry_after: number::<u64>(map, headers::RETRY_AFTER).map(Duration::from_secs),
+        }
+    }
+}
+
+/// The error a failed HubSpot call stands for, with the kind the engine acts on.
+pub fn classify(status: StatusCode, limits: &LimitHeaders, body: &[u8]) -> ConnectorError {
+    disposition(status, limits, body).into_error()
+}
+
+impl Disposition {
+    /// The error, whatever the loop would do about it.
+    pub fn into_error(self) -> ConnectorError {
+        match self {
+            Disposition::RefreshToken(e)
+            | Disposition::WaitForWindow(_, e)
+            | Disposition::Retry(_, e)
+            | Disposition::Fail(e) => e,
+        }
+    }
+}
+
+/// What to do about a failed call, with the error it stands for.
+pub fn disposition(status: StatusCode, limits: &LimitHeaders, body: &[u8]) -> Disposition {
+    let parsed = ErrorBody::parse(body);
+    let code = status.as_u16();
+    let what = describe(status, &parsed);
+    match code {
+        401 => {
+            let error = ConnectorError::new(
+                ErrorKind::Unauthorized,
+                format!("{what}; check the private-app token or reinstall the app"),
+            );
+            Disposition::RefreshToken(error)
+        }
+        403 => Disposition::Fail(ConnectorError::new(
+            ErrorKind::Unauthorized,
+            format!("{what}; grant the app the missing scopes and reinstall it"),
+        )),
+        404 => Disposition::Fail(ConnectorError::new(ErrorKind::NotFound, what)),
+        409 => Disposition::Fail(ConnectorError::new(
+            ErrorKind::Conflict {
+                existing_id: parsed.existing_id(),
+            },
+            what,
+        )),
+        429 => rate_limited(&parsed, limits, what),
+        423 | STATUS_MIGRATION_IN_PROGRESS | 500..=599 => {
+            Disposition::Retry(limits.retry_after, ConnectorError::transient(what))
+        }
+        400 | 422 => {
+            if let Some(existing_id) = parsed.existing_id() {
+                return Disposition::Fail(ConnectorError::new(
+                    ErrorKind::Conflict {
+                        existing_id: Some(existing_id),
+                    },
+                    what,
+                ));
+            }
+            Disposition::Fail(ConnectorError::new(
+                ErrorKind::Invalid {
+                    field: parsed.invalid_field(),
+                },
+                what,
+            ))
+        }
+        _ => Disposition::Fail(ConnectorError::permanent(what)),
+    }
+}
+
+fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disposition {
+    let policy = parsed.policy_name.as_deref().unwrap_or("");
+    let message = parsed.message().to_ascii_lowercase();
+    if policy == POLICY_DAILY || message.contains("daily limit") {
+        return Disposition::Fail(ConnectorError::new(
+            ErrorKind::RateLimited {
+                retry_after: None,
+                daily: true,
+            },
+            format!(
+                "{what}; the daily API budget is spent, sync resumes after HubSpot resets it at midnight (portal time)"
+            ),
+        ));
+    }
+    let wait = limits.retry_after.unwrap_or(
+        if policy == POLICY_SECONDLY || message.contains("secondly limit") {
+            DEFAULT_SECONDLY_WAIT
+        } else {
+            limits.interval.unwrap_or(DEFAULT_BURST_WAIT)
+        },
+    );
+    Disposition::WaitForWindow(
+        wait,
+        ConnectorError::new(
+            ErrorKind::RateLimited {
+                retry_after: Some(wait),
+                daily: false,
+            },
+            format!("{what}; lower `requests_per_10_secs` if this repeats"),
+        ),
+    )
+}
+
+fn describe(status: StatusCode, body: &ErrorBody) -> String {
+    let mut text = format!("hubspot answered {status}");
+    if !body.category().is_empty() {
+        text.push_str(&format!(" {}", body.category()));
+    }
+    if !body.message().is_empty() {
+        text.push_str(&format!(": {}", body.message()));
+    }
+    if let Some(id) = &body.correlation_id {
+        text.push_str(&format!(" (correlation id {id})"));
+    }
+    text
+}
+
+/// Whether a 401 body says the OAuth access token expired (rather than being wrong).
+pub fn is_expired_token(body: &[u8]) -> bool {
+    let parsed = ErrorBody::parse(body);
+    parsed.category() == CATEGORY_EXPIRED_AUTHENTICATION || parsed.message().contains("expired")
+}
+
+/// The error of one record inside a 207 multi-status batch answer.
+pub fn classify_record_error(error: &ErrorBody) -> ConnectorError {
+    let status = error
+        .status
+        .as_deref()
+        .and_then(|s| s.parse::<u16>().ok())
+        .and_then(|s| StatusCode::from_u16(s).ok());
+    let what = describe(status.unwrap_or(StatusCode::BAD_REQUEST), error);
+    let kind = match error.category() {
+        "CONFLICT" => ErrorKind::Conflict {
+            existing_id: error.existing_id(),
+        },
+        "OBJECT_NOT_FOUND" => ErrorKind::NotFound,
+        "RATE_LIMITS" | "RATE_LIMIT" => ErrorKind::RateLimited {
+            retry_after: None,
+            daily: false,
+        },
+        "LOCKED" | "INTERNAL_ERROR" | "TIMEOUT" => ErrorKind::Transient,
+        _ if error.existing_id().is_some() => ErrorKind::Conflict {
+            existing_id: error.existing_id(),
+        },
+        _ if status.is_some_and(|s| s == StatusCode::CONFLICT) => {
+            ErrorKind::Conflict { existing_id: None }
+        }
+        _ if status.is_some_and(|s| s == StatusCode::NOT_FOUND) => ErrorKind::NotFound,
+        _ => ErrorKind::Invalid {
+            field: error.invalid_field(),
+        },
+    };
+    ConnectorError::new(kind, what)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kind(status: u16, body: &str) -> ErrorKind {
+        classify(
+            StatusCode::from_u16(status).unwrap(),
+            &LimitHeaders::default(),
+            body.as_bytes(),
+        )
+        .kind()
+        .clone()
+    }
+
+    #[test]
+    fn duplicate_email_409_carries_the_existing_id() {
+        let body = r#"{"status":"error","message":"Contact already exists. Existing ID: 37765128953","correlationId":"2dea5219-07f2-40ce-82ec-9c2e302317a4","category":"CONFLICT"}"#;
+        assert_eq!(
+            kind(409, body),
+            ErrorKind::Conflict {
+                existing_id: Some(CrmId::from("37765128953"))
+            }
+        );
+    }
+
+    #[test]
+    fn secondary_email_400_is_a_conflict_with_the_owner() {
+        let body = r#"{"status":"error","message":"Cannot set PropertyValueCoordinates{portalId=1, objectTypeId=0-1, objectId=552148386511, propertyName=email, value=x@y.z} on 552148386511. 552239500007 already has that value.","correlationId":"x","category":"VALIDATION_ERROR"}"#;
+        assert_eq!(
+            kind(400, body),
+            ErrorKind::Conflict {
+                existing_id: Some(CrmId::from("552239500007"))
+            }
+        );
+    }
+
+    #[test]
+    fn invalid_email_in_embedded_json_names_the_email_field() {
+        let body = r#"{"status":"error","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Email address example.lcom is invalid\",\"error\":\"INVALID_EMAIL\",\"name\":\"email\"}]","correlationId":"c8617a85","category":"VALIDATION_ERROR"}"#;
+        assert_eq!(
+            kind(400, body),
+            ErrorKind::Invalid {
+                field: Some("email".to_owned())
+            }
+        );
+    }
+
+    #[test]
+    fn property_doesnt_exist_from_the_207_example_names_the_property() {
+        let body = r#"{"status":"error","category":"VALIDATION_ERROR",
+   "message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"missing\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"missing\",\"localizedErrorMessage\":\"Property \\\"missing\\\" does not exist\",\"portalId\":891936587}]",
+   "context":{"objectWriteTraceId":["549b1c2a9351"]}}"#;
+        let parsed = ErrorBody::parse(body.as_bytes());
+        assert_eq!(
+            parsed.context_values("objectWriteTraceId"),
+            ["549b1c2a9351"]
+        );
+        assert_eq!(
+            classify_record_error(&parsed).kind(),
+            &ErrorKind::Invalid {
+                field: Some("missing".to_owned())
+            }
+        );
+    }
+
+    #[test]
+    fn errors_array_code_and_context_name_the_property() {
+        let body = r#"{"status":"error","message":"bad","correlationId":"a","category":"VALIDATION_ERROR","errors":[{"message":"x","code":"INVALID_INTEGER","context":{"propertyName":["discount"]}}]}"#;
+        assert_eq!(
+            kind(400, body),
+            ErrorKind::Invalid {
+                field: Some("discount".to_owned())
+            }
+        );
+    }
+
+    #[test]
+    fn daily_429_stops_and_burst_429_waits_for_the_window() {
+        let daily = r#"{"status":"error","message":"You have reached your daily limit.","errorType":"RATE_LIMIT","correlationId":"c033cdaa-2c40-4a64-ae48-b4cec88dad24","policyName":"DAILY","requestId":"3d3e35b7"}"#;
+        assert_eq!(
+            kind(429, daily),
+            ErrorKind::RateLimited {
+                retry_after: None,
+                daily: true
+            }
+        );
+        let burst = r#"{"status":"error","message":"You have reached your ten_secondly_rolling limit.","errorType":"RATE_LIMIT","correlationId":"x","policyName":"TEN_SECONDLY_ROLLING","groupName":"publicapi:private_app-api-calls-ten-secondly:1:2"}"#;
+        let limits = LimitHeaders {
+            interval: Some(Duration::from_millis(10_000)),
+            ..LimitHeaders::default()
+        };
+        let d = disposition(StatusCode::TOO_MANY_REQUESTS, &limits, burst.as_bytes());
+        assert!(matches!(d, Disposition::WaitForWindow(w, _) if w == Duration::from_secs(10)));
+        let search = r#"{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#;
+        let d = disposition(
+            StatusCode::TOO_MANY_REQUESTS,
+            &LimitHeaders::default(),
+            search.as_bytes(),
+        );
+        assert!(matches!(d, Disposition::WaitForWindow(w, _) if w == Duration::from_secs(1)));
+    }
+
+    #[test]
+    fn locks_migrations_and_5xx_are_retried_with_retry_after() {
+        let limits = LimitHeaders {
+            retry_after: Some(Duration::from_secs(3)),
+            ..LimitHeaders::default()
+        };
+        for status in [423, 477, 500, 502, 503, 504, 521] {
+            let d = disposition(StatusCode::from_u16(status).unwrap(), &limits, b"<html>");
+            assert!(
+                matches!(d, Disposition::Retry(Some(w), _) if w == Duration::from_secs(3)),
+                "{status}"
+            );
+        }
+        assert_eq!(kind(414, ""), ErrorKind::Permanent);
+        assert_eq!(
+            kind(
+                404,
+                r#"{"message":"Object not found.  objectId are usually numeric.","category":"OBJECT_NOT_FOUND"}"#
+            ),
+            ErrorKind::NotFound
+        );
+    }
+
+    #[test]
+    fn auth_failures_are_unauthorized_and_expiry_is_recognised() {
+        let expired = r#"{"status":"error","message":"The OAuth token used to make this call expired 12 second(s) ago.","correlationId":"x","category":"EXPIRED_AUTHENTICATION"}"#;
+        assert!(is_expired_token(expired.as_bytes()));
+        assert!(!is_expired_token(
+            br#"{"status":"error","message":"Authentication credentials not found.","category":"INVALID_AUTHENTICATION"}"#
+        ));
+        assert_eq!(kind(401, expired), ErrorKind::Unauthorized);
+        assert_eq!(
+            kind(403, r#"{"category":"MISSING_SCOPES"}"#),
+            ErrorKind::Unauthorized
+        );
+    }
+
+    #[test]
+    fn headers_are_read_leniently() {
+        let mut map = http::HeaderMap::new();
+        map.insert(headers::MAX, "110".parse().unwrap());
+        map.insert(headers::REMAINING, " 7".parse().unwrap());
+        map.insert(headers::INTERVAL_MS, "10000".parse().unwrap());
+        map.insert(headers::RETRY_AFTER, "soon".parse().unwrap());
+        let limits = LimitHeaders::read(&map);
+        assert_eq!(limits.max, Some(110));
+        assert_eq!(limits.remaining, Some(7));
+        assert_eq!(limits.interval, Some(Duration::from_secs(10)));
+        assert_eq!(limits.retry_after, None);
+    }
+
+    #[test]
+    fn non_json_bodies_never_panic() {
+        for body in ["", "null", "[]", "{\"message\": 3}", "\u{0}\u{1}"] {
+            let _ = classify(
+                StatusCode::BAD_REQUEST,
+                &LimitHeaders::default(),
+                body.as_bytes(),
+            );
+        }
+    }
+}

@@ -1,0 +1,372 @@
+//! Setup: the mapping's custom properties and the app's webhook subscriptions.
+//!
+//! Idempotent and never destructive. A missing property is created; a label or description
+//! that differs is updated; a type (or uniqueness) that differs is reported as a mismatch and
+//! left alone — archiving and recreating a property destroys its values. Webhook settings get
+//! the target URL; subscriptions are created for the mapped properties plus creation, deletion,
+//! merge, restore and privacy deletion, and inactive ones are activated. Nothing is ever
+//! deleted. A dry run reads only and reports what a real run would do.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use http::Method;
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tte_sync_core::connector::{
+    Catalog, ConnectorError, ErrorKind, PropertyInfo, PropertySpec, Result, SetupAction,
+    SetupChange, SetupReport,
+};
+use url::Url;
+
+use crate::client::{Call, HubSpotClient};
+
+/// The contact properties endpoint.
+pub const PROPERTIES_PATH: &str = "/crm/v3/properties/contacts";
+/// Subscription types for whole-record events, always subscribed.
+pub const RECORD_EVENTS: &[&str] = &[
+    "contact.creation",
+    "contact.deletion",
+    "contact.merge",
+    "contact.restore",
+    "contact.privacyDeletion",
+];
+/// Subscription type for property changes.
+pub const PROPERTY_CHANGE: &str = "contact.propertyChange";
+/// Properties HubSpot refuses property-change subscriptions for.
+pub const NOT_SUBSCRIBABLE: &[&str] = &["hs_lastmodifieddate", "num_unique_conversion_events"];
+/// Concurrent webhook deliveries asked for (HubSpot wants more than five).
+const MAX_CONCURRENT_DELIVERIES: u32 = 10;
+
+/// A property as the properties API returns it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ApiProperty {
+    name: String,
+    #[serde(default)]
+    label: String,
+    #[serde(rename = "type", default)]
+    data_type: String,
+    #[serde(default)]
+    field_type: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    has_unique_value: bool,
+    #[serde(default)]
+    modification_metadata: Option<ModificationMetadata>,
+    #[serde(default)]
+    calculated: bool,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ModificationMetadata {
+    #[serde(default)]
+    read_only_value: bool,
+}
+
+#[derive(Debug, Deserialize)]
+struct Results<T> {
+    #[serde(default = "Vec::new")]
+    results: Vec<T>,
+}
+
+/// A webhook subscription as the webhooks API returns it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Subscription {
+    id: Value,
+    event_type: String,
+    #[serde(default)]
+    property_name: Option<String>,
+    #[serde(default)]
+    active: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Settings {
+    #[serde(default)]
+    target_url: Option<String>,
+}
+
+async fn properties(client: &HubSpotClient) -> Result<BTreeMap<String, ApiProperty>> {
+    let list: Results<ApiProperty> = client
+        .json(&Call::new(Method::GET, PROPERTIES_PATH))
+        .await?;
+    Ok(list
+        .results
+        .into_iter()
+        .map(|p| (p.name.clone(), p))
+        .collect())
+}
+
+/// The contact properties with their types.
+///
+/// # Errors
+/// Fails when HubSpot cannot be reached or refuses the credentials.
+pub async fn describe(client: &HubSpotClient) -> Result<Catalog> {
+    Ok(Catalog {
+        properties: properties(client)
+            .await?
+            .into_values()
+            .map(|p| {
+                let read_only = p.calculated
+                    || p.modification_metadata
+                        .as_ref()
+                        .is_some_and(|m| m.read_only_value);
+                (
+                    p.name.clone(),
+                    PropertyInfo {
+                        name: p.name,
+                        label: p.label,
+                        data_type: p.data_type,
+                        unique: p.has_unique_value,
+                        read_only,
+                    },
+                )
+            })
+            .collect(),
+    })
+}
+
+fn change(action: SetupAction, target: String, detail: impl Into<String>) -> SetupChange {
+    SetupChange {
+        action,
+        target,
+        detail: detail.into(),
+    }
+}
+
+/// Makes sure every spec'd property exists with the right type.
+///
+/// # Errors
+/// Fails when HubSpot cannot be reached, refuses the credentials, or refuses a create.
+pub async fn ensure_properties(
+    client: &HubSpotClient,
+    specs: &[PropertySpec],
+    dry_run: bool,
+) -> Result<SetupReport> {
+    let existing = properties(client).await?;
+    let mut report = SetupReport::default();
+    for spec in specs {
+        let target = format!("property {}", spec.name);
+        let Some(current) = existing.get(&spec.name) else {
+            if !dry_run {
+                create_property(client, spec).await?;
+            }
+            report.changes.push(change(
+                SetupAction::Created,
+                target,
+                format!("{} ({}, {})", spec.label, spec.data_type, spec.field_type),
+            ));
+            continue;
+        };
+        let mut mismatches = Vec::new();
+        if current.data_type != spec.data_type {
+            mismatches.push(format!(
+                "type is `{}` in HubSpot but `{}` in the mapping",
+                current.data_type, spec.data_type
+            ));
+        }
+        if current.has_unique_value != spec.unique {
+            mismatches.push(format!(
+                "HubSpot has unique values {} but the mapping says {}",
+                if current.has_unique_value {
+                    "on"
+                } else {
+                    "off"
+                },
+                if spec.unique { "on" } else { "off" }
+            ));
+        }
+        if !mismatches.is_empty() {
+            report.changes.push(change(
+                SetupAction::Mismatch,
+                target,
+                format!(
+                    "{}; setup never archives a property (its values would be lost): fix the mapping, or change the property in HubSpot by hand",
+                    mismatches.join("; ")
+                ),
+            ));
+            continue;
+        }
+        let mut patch = serde_json::Map::new();
+        let mut differs = Vec::new();
+        if current.label != spec.label {
+            patch.insert("label".to_owned(), json!(spec.label));
+            differs.push(format!("label `{}` → `{}`", current.label, spec.label));
+        }
+        if current.description != spec.description {
+            patch.insert("description".to_owned(), json!(spec.description));
+            differs.push("description".to_owned());
+        }
+        if current.field_type != spec.field_type {
+            patch.insert("fieldType".to_owned(), json!(spec.field_type));
+            differs.push(format!(
+                "field type `{}` → `{}`",
+                current.field_type, spec.field_type
+            ));
+        }
+        if patch.is_empty() {
+            report
+                .changes
+                .push(change(SetupAction::Unchanged, target, "already as mapped"));
+            continue;
+        }
+        if !dry_run {
+            let call = Call::new(Method::PATCH, format!("{PROPERTIES_PATH}/{}", spec.name))
+                .json(Value::Object(patch));
+            client.send(&call).await?;
+        }
+        report
+            .changes
+            .push(change(SetupAction::Updated, target, differs.join(", ")));
+    }
+    Ok(report)
+}
+
+async fn create_property(client: &HubSpotClient, spec: &PropertySpec) -> Result<()> {
+    let call = Call::new(Method::POST, PROPERTIES_PATH).json(json!({
+        "name": spec.name,
+        "label": spec.label,
+        "type": spec.data_type,
+        "fieldType": spec.field_type,
+        "groupName": spec.group_name,
+        "description": spec.description,
+        "hasUniqueValue": spec.unique,
+    }));
+    match client.send(&call).await {
+        Ok(_) => Ok(()),
+        // Created meanwhile by someone else: the next run compares it like any other.
+        Err(error) if matches!(error.kind(), ErrorKind::Conflict { .. }) => Ok(()),
+        Err(error) => Err(error),
+    }
+}
+
+fn app_id(client_app_id: Option<u64>) -> Result<u64> {
+    client_app_id.ok_or_else(|| {
+        ConnectorError::permanent("webhook setup needs the app id; set `hubspot.app_id`")
+    })
+}
+
+/// Makes sure HubSpot posts contact events to `callback`.
+///
+/// # Errors
+/// Fails when the app id or developer key is missing, or HubSpot refuses a change.
+pub async fn ensure_subscriptions(
+    client: &HubSpotClient,
+    app: Option<u64>,
+    callback: &Url,
+    mapped: &[String],
+    dry_run: bool,
+) -> Result<SetupReport> {
+    let app = app_id(app)?;
+    let mut report = SetupReport::default();
+    let settings_path = format!("/webhooks/v3/{app}/settings");
+    let current: Option<Settings> = match client
+        .json(&Call::new(Method::GET, settings_path.as_str()).developer_key())
+        .await
+    {
+        Ok(settings) => Some(settings),
+        Err(error) if *error.kind() == ErrorKind::NotFound => None,
+        Err(error) => return Err(error),
+    };
+    let target = "webhook target URL".to_owned();
+    let current_url = current.and_then(|s| s.target_url);
+    if current_url.as_deref() == Some(callback.as_str()) {
+        report
+            .changes
+            .push(change(SetupAction::Unchanged, target, callback.as_str()));
+    } else {
+        if !dry_run {
+            let call = Call::new(Method::PUT, settings_path.as_str())
+                .developer_key()
+                .json(json!({
+                    "targetUrl": callback.as_str(),
+                    "throttling": { "maxConcurrentRequests": MAX_CONCURRENT_DELIVERIES, "period": "SECONDLY" },
+                }));
+            client.send(&call).await?;
+        }
+        let detail = match current_url {
+            Some(old) => format!("{old} → {callback}"),
+            None => callback.to_string(),
+        };
+        let action = if detail.contains('→') {
+            SetupAction::Updated
+        } else {
+            SetupAction::Created
+        };
+        report.changes.push(change(action, target, detail));
+    }
+
+    let subscriptions_path = format!("/webhooks/v3/{app}/subscriptions");
+    let existing: Results<Subscription> = client
+        .json(&Call::new(Method::GET, subscriptions_path.as_str()).developer_key())
+        .await?;
+    let mut wanted: Vec<(String, Option<String>)> = RECORD_EVENTS
+        .iter()
+        .map(|e| ((*e).to_owned(), None))
+        .collect();
+    let properties: BTreeSet<&String> = mapped.iter().collect();
+    for property in properties {
+        if NOT_SUBSCRIBABLE.contains(&property.as_str()) {
+            report.changes.push(change(
+                SetupAction::Mismatch,
+                format!("subscription {PROPERTY_CHANGE} {property}"),
+                "HubSpot sends no change events for this property; the periodic reconcile picks its changes up",
+            ));
+            continue;
+        }
+        wanted.push((PROPERTY_CHANGE.to_owned(), Some(property.clone())));
+    }
+    for (event_type, property) in wanted {
+        let target = match &property {
+            Some(p) => format!("subscription {event_type} {p}"),
+            None => format!("subscription {event_type}"),
+        };
+        let found = existing
+            .results
+            .iter()
+            .filter(|s| s.event_type == event_type && s.property_name == property)
+            .max_by_key(|s| s.active);
+        match found {
+            Some(s) if s.active => {
+                report
+                    .changes
+                    .push(change(SetupAction::Unchanged, target, "active"));
+            }
+            Some(s) => {
+                if !dry_run {
+                    let id = match &s.id {
+                        Value::String(id) => id.clone(),
+                        other => other.to_string(),
+                    };
+                    let call = Call::new(Method::PATCH, format!("{subscriptions_path}/{id}"))
+                        .developer_key()
+                        .json(json!({ "active": true }));
+                    client.send(&call).await?;
+                }
+                report
+                    .changes
+                    .push(change(SetupAction::Updated, target, "activated"));
+            }
+            None => {
+                if !dry_run {
+                    let mut body = json!({ "eventType": event_type, "active": true });
+                    if let Some(p) = &property {
+                        body["propertyName"] = json!(p);
+                    }
+                    let call = Call::new(Method::POST, subscriptions_path.as_str())
+                        .developer_key()
+                        .json(body);
+                    client.send(&call).await?;
+                }
+                report
+                    .changes
+                    .push(change(SetupAction::Created, target, "active"));
+            }
+        }
+    }
+    Ok(report)
+}

@@ -1,0 +1,811 @@
+//! The HubSpot connector against the HubSpot simulator over loopback HTTP: the conformance
+//! suite of `tte_sync_core::testkit`, the acceptance counts of a 10,000-contact run, and one
+//! test per behaviour the suite does not cover (OAuth install and refresh, daily limit, setup,
+//! echoes, unknown portals).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::routing::post;
+use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt;
+use serde_json::json;
+use tokio::sync::mpsc;
+use tte_sync_core::connector::{
+    ConnectorContext, ConnectorFactory, CrmConnector, CrmWrite, ErrorKind, ListQuery, PropertySpec,
+    SetupAction, WebhookError, WriteOutcome,
+};
+use tte_sync_core::simulate::{ServedRouter, serve_on_loopback};
+use tte_sync_core::testkit::{
+    CallCounts, CapturedWebhook, ConformanceHarness, MemoryTokenStore, conformance,
+};
+use tte_sync_core::{CrmId, Secret};
+use tte_sync_hubspot::simulator::{
+    DEFAULT_APP_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_DEVELOPER_API_KEY,
+    DEFAULT_PORTAL_ID, DEFAULT_PRIVATE_APP_TOKEN, Faults, HubSpotSimulator, RateLimits,
+    SimulatorConfig,
+};
+use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector, NAME};
+use url::Url;
+
+const KEY: &str = "tte_customer_uri";
+const EMAIL: &str = "email";
+const LIST_ROUTE: &str = "GET /crm/v3/objects/{object_type}";
+const READ_ROUTE: &str = "POST /crm/v3/objects/{object_type}/batch/read";
+const SEARCH_ROUTE: &str = "POST /crm/v3/objects/{object_type}/search";
+const WRITE_ROUTES: &[&str] = &[
+    "POST /crm/v3/objects/{object_type}/batch/upsert",
+    "POST /crm/v3/objects/{object_type}/batch/update",
+    "POST /crm/v3/objects/{object_type}/batch/create",
+    "POST /crm/v3/objects/{object_type}/batch/archive",
+];
+/// The callback path, with escapes the v3 rule decodes (`%40`) and keeps (`%20`).
+const CALLBACK_PATH: &str = "/webhooks/hubspot?to=sync%40example.com&note=a%20b";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    PrivateApp,
+    OAuth,
+}
+
+fn key_spec() -> PropertySpec {
+    serde_json::from_value(json!({
+        "name": KEY, "label": "10to8 Customer URI", "type": "string", "field_type": "text",
+        "unique": true, "description": "The 10to8 customer this contact is synced with."
+    }))
+    .expect("spec parses")
+}
+
+fn connector_config(sim: &HubSpotSimulator, auth: Auth) -> HubSpotConfig {
+    let mut config = json!({
+        "api_base_url": sim.base_url(),
+        "developer_api_key": DEFAULT_DEVELOPER_API_KEY,
+        "app_id": DEFAULT_APP_ID,
+    });
+    match auth {
+        Auth::PrivateApp => {
+            config["private_app_token"] = json!(DEFAULT_PRIVATE_APP_TOKEN);
+            config["webhooks"] = json!({
+                "client_secret": DEFAULT_CLIENT_SECRET,
+                "portal_ids": [DEFAULT_PORTAL_ID],
+            });
+        }
+        Auth::OAuth => {
+            config["oauth"] = json!({
+                "client_id": DEFAULT_CLIENT_ID,
+                "client_secret": DEFAULT_CLIENT_SECRET,
+                "authorize_base_url": sim.base_url(),
+            });
+        }
+    }
+    serde_json::from_value(config).expect("config parses")
+}
+
+fn build(config: HubSpotConfig, tokens: Arc<MemoryTokenStore>) -> HubSpotConnector {
+    HubSpotConnector::build(config, ConnectorContext { tokens }).expect("connector builds")
+}
+
+/// Runs the OAuth install against the simulator: authorize (302 with code and state), then
+/// the code exchange through the connector.
+async fn install(connector: &HubSpotConnector) -> String {
+    let oauth = connector.oauth().expect("oauth configured");
+    let redirect = Url::parse("http://127.0.0.1:9/hubspot/install/callback").unwrap();
+    let url = oauth.authorize_url(&redirect, "state-123");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let response = http.get(url).send().await.expect("authorize answers");
+    assert!(response.status().is_redirection(), "{}", response.status());
+    let location = Url::parse(
+        response.headers()["location"]
+            .to_str()
+            .expect("location is text"),
+    )
+    .expect("location is a URL");
+    let pairs: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(pairs.get("state").map(String::as_str), Some("state-123"));
+    let code = pairs.get("code").expect("a code").clone();
+    let token = oauth
+        .exchange_code(&code, &redirect)
+        .await
+        .expect("exchange");
+    token.account
+}
+
+struct Capture {
+    served: ServedRouter,
+    received: tokio::sync::Mutex<mpsc::UnboundedReceiver<CapturedWebhook>>,
+}
+
+async fn capture(
+    State(tx): State<mpsc::UnboundedSender<CapturedWebhook>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> StatusCode {
+    let sent_at = headers
+        .get("x-hubspot-request-timestamp")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok())
+        .and_then(DateTime::<Utc>::from_timestamp_millis)
+        .unwrap_or_else(Utc::now);
+    let _ = tx.send(CapturedWebhook {
+        method: "POST".to_owned(),
+        uri: uri.to_string(),
+        headers,
+        body: body.to_vec(),
+        sent_at,
+    });
+    StatusCode::OK
+}
+
+struct Harness {
+    sim: HubSpotSimulator,
+    connector: HubSpotConnector,
+    tokens: Arc<MemoryTokenStore>,
+    next: AtomicUsize,
+    capture: tokio::sync::OnceCell<Capture>,
+}
+
+impl Harness {
+    async fn start(auth: Auth) -> Self {
+        Self::with(auth, SimulatorConfig::default(), |_| {}).await
+    }
+
+    async fn with(
+        auth: Auth,
+        sim_config: SimulatorConfig,
+        tune: impl FnOnce(&mut HubSpotConfig),
+    ) -> Self {
+        let sim = HubSpotSimulator::start(sim_config, 0).await.expect("binds");
+        let mut config = connector_config(&sim, auth);
+        tune(&mut config);
+        let tokens = Arc::new(MemoryTokenStore::new());
+        let connector = build(config, tokens.clone());
+        if auth == Auth::OAuth {
+            let account = install(&connector).await;
+            assert_eq!(account, DEFAULT_PORTAL_ID.to_string());
+        }
+        Self {
+            sim,
+            connector,
+            tokens,
+            next: AtomicUsize::new(0),
+            capture: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    fn sim_id(id: &CrmId) -> u64 {
+        id.as_str().parse().expect("numeric id")
+    }
+
+    /// Starts the capturing endpoint and points the app's webhooks at it (once).
+    async fn capture(&self) -> &Capture {
+        self.capture
+            .get_or_init(|| async {
+                let (tx, rx) = mpsc::unbounded_channel();
+                let router = Router::new()
+                    .route("/webhooks/hubspot", post(capture))
+                    .with_state(tx);
+                let served = serve_on_loopback(router, 0).await.expect("binds");
+                let callback = Url::parse(&format!("{}{CALLBACK_PATH}", served.base_url()))
+                    .expect("callback URL");
+                self.connector
+                    .setup()
+                    .expect("setup capability")
+                    .ensure_subscriptions(
+                        &callback,
+                        &[EMAIL.to_owned(), "firstname".to_owned()],
+                        false,
+                    )
+                    .await
+                    .expect("subscriptions");
+                Capture {
+                    served,
+                    received: tokio::sync::Mutex::new(rx),
+                }
+            })
+            .await
+    }
+
+    async fn next_webhook(&self) -> CapturedWebhook {
+        let capture = self.capture().await;
+        let mut received = capture.received.lock().await;
+        let mut webhook = tokio::time::timeout(Duration::from_secs(30), received.recv())
+            .await
+            .expect("a webhook arrives")
+            .expect("channel open");
+        // The handler sees the path and query; the CRM signed the full public URL.
+        webhook.uri = format!("{}{}", capture.served.base_url(), webhook.uri);
+        webhook
+    }
+
+    fn stats(&self) -> CallCounts {
+        let stats = self.sim.stats();
+        CallCounts {
+            list: stats.requests_on(LIST_ROUTE),
+            batch_read: stats.requests_on(READ_ROUTE),
+            batch_write: WRITE_ROUTES.iter().map(|r| stats.requests_on(r)).sum(),
+            search: stats.requests_on(SEARCH_ROUTE),
+            throttled: stats.throttled,
+        }
+    }
+}
+
+#[async_trait]
+impl ConformanceHarness for Harness {
+    fn connector(&self) -> &dyn CrmConnector {
+        &self.connector
+    }
+
+    fn key_property(&self) -> &str {
+        KEY
+    }
+
+    fn match_property(&self) -> &str {
+        EMAIL
+    }
+
+    fn invalid_match_value(&self) -> String {
+        "not-an-email@example".to_owned()
+    }
+
+    fn batch_limit(&self) -> usize {
+        100
+    }
+
+    fn replay_window(&self) -> Option<Duration> {
+        Some(Duration::from_secs(300))
+    }
+
+    async fn prepare(&self) {
+        self.connector
+            .setup()
+            .expect("setup capability")
+            .ensure_properties(&[key_spec()], false)
+            .await
+            .expect("the key property exists");
+    }
+
+    async fn seed(&self, count: usize) -> Vec<CrmId> {
+        let start = self.next.fetch_add(count, Ordering::Relaxed);
+        (start..start + count)
+            .map(|n| {
+                let email = format!("seeded.{n}@example.com");
+                let id = self
+                    .sim
+                    .user_create(&[(EMAIL, &email), ("firstname", "Seeded")], None)
+                    .expect("user create");
+                CrmId(id.to_string())
+            })
+            .collect()
+    }
+
+    async fn edit(&self, id: &CrmId, properties: &[(&str, &str)]) {
+        self.sim
+            .user_edit(Self::sim_id(id), properties, None)
+            .expect("user edit");
+    }
+
+    async fn calls(&self) -> CallCounts {
+        self.stats()
+    }
+
+    async fn reset_calls(&self) {
+        self.sim.reset_stats();
+    }
+
+    async fn inject_rate_limits(&self, count: u32) {
+        self.sim.set_faults(Faults {
+            rate_limit_storm: count,
+            ..Faults::default()
+        });
+    }
+
+    async fn expire_credentials(&self) -> bool {
+        if self.connector.oauth().is_none() {
+            return false;
+        }
+        self.sim.advance_clock(Duration::from_secs(31 * 60));
+        true
+    }
+
+    async fn capture_webhook(&self, id: &CrmId) -> CapturedWebhook {
+        self.capture().await;
+        self.edit(id, &[("firstname", "Changed")]).await;
+        self.next_webhook().await
+    }
+}
+
+// ---- The conformance suite (OAuth: the most demanding credentials) ----
+
+#[tokio::test]
+async fn conformance_round_trip() {
+    conformance::check_round_trip(&Harness::start(Auth::OAuth).await).await;
+}
+
+#[tokio::test]
+async fn conformance_round_trip_with_a_private_app_token() {
+    conformance::check_round_trip(&Harness::start(Auth::PrivateApp).await).await;
+}
+
+#[tokio::test]
+async fn conformance_paging_over_1000_records() {
+    conformance::check_paging(&Harness::start(Auth::OAuth).await, 1_050).await;
+}
+
+#[tokio::test]
+async fn conformance_batch_limits() {
+    conformance::check_batch_limits(&Harness::start(Auth::OAuth).await).await;
+}
+
+#[tokio::test]
+async fn conformance_conflict_and_invalid_outcomes() {
+    conformance::check_conflict_and_invalid(&Harness::start(Auth::OAuth).await).await;
+}
+
+#[tokio::test]
+async fn conformance_recovers_from_429() {
+    conformance::check_rate_limit_recovery(&Harness::start(Auth::OAuth).await).await;
+}
+
+#[tokio::test]
+async fn conformance_recovers_from_token_expiry() {
+    let h = Harness::start(Auth::OAuth).await;
+    let saves = h.tokens.saves();
+    conformance::check_credential_expiry(&h).await;
+    assert!(h.tokens.saves() > saves, "the refreshed token was saved");
+    assert_eq!(h.connector.stats().refreshes, 1, "refreshed on the 401");
+}
+
+#[tokio::test]
+async fn conformance_webhook_signatures() {
+    conformance::check_webhook_signatures(&Harness::start(Auth::OAuth).await).await;
+}
+
+// ---- Acceptance counts of the issue ----
+
+/// Listing 10,000 contacts takes at most 101 list calls; writing 10,000 new contacts takes at
+/// most 100 batch calls plus retries; at the default limit the simulator throttles nothing.
+#[tokio::test]
+async fn ten_thousand_contacts_list_and_write_within_the_call_budget_unthrottled() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    h.prepare().await;
+    let seeded = h.sim.seed(4, 0, 10_000).len();
+    assert_eq!(seeded, 10_000);
+    h.sim.reset_stats();
+    let pages: Vec<_> = h
+        .connector
+        .list(ListQuery {
+            properties: vec![EMAIL.to_owned(), "firstname".to_owned()],
+            archived: false,
+        })
+        .try_collect()
+        .await
+        .expect("listing");
+    let listed: usize = pages.iter().map(Vec::len).sum();
+    assert_eq!(listed, 10_000);
+    let list_calls = h.stats().list;
+    assert!(list_calls <= 101, "{list_calls} list calls");
+
+    let writes: Vec<CrmWrite> = (0..10_000)
+        .map(|i| CrmWrite::Upsert {
+            id_property: KEY.to_owned(),
+            key: format!("https://10to8.example/api/enterprise/v2/customer/{i}/"),
+            properties: [
+                (EMAIL.to_owned(), format!("new.{i}@example.org")),
+                ("firstname".to_owned(), "New".to_owned()),
+            ]
+            .into(),
+        })
+        .collect();
+    let outcomes = h.connector.write(writes).await.expect("writes");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, WriteOutcome::Written { created: true, .. })),
+        "every contact created"
+    );
+    let stats = h.stats();
+    let retries = h.connector.stats().retries;
+    assert!(
+        stats.batch_write <= 100 + retries,
+        "{} batch calls, {retries} retries",
+        stats.batch_write
+    );
+    assert_eq!(
+        stats.throttled, 0,
+        "the limiter kept every call within the limit"
+    );
+    assert_eq!(h.sim.contact_count(), 20_000);
+}
+
+// ---- Auth ----
+
+#[tokio::test]
+async fn oauth_refreshes_ahead_of_expiry_without_a_401() {
+    let h = Harness::with(Auth::OAuth, SimulatorConfig::default(), |c| {
+        c.oauth.as_mut().expect("oauth").refresh_ahead_secs = 1_800;
+    })
+    .await;
+    let saves = h.tokens.saves();
+    let before = h.tokens.latest(NAME).expect("installed token");
+    let ids = h.seed(2).await;
+    let read = h
+        .connector
+        .read(&ids, &[EMAIL.to_owned()])
+        .await
+        .expect("read");
+    assert!(read.iter().all(Option::is_some));
+    assert!(h.tokens.saves() > saves, "a refreshed token was saved");
+    let after = h.tokens.latest(NAME).expect("token");
+    assert_ne!(after.access_token, before.access_token);
+    assert_eq!(h.sim.stats().with_status(401), 0, "no call was refused");
+    assert_eq!(
+        h.connector.stats().refreshes,
+        0,
+        "no refresh was caused by a 401"
+    );
+}
+
+#[tokio::test]
+async fn a_refused_refresh_is_unauthorized() {
+    let h = Harness::start(Auth::OAuth).await;
+    let token = h.tokens.latest(NAME).expect("installed token");
+    let status = reqwest::Client::new()
+        .delete(format!(
+            "{}/oauth/v1/refresh-tokens/{}",
+            h.sim.base_url(),
+            token.refresh_token.expose()
+        ))
+        .send()
+        .await
+        .expect("answers")
+        .status();
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    h.sim.advance_clock(Duration::from_secs(31 * 60));
+    let error = h
+        .connector
+        .read(&[CrmId::from("1")], &[])
+        .await
+        .expect_err("no valid token");
+    assert_eq!(error.kind(), &ErrorKind::Unauthorized, "{error}");
+    assert!(!error.message().contains(token.refresh_token.expose()));
+}
+
+#[tokio::test]
+async fn a_wrong_private_app_token_is_unauthorized_without_retrying() {
+    let h = Harness::with(Auth::PrivateApp, SimulatorConfig::default(), |c| {
+        c.private_app_token = Some(Secret::new("pat-na1-wrong"));
+    })
+    .await;
+    let error = h
+        .connector
+        .read(&[CrmId::from("1")], &[])
+        .await
+        .expect_err("refused");
+    assert_eq!(error.kind(), &ErrorKind::Unauthorized);
+    assert!(!error.message().contains("pat-na1-wrong"), "{error}");
+    assert_eq!(h.sim.stats().with_status(401), 1);
+}
+
+// ---- Rate limits and retries ----
+
+#[tokio::test]
+async fn the_daily_limit_stops_and_reports() {
+    let sim = SimulatorConfig {
+        rate_limits: RateLimits {
+            daily: Some(3),
+            ..RateLimits::default()
+        },
+        ..SimulatorConfig::default()
+    };
+    let h = Harness::with(Auth::PrivateApp, sim, |_| {}).await;
+    let ids = h.seed(1).await;
+    for _ in 0..3 {
+        h.connector
+            .read(&ids, &[])
+            .await
+            .expect("within the budget");
+    }
+    let error = h.connector.read(&ids, &[]).await.expect_err("budget spent");
+    assert_eq!(
+        error.kind(),
+        &ErrorKind::RateLimited {
+            retry_after: None,
+            daily: true
+        }
+    );
+    assert!(!error.kind().is_retryable());
+    assert_eq!(
+        h.sim.stats().with_status(429),
+        1,
+        "no retry after the daily 429"
+    );
+}
+
+#[tokio::test]
+async fn passing_5xx_failures_are_retried_and_upserts_stay_retry_safe() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    h.prepare().await;
+    h.sim.set_faults(Faults {
+        error_rate_percent: 25,
+        ..Faults::default()
+    });
+    let writes: Vec<CrmWrite> = (0..2_000)
+        .map(|i| CrmWrite::Upsert {
+            id_property: KEY.to_owned(),
+            key: format!("retry-{i}"),
+            properties: [(EMAIL.to_owned(), format!("retry.{i}@example.org"))].into(),
+        })
+        .collect();
+    let outcomes = h.connector.write(writes).await.expect("writes");
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, WriteOutcome::Written { .. })),
+        "{:?}",
+        outcomes
+            .iter()
+            .find(|o| !matches!(o, WriteOutcome::Written { .. }))
+    );
+    assert!(h.sim.stats().with_status(502) > 0, "failures were injected");
+    assert!(h.connector.stats().retries > 0);
+    assert_eq!(
+        h.sim.contact_count(),
+        2_000,
+        "no duplicate from a retried upsert"
+    );
+}
+
+#[tokio::test]
+async fn find_chunks_in_searches_within_the_search_limit() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    let ids = h.seed(450).await;
+    let mut values: Vec<String> = (0..450)
+        .map(|n| {
+            let email = format!("seeded.{n}@example.com");
+            if n % 2 == 0 {
+                email.to_uppercase()
+            } else {
+                email
+            }
+        })
+        .collect();
+    values.push("nobody@example.com".to_owned());
+    h.sim.reset_stats();
+    let found = h
+        .connector
+        .find(EMAIL, &values, &[EMAIL.to_owned()])
+        .await
+        .expect("find");
+    let mut found_ids: Vec<&CrmId> = found.iter().map(|r| &r.id).collect();
+    found_ids.sort();
+    let mut expected: Vec<&CrmId> = ids.iter().collect();
+    expected.sort();
+    assert_eq!(found_ids, expected);
+    let stats = h.stats();
+    assert!(stats.search >= 5, "{} searches", stats.search);
+    assert_eq!(stats.throttled, 0, "the search limiter kept within 5/s");
+    assert_eq!(
+        h.sim.stats().with_status(400),
+        0,
+        "no body over the length cap"
+    );
+}
+
+// ---- Setup ----
+
+#[tokio::test]
+async fn property_setup_is_idempotent_and_never_destructive() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    let setup = h.connector.setup().expect("setup");
+    let status: PropertySpec = serde_json::from_value(json!({
+        "name": "tte_customer_sync_status", "label": "10to8 Sync Status", "field_type": "textarea"
+    }))
+    .unwrap();
+    let specs = vec![key_spec(), status.clone()];
+
+    let dry = setup
+        .ensure_properties(&specs, true)
+        .await
+        .expect("dry run");
+    assert!(dry.changes.iter().all(|c| c.action == SetupAction::Created));
+    let catalog = h.connector.describe().await.expect("describe");
+    assert!(
+        !catalog.properties.contains_key(KEY),
+        "a dry run writes nothing"
+    );
+
+    let first = setup.ensure_properties(&specs, false).await.expect("setup");
+    assert_eq!(first.changes.len(), 2);
+    assert!(first.changed_anything());
+    let catalog = h.connector.describe().await.expect("describe");
+    assert!(catalog.properties[KEY].unique);
+    assert_eq!(
+        catalog.properties["tte_customer_sync_status"].label,
+        "10to8 Sync Status"
+    );
+
+    let second = setup.ensure_properties(&specs, false).await.expect("setup");
+    assert!(!second.changed_anything(), "{second:?}");
+    assert!(
+        second
+            .changes
+            .iter()
+            .all(|c| c.action == SetupAction::Unchanged)
+    );
+
+    let relabelled = PropertySpec {
+        label: "Sync status (10to8)".to_owned(),
+        ..status.clone()
+    };
+    let report = setup
+        .ensure_properties(std::slice::from_ref(&relabelled), false)
+        .await
+        .expect("setup");
+    assert_eq!(report.changes[0].action, SetupAction::Updated);
+    assert_eq!(
+        h.connector.describe().await.unwrap().properties["tte_customer_sync_status"].label,
+        "Sync status (10to8)"
+    );
+
+    // A contact holds a value; a type change is reported and the property left alone.
+    let id = h.seed(1).await.remove(0);
+    h.edit(&id, &[("tte_customer_sync_status", "Last synced: now")])
+        .await;
+    let retyped = PropertySpec {
+        data_type: "number".to_owned(),
+        field_type: "number".to_owned(),
+        ..relabelled
+    };
+    let report = setup
+        .ensure_properties(&[retyped], false)
+        .await
+        .expect("setup");
+    assert_eq!(report.changes[0].action, SetupAction::Mismatch);
+    assert!(
+        report.changes[0].detail.contains("never archives"),
+        "{report:?}"
+    );
+    let catalog = h.connector.describe().await.unwrap();
+    assert_eq!(
+        catalog.properties["tte_customer_sync_status"].data_type,
+        "string"
+    );
+    let read = h
+        .connector
+        .read(&[id], &["tte_customer_sync_status".to_owned()])
+        .await
+        .unwrap();
+    assert_eq!(
+        read[0]
+            .as_ref()
+            .unwrap()
+            .property("tte_customer_sync_status"),
+        "Last synced: now",
+        "the value survived"
+    );
+}
+
+#[tokio::test]
+async fn subscription_setup_is_idempotent_and_a_dry_run_writes_nothing() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    let setup = h.connector.setup().expect("setup");
+    let callback = Url::parse("https://sync.example.com/webhooks/hubspot").unwrap();
+    let mapped = vec![
+        EMAIL.to_owned(),
+        "firstname".to_owned(),
+        "hs_lastmodifieddate".to_owned(),
+    ];
+    let dry = setup
+        .ensure_subscriptions(&callback, &mapped, true)
+        .await
+        .expect("dry run");
+    assert!(dry.changed_anything());
+    let first = setup
+        .ensure_subscriptions(&callback, &mapped, false)
+        .await
+        .expect("setup");
+    assert_eq!(
+        first.changes, dry.changes,
+        "the dry run wrote nothing and predicted the real run"
+    );
+    let created: Vec<&str> = first
+        .changes
+        .iter()
+        .filter(|c| c.action == SetupAction::Created)
+        .map(|c| c.target.as_str())
+        .collect();
+    for wanted in [
+        "webhook target URL",
+        "subscription contact.creation",
+        "subscription contact.deletion",
+        "subscription contact.merge",
+        "subscription contact.restore",
+        "subscription contact.privacyDeletion",
+        "subscription contact.propertyChange email",
+        "subscription contact.propertyChange firstname",
+    ] {
+        assert!(
+            created.contains(&wanted),
+            "{wanted} missing from {created:?}"
+        );
+    }
+    assert!(
+        first
+            .changes
+            .iter()
+            .any(|c| c.action == SetupAction::Mismatch && c.target.ends_with("hs_lastmodifieddate")),
+        "an unsubscribable property is reported"
+    );
+    let second = setup
+        .ensure_subscriptions(&callback, &mapped, false)
+        .await
+        .expect("setup");
+    assert!(!second.changed_anything(), "{second:?}");
+    let moved = Url::parse("https://sync2.example.com/webhooks/hubspot").unwrap();
+    let third = setup
+        .ensure_subscriptions(&moved, &mapped, false)
+        .await
+        .expect("setup");
+    assert_eq!(
+        third
+            .changes
+            .iter()
+            .filter(|c| c.action != SetupAction::Unchanged && c.action != SetupAction::Mismatch)
+            .count(),
+        1,
+        "only the target URL changes: {third:?}"
+    );
+}
+
+// ---- Webhooks ----
+
+#[tokio::test]
+async fn our_own_writes_come_back_as_echoes_and_user_edits_do_not() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    let id = h.seed(1).await.remove(0);
+    h.capture().await;
+    let receiver = h.connector.webhooks().expect("webhooks");
+    let outcome = h
+        .connector
+        .write(vec![CrmWrite::Update {
+            id: id.clone(),
+            properties: [("firstname".to_owned(), "ByUs".to_owned())].into(),
+        }])
+        .await
+        .expect("write");
+    assert!(matches!(outcome[0], WriteOutcome::Written { .. }));
+    let ours = h.next_webhook().await;
+    receiver
+        .verify(&ours.request(), ours.sent_at)
+        .expect("genuine");
+    let events = receiver.parse(&ours.body).expect("parses");
+    assert!(!events.is_empty());
+    assert!(events.iter().all(|e| receiver.is_own_echo(e)), "{events:?}");
+
+    let theirs = h.capture_webhook(&id).await;
+    let events = receiver.parse(&theirs.body).expect("parses");
+    assert!(events.iter().any(|e| e.object_id == id));
+    assert!(
+        events.iter().all(|e| !receiver.is_own_echo(e)),
+        "{events:?}"
+    );
+    assert_eq!(events[0].account.as_deref(), Some("62515"));
+
+    let foreign = String::from_utf8(theirs.body.clone())
+        .unwrap()
+        .replace("62515", "99999");
+    assert_eq!(
+        receiver.parse(foreign.as_bytes()),
+        Err(WebhookError::UnknownAccount("99999".to_owned()))
+    );
+}

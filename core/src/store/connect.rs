@@ -1,0 +1,293 @@
+//! Where the database is and how to connect: location parsing (with passwords redacted for
+//! messages), the connection pool, and the settings every new connection gets.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use sqlx::AnyConnection;
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Executor};
+use url::Url;
+
+use super::StoreOptions;
+use super::error::{Result, StoreError};
+
+/// The in-memory SQLite location, for tests and throwaway runs.
+pub const SQLITE_MEMORY: &str = "sqlite::memory:";
+const SQLITE_PREFIXES: [&str; 2] = ["sqlite://", "sqlite:"];
+const POSTGRES_PREFIXES: [&str; 2] = ["postgres://", "postgresql://"];
+const REDACTED: &str = "redacted";
+/// Connections of a file database; SQLite writes one at a time, reads in parallel (WAL).
+const SQLITE_DEFAULT_CONNECTIONS: u32 = 4;
+const POSTGRES_DEFAULT_CONNECTIONS: u32 = 10;
+
+/// Which database engine a store runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Backend {
+    /// SQLite: one file (or memory), WAL.
+    Sqlite,
+    /// PostgreSQL: several replicas may share it.
+    Postgres,
+}
+
+/// A parsed `database` setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Location {
+    SqliteFile(PathBuf),
+    SqliteMemory,
+    Postgres(Url),
+}
+
+impl Location {
+    /// Parses `sqlite://PATH`, `sqlite:PATH`, a plain path, `sqlite::memory:` or
+    /// `postgres://…`.
+    pub(crate) fn parse(location: &str) -> Result<Self> {
+        let trimmed = location.trim();
+        let invalid = |reason: &str| StoreError::InvalidLocation {
+            location: redact(trimmed),
+            reason: reason.to_owned(),
+        };
+        if trimmed.is_empty() {
+            return Err(invalid("it is empty"));
+        }
+        if matches!(trimmed, SQLITE_MEMORY | "sqlite://:memory:" | ":memory:") {
+            return Ok(Location::SqliteMemory);
+        }
+        if POSTGRES_PREFIXES.iter().any(|p| trimmed.starts_with(p)) {
+            let url = Url::parse(trimmed).map_err(|e| invalid(&e.to_string()))?;
+            return Ok(Location::Postgres(url));
+        }
+        let path = match SQLITE_PREFIXES.iter().find_map(|p| trimmed.strip_prefix(p)) {
+            Some(path) => path,
+            None if trimmed.contains("://") => {
+                return Err(invalid("only SQLite and PostgreSQL are supported"));
+            }
+            None => trimmed,
+        };
+        if path.is_empty() {
+            return Err(invalid("the SQLite file path is missing"));
+        }
+        if path.contains('?') {
+            return Err(invalid(
+                "SQLite URL parameters are not supported; the store sets WAL and timeouts itself",
+            ));
+        }
+        Ok(Location::SqliteFile(PathBuf::from(path)))
+    }
+
+    pub(crate) fn backend(&self) -> Backend {
+        match self {
+            Location::SqliteFile(_) | Location::SqliteMemory => Backend::Sqlite,
+            Location::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// The location for messages: never with a password.
+    pub(crate) fn display(&self) -> String {
+        match self {
+            Location::SqliteFile(path) => path.display().to_string(),
+            Location::SqliteMemory => SQLITE_MEMORY.to_owned(),
+            Location::Postgres(url) => redact_url(url),
+        }
+    }
+}
+
+/// A location string with any URL password replaced; works on strings that do not parse.
+fn redact(location: &str) -> String {
+    let Some(scheme_end) = location.find("://").map(|i| i + 3) else {
+        return location.to_owned();
+    };
+    let rest = &location[scheme_end..];
+    let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
+    let Some(at) = authority.rfind('@') else {
+        return location.to_owned();
+    };
+    match authority[..at].find(':') {
+        Some(colon) => format!(
+            "{}{}:{REDACTED}{}",
+            &location[..scheme_end],
+            &authority[..colon],
+            &rest[at..]
+        ),
+        None => location.to_owned(),
+    }
+}
+
+fn redact_url(url: &Url) -> String {
+    redact(url.as_str())
+}
+
+/// Opens the pool for a location.
+pub(crate) async fn connect(location: &Location, options: &StoreOptions) -> Result<AnyPool> {
+    sqlx::any::install_default_drivers();
+    let open_error = |source| StoreError::Open {
+        location: location.display(),
+        source,
+    };
+    let (url, pool) = match location {
+        Location::SqliteFile(path) => {
+            let path = absolute(path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+            }
+            let busy = options.busy_timeout;
+            let pool = AnyPoolOptions::new()
+                .max_connections(
+                    options
+                        .max_connections
+                        .unwrap_or(SQLITE_DEFAULT_CONNECTIONS),
+                )
+                .after_connect(move |conn, _| Box::pin(sqlite_settings(conn, busy)));
+            (sqlite_url(&path), pool)
+        }
+        Location::SqliteMemory => {
+            // One connection that never closes: the database lives as long as it does.
+            let busy = options.busy_timeout;
+            let pool = AnyPoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(move |conn, _| Box::pin(sqlite_settings(conn, busy)));
+            (SQLITE_MEMORY.to_owned(), pool)
+        }
+        Location::Postgres(url) => {
+            let schema = options.schema.clone();
+            let pool = AnyPoolOptions::new()
+                .max_connections(
+                    options
+                        .max_connections
+                        .unwrap_or(POSTGRES_DEFAULT_CONNECTIONS),
+                )
+                .after_connect(move |conn, _| {
+                    let schema = schema.clone();
+                    Box::pin(async move {
+                        if let Some(schema) = schema {
+                            let set = format!("SET search_path TO {}", quote_ident(&schema));
+                            conn.execute(set.as_str()).await?;
+                        }
+                        Ok(())
+                    })
+                });
+            (url.to_string(), pool)
+        }
+    };
+    pool.connect(&url).await.map_err(open_error)
+}
+
+/// WAL for concurrent readers, NORMAL sync (durable at checkpoints, safe with WAL), and a
+/// busy timeout so writers queue instead of failing.
+async fn sqlite_settings(conn: &mut AnyConnection, busy_timeout: Duration) -> sqlx::Result<()> {
+    let busy_millis = busy_timeout.as_millis();
+    let pragmas = format!(
+        "PRAGMA busy_timeout = {busy_millis}; PRAGMA journal_mode = WAL; \
+         PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
+    );
+    conn.execute(sqlx::raw_sql(&pragmas)).await?;
+    Ok(())
+}
+
+fn absolute(path: &Path) -> std::io::Result<PathBuf> {
+    if path.is_absolute() {
+        Ok(path.to_owned())
+    } else {
+        Ok(std::env::current_dir()?.join(path))
+    }
+}
+
+/// The SQLite URL of an absolute path: characters a URL would read as syntax are escaped,
+/// and the file is created when missing.
+fn sqlite_url(path: &Path) -> String {
+    let mut escaped = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' | ' ' => escaped.push_str(&format!("%{:02X}", c as u32)),
+            c => escaped.push(c),
+        }
+    }
+    format!("sqlite://{escaped}?mode=rwc")
+}
+
+/// A PostgreSQL identifier, quoted.
+pub(crate) fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Checks a schema name: letters, digits and underscores, not starting with a digit.
+pub(crate) fn validate_schema(schema: &str) -> Result<()> {
+    let valid = !schema.is_empty()
+        && schema.len() <= 63
+        && !schema.starts_with(|c: char| c.is_ascii_digit())
+        && schema
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if valid {
+        Ok(())
+    } else {
+        Err(StoreError::InvalidLocation {
+            location: schema.to_owned(),
+            reason: "a schema name takes letters, digits and underscores (at most 63)".to_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_parse() {
+        assert_eq!(
+            Location::parse("data/tte.db").unwrap(),
+            Location::SqliteFile("data/tte.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:///var/lib/tte.db").unwrap(),
+            Location::SqliteFile("/var/lib/tte.db".into())
+        );
+        assert_eq!(
+            Location::parse("sqlite:tte.db").unwrap(),
+            Location::SqliteFile("tte.db".into())
+        );
+        assert_eq!(
+            Location::parse(SQLITE_MEMORY).unwrap(),
+            Location::SqliteMemory
+        );
+        assert_eq!(
+            Location::parse("postgres://u@db/tte").unwrap().backend(),
+            Backend::Postgres
+        );
+        assert!(Location::parse("mysql://u@db/tte").is_err());
+        assert!(Location::parse("  ").is_err());
+        assert!(Location::parse("sqlite://x.db?mode=ro").is_err());
+    }
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        let location = Location::parse("postgres://tte:hunter2@db:5432/tte").unwrap();
+        assert_eq!(location.display(), "postgres://tte:redacted@db:5432/tte");
+        let error = Location::parse("postgresql://tte:hunter2@[bad/tte").unwrap_err();
+        assert!(!error.to_string().contains("hunter2"), "{error}");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(
+            redact("postgres://u:p@ss@h/db"),
+            "postgres://u:redacted@h/db"
+        );
+    }
+
+    #[test]
+    fn sqlite_urls_escape_url_syntax() {
+        assert_eq!(
+            sqlite_url(Path::new("/tmp/a b?#%.db")),
+            "sqlite:///tmp/a%20b%3F%23%25.db?mode=rwc"
+        );
+    }
+
+    #[test]
+    fn schema_names_are_checked() {
+        assert!(validate_schema("tte_sync_1").is_ok());
+        assert!(validate_schema("1abc").is_err());
+        assert!(validate_schema("a;drop").is_err());
+    }
+}

@@ -1,0 +1,618 @@
+//! The inbox: changes waiting to be processed, one row per object, claimed by workers with
+//! leases.
+//!
+//! - **Coalescing**: a second enqueue for an object merges into its row (earliest due time,
+//!   union of kinds and properties) instead of adding one; a webhook burst for one contact is
+//!   one item.
+//! - **Claims**: a worker claims up to N due items for a lease. PostgreSQL picks them with
+//!   `FOR UPDATE SKIP LOCKED`, SQLite with one `UPDATE … RETURNING` under its write lock, so an
+//!   object is never claimed by two workers at once. A lease that runs out (a replica crashed)
+//!   makes the item claimable again.
+//! - **Nothing lost while claimed**: every enqueue bumps the item's `version`. [`Store::complete`]
+//!   deletes the item only when the version is the one claimed; otherwise the new change stays
+//!   queued, due again.
+//! - **Failures**: [`Store::fail`] counts attempts and schedules a retry; after the last attempt
+//!   (or with no retry time) the item moves to the dead letters.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use sqlx::AnyConnection;
+use sqlx::any::AnyRow;
+
+use super::clock::{duration_millis, from_millis, to_millis};
+use super::connect::Backend;
+use super::dead_letters::put_dead_letter;
+use super::error::{Result, StoreError};
+use super::rows::{RowExt, to_json};
+use super::{ObjectRef, Side, Store};
+
+/// How many property names an item remembers; past that it asks for all of them.
+pub const MAX_PROPERTIES: usize = 64;
+/// How often an enqueue retries when the row it merges into vanished under it.
+const ENQUEUE_TRIES: usize = 16;
+const ITEM_COLUMNS: &str = "inbox.id AS id, inbox.connector AS connector, inbox.side AS side, \
+     inbox.object_id AS object_id, inbox.change AS change, inbox.due_at AS due_at, \
+     inbox.enqueued_at AS enqueued_at, inbox.version AS version, inbox.claim_seq AS claim_seq, \
+     inbox.claimed_by AS claimed_by, inbox.lease_until AS lease_until, \
+     inbox.attempts AS attempts, inbox.last_error AS last_error";
+
+/// What changed about an object, accumulated over every enqueue since it was last processed.
+/// The engine re-reads the object anyway; this says why and what to look at.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    /// What happened, e.g. `created`, `property_changed`, `deleted`, `merged`, `retry`.
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub kinds: BTreeSet<String>,
+    /// The properties reported as changed (at most [`MAX_PROPERTIES`]).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub properties: BTreeSet<String>,
+    /// More properties changed than are remembered: treat every property as changed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all_properties: bool,
+    /// Objects merged into this one (they no longer exist on their own).
+    #[serde(default, skip_serializing_if = "BTreeSet::is_empty")]
+    pub merged_ids: BTreeSet<String>,
+    /// When the earliest of the changes happened, by the source's clock.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occurred_at: Option<DateTime<Utc>>,
+}
+
+impl Change {
+    /// A change of one kind.
+    pub fn new(kind: impl Into<String>) -> Self {
+        Self {
+            kinds: BTreeSet::from([kind.into()]),
+            ..Self::default()
+        }
+    }
+
+    /// The same change, naming a changed property.
+    pub fn with_property(mut self, name: impl Into<String>) -> Self {
+        self.properties.insert(name.into());
+        self.cap();
+        self
+    }
+
+    /// The same change, naming objects merged into this one.
+    pub fn with_merged(mut self, ids: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.merged_ids.extend(ids.into_iter().map(Into::into));
+        self
+    }
+
+    /// The same change, happened at `time`.
+    pub fn with_occurred_at(mut self, time: DateTime<Utc>) -> Self {
+        self.occurred_at = Some(time);
+        self
+    }
+
+    /// Adds another change to this one.
+    pub fn merge(&mut self, other: Change) {
+        self.kinds.extend(other.kinds);
+        self.properties.extend(other.properties);
+        self.all_properties |= other.all_properties;
+        self.merged_ids.extend(other.merged_ids);
+        self.occurred_at = match (self.occurred_at, other.occurred_at) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        self.cap();
+    }
+
+    fn cap(&mut self) {
+        if self.all_properties || self.properties.len() > MAX_PROPERTIES {
+            self.all_properties = true;
+            self.properties.clear();
+        }
+    }
+}
+
+/// A change to queue for an object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enqueue {
+    /// The object that changed.
+    pub object: ObjectRef,
+    /// What changed.
+    pub change: Change,
+    /// When to process it at the earliest (now plus the coalescing window).
+    pub due_at: DateTime<Utc>,
+}
+
+/// What an enqueue did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Enqueued {
+    /// Objects that got a new item.
+    pub inserted: u64,
+    /// Objects whose queued item absorbed the change.
+    pub merged: u64,
+}
+
+/// A queued change, as listed or claimed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboxItem {
+    /// The item's id.
+    pub id: i64,
+    /// The object that changed.
+    pub object: ObjectRef,
+    /// Everything that changed since it was last processed.
+    pub change: Change,
+    /// When it is due.
+    pub due_at: DateTime<Utc>,
+    /// When its oldest unprocessed change arrived.
+    pub enqueued_at: DateTime<Utc>,
+    /// Bumped by every enqueue; completing checks it to keep changes that arrived meanwhile.
+    pub version: i64,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The error of the last failed attempt.
+    pub last_error: Option<String>,
+    /// The worker holding it.
+    pub claimed_by: Option<String>,
+    /// Until when that worker holds it.
+    pub lease_until: Option<DateTime<Utc>>,
+    claim_seq: i64,
+}
+
+impl InboxItem {
+    fn from_row(row: &AnyRow) -> Result<Self> {
+        let attempts = row.int("attempts")?;
+        Ok(Self {
+            id: row.int("id")?,
+            object: ObjectRef {
+                connector: row.text("connector")?,
+                side: Side::parse(&row.text("side")?)?,
+                object_id: row.text("object_id")?,
+            },
+            change: row.json("change", "inbox change")?,
+            due_at: row.time("due_at")?,
+            enqueued_at: row.time("enqueued_at")?,
+            version: row.int("version")?,
+            attempts: u32::try_from(attempts)
+                .map_err(|_| StoreError::corrupt("attempts", attempts))?,
+            last_error: row.opt_text("last_error")?,
+            claimed_by: row.opt_text("claimed_by")?,
+            lease_until: row.opt_time("lease_until")?,
+            claim_seq: row.int("claim_seq")?,
+        })
+    }
+}
+
+/// How completing a claimed item went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Completion {
+    /// Done: the item is gone.
+    Done,
+    /// A change arrived while the item was claimed: it stays queued, due again.
+    Requeued,
+    /// The lease ran out and another worker claimed the item; that worker finishes it.
+    LeaseLost,
+}
+
+/// How recording a failed attempt went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum FailOutcome {
+    /// The item is due again at `retry_at`.
+    Retrying {
+        /// Failed attempts so far.
+        attempts: u32,
+        /// When it is due again.
+        retry_at: DateTime<Utc>,
+    },
+    /// The item moved to the dead letters.
+    DeadLettered {
+        /// Failed attempts in all.
+        attempts: u32,
+    },
+    /// The lease ran out and another worker claimed the item.
+    LeaseLost,
+}
+
+/// The inbox at a glance, for the dashboard and metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct InboxStats {
+    /// Items queued.
+    pub depth: u64,
+    /// Items a worker could claim now.
+    pub ready: u64,
+    /// Items held by a worker.
+    pub claimed: u64,
+    /// The earliest due time of any item.
+    pub oldest_due_at: Option<DateTime<Utc>>,
+    /// When the oldest unprocessed change arrived.
+    pub oldest_enqueued_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Queues changes, merging each into its object's item when there is one. The batch is
+    /// one transaction: every change is durable when this returns, or none is.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; then nothing was queued.
+    pub async fn enqueue(&self, items: Vec<Enqueue>) -> Result<Enqueued> {
+        // Merge the batch per object first; sorted keys also give a fixed lock order, so two
+        // batches touching the same objects cannot deadlock on PostgreSQL.
+        let mut batch: BTreeMap<ObjectRef, (Change, i64)> = BTreeMap::new();
+        for item in items {
+            let due = to_millis(item.due_at);
+            match batch.get_mut(&item.object) {
+                Some((change, due_at)) => {
+                    change.merge(item.change);
+                    *due_at = (*due_at).min(due);
+                }
+                None => {
+                    batch.insert(item.object, (item.change, due));
+                }
+            }
+        }
+        let now = self.now_millis();
+        let mut tx = self.begin_write("inbox enqueue").await?;
+        let mut done = Enqueued::default();
+        for (object, (change, due)) in batch {
+            if enqueue_one(&mut tx, self.backend, now, &object, change, due).await? {
+                done.inserted += 1;
+            } else {
+                done.merged += 1;
+            }
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("inbox enqueue"))?;
+        Ok(done)
+    }
+
+    /// Claims up to `limit` due items for `worker` until `lease` from now, oldest due first.
+    /// No item is held by two workers at once; items whose lease ran out are claimable again.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; then nothing was claimed.
+    pub async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<InboxItem>> {
+        let now = self.now_millis();
+        let until = now.saturating_add(duration_millis(lease));
+        let sql = match self.backend {
+            Backend::Postgres => format!(
+                "WITH picked AS (SELECT id FROM inbox WHERE ready_at <= $3 \
+                 ORDER BY ready_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                 UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
+                 claimed_version = inbox.version, claim_seq = inbox.claim_seq + 1 \
+                 FROM picked WHERE inbox.id = picked.id RETURNING {ITEM_COLUMNS}"
+            ),
+            Backend::Sqlite => format!(
+                "UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
+                 claimed_version = version, claim_seq = claim_seq + 1 \
+                 WHERE id IN (SELECT id FROM inbox WHERE ready_at <= $3 \
+                 ORDER BY ready_at, id LIMIT $4) RETURNING {ITEM_COLUMNS}"
+            ),
+        };
+        let rows = sqlx::query(&sql)
+            .bind(worker)
+            .bind(until)
+            .bind(now)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("inbox claim"))?;
+        let mut items = rows
+            .iter()
+            .map(InboxItem::from_row)
+            .collect::<Result<Vec<_>>>()?;
+        items.sort_by_key(|item| (item.due_at, item.id));
+        Ok(items)
+    }
+
+    /// Finishes a claimed item: deletes it, unless a change arrived since it was claimed —
+    /// then it stays queued, due again, with the new change.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; the item then stays claimed until its lease
+    /// runs out.
+    pub async fn complete(&self, item: &InboxItem) -> Result<Completion> {
+        let deleted =
+            sqlx::query("DELETE FROM inbox WHERE id = $1 AND claim_seq = $2 AND version = $3")
+                .bind(item.id)
+                .bind(item.claim_seq)
+                .bind(item.version)
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("inbox complete"))?;
+        if deleted.rows_affected() > 0 {
+            return Ok(Completion::Done);
+        }
+        let released = sqlx::query(
+            "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, ready_at = due_at, \
+             attempts = 0, last_error = NULL WHERE id = $1 AND claim_seq = $2",
+        )
+        .bind(item.id)
+        .bind(item.claim_seq)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("inbox complete"))?;
+        Ok(if released.rows_affected() > 0 {
+            Completion::Requeued
+        } else {
+            Completion::LeaseLost
+        })
+    }
+
+    /// Records a failed attempt of a claimed item: due again at `retry_at`, or moved to the
+    /// dead letters when `retry_at` is `None` (a permanent error) or the attempts are used up.
+    /// `error` is shown to operators: never put a secret in it.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; the item then stays claimed until its lease
+    /// runs out.
+    pub async fn fail(
+        &self,
+        item: &InboxItem,
+        error: &str,
+        retry_at: Option<DateTime<Utc>>,
+    ) -> Result<FailOutcome> {
+        let failed = StoreError::query("inbox failure");
+        let lock = match self.backend {
+            Backend::Postgres => " FOR UPDATE",
+            Backend::Sqlite => "",
+        };
+        let mut tx = self.begin_write("inbox failure").await?;
+        let select =
+            format!("SELECT {ITEM_COLUMNS} FROM inbox WHERE id = $1 AND claim_seq = $2{lock}");
+        let row = sqlx::query(&select)
+            .bind(item.id)
+            .bind(item.claim_seq)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(failed)?;
+        let Some(row) = row else {
+            return Ok(FailOutcome::LeaseLost);
+        };
+        let current = InboxItem::from_row(&row)?;
+        let attempts = current.attempts.saturating_add(1);
+        let outcome = match retry_at {
+            Some(retry_at) if attempts < self.options.max_attempts => {
+                let at = to_millis(retry_at);
+                sqlx::query(
+                    "UPDATE inbox SET attempts = $2, last_error = $3, due_at = $4, ready_at = $4, \
+                     claimed_by = NULL, lease_until = NULL WHERE id = $1",
+                )
+                .bind(item.id)
+                .bind(i64::from(attempts))
+                .bind(error)
+                .bind(at)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query("inbox failure"))?;
+                FailOutcome::Retrying {
+                    attempts,
+                    retry_at: from_millis(at)?,
+                }
+            }
+            _ => {
+                let now = self.now_millis();
+                put_dead_letter(
+                    &mut tx,
+                    self.backend,
+                    &current.object,
+                    current.change,
+                    error,
+                    attempts,
+                    now,
+                )
+                .await?;
+                sqlx::query("DELETE FROM inbox WHERE id = $1")
+                    .bind(item.id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(StoreError::query("inbox failure"))?;
+                tracing::warn!(
+                    object = %current.object,
+                    attempts,
+                    "Inbox item moved to the dead letters."
+                );
+                FailOutcome::DeadLettered { attempts }
+            }
+        };
+        tx.commit()
+            .await
+            .map_err(StoreError::query("inbox failure"))?;
+        Ok(outcome)
+    }
+
+    /// Releases every item `worker` holds, due again at once (graceful shutdown). Returns how
+    /// many.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; the items then wait for their leases.
+    pub async fn release(&self, worker: &str) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE inbox SET claimed_by = NULL, lease_until = NULL, ready_at = due_at \
+             WHERE claimed_by = $1",
+        )
+        .bind(worker)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("inbox release"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// Extends the lease of every item `worker` holds to `lease` from now (for long batches).
+    /// Returns how many.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub async fn renew_leases(&self, worker: &str, lease: Duration) -> Result<u64> {
+        let until = self.now_millis().saturating_add(duration_millis(lease));
+        let done = sqlx::query(
+            "UPDATE inbox SET lease_until = $2, ready_at = $2 \
+             WHERE claimed_by = $1 AND lease_until IS NOT NULL",
+        )
+        .bind(worker)
+        .bind(until)
+        .execute(&self.pool)
+        .await
+        .map_err(StoreError::query("inbox lease renewal"))?;
+        Ok(done.rows_affected())
+    }
+
+    /// The inbox at a glance.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn inbox_stats(&self) -> Result<InboxStats> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS depth, COUNT(CASE WHEN ready_at <= $1 THEN 1 END) AS ready, \
+             COUNT(lease_until) AS claimed, MIN(due_at) AS oldest_due, \
+             MIN(enqueued_at) AS oldest_enqueued FROM inbox",
+        )
+        .bind(self.now_millis())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(StoreError::query("inbox stats"))?;
+        Ok(InboxStats {
+            depth: row.count("depth")?,
+            ready: row.count("ready")?,
+            claimed: row.count("claimed")?,
+            oldest_due_at: row.opt_time("oldest_due")?,
+            oldest_enqueued_at: row.opt_time("oldest_enqueued")?,
+        })
+    }
+
+    /// Up to `limit` queued items, earliest due first (for the dashboard).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn inbox_items(&self, limit: u32) -> Result<Vec<InboxItem>> {
+        let sql = format!("SELECT {ITEM_COLUMNS} FROM inbox ORDER BY due_at, id LIMIT $1");
+        let rows = sqlx::query(&sql)
+            .bind(i64::from(limit))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(StoreError::query("inbox listing"))?;
+        rows.iter().map(InboxItem::from_row).collect()
+    }
+}
+
+/// Queues one object's change inside a write transaction. Returns whether a new item was
+/// inserted (rather than merged into the queued one).
+///
+/// A change that arrives while the item is claimed starts afresh (its own kinds and due time,
+/// since the claimed ones are being processed); otherwise it merges and the earliest due time
+/// wins. A claimed item's ready time stays its lease.
+pub(super) async fn enqueue_one(
+    conn: &mut AnyConnection,
+    backend: Backend,
+    now: i64,
+    object: &ObjectRef,
+    change: Change,
+    due: i64,
+) -> Result<bool> {
+    let failed = || StoreError::query("inbox enqueue");
+    let lock = match backend {
+        Backend::Postgres => " FOR UPDATE",
+        Backend::Sqlite => "",
+    };
+    let select = format!(
+        "SELECT id, change, due_at, ready_at, version, claimed_version, lease_until FROM inbox \
+         WHERE connector = $1 AND side = $2 AND object_id = $3{lock}"
+    );
+    for _ in 0..ENQUEUE_TRIES {
+        let inserted = sqlx::query(
+            "INSERT INTO inbox (connector, side, object_id, change, due_at, ready_at, enqueued_at, version) \
+             VALUES ($1, $2, $3, $4, $5, $5, $6, 1) \
+             ON CONFLICT (connector, side, object_id) DO NOTHING",
+        )
+        .bind(object.connector.as_str())
+        .bind(object.side.as_str())
+        .bind(object.object_id.as_str())
+        .bind(to_json(&change))
+        .bind(due)
+        .bind(now)
+        .execute(&mut *conn)
+        .await
+        .map_err(failed())?;
+        if inserted.rows_affected() > 0 {
+            return Ok(true);
+        }
+        let row = sqlx::query(&select)
+            .bind(object.connector.as_str())
+            .bind(object.side.as_str())
+            .bind(object.object_id.as_str())
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(failed())?;
+        // Completed between the insert and the select: insert again.
+        let Some(row) = row else { continue };
+        let claimed = row.opt_int("lease_until")?.is_some();
+        let fresh = claimed && row.int("version")? == row.int("claimed_version")?;
+        let (merged, due_at, enqueued_at) = if fresh {
+            (change.clone(), due, Some(now))
+        } else {
+            let mut merged: Change = row.json("change", "inbox change")?;
+            merged.merge(change.clone());
+            (merged, row.int("due_at")?.min(due), None)
+        };
+        let ready_at = if claimed {
+            row.int("ready_at")?
+        } else {
+            due_at
+        };
+        sqlx::query(
+            "UPDATE inbox SET change = $2, due_at = $3, ready_at = $4, \
+             enqueued_at = COALESCE($5, enqueued_at), version = version + 1 WHERE id = $1",
+        )
+        .bind(row.int("id")?)
+        .bind(to_json(&merged))
+        .bind(due_at)
+        .bind(ready_at)
+        .bind(enqueued_at)
+        .execute(&mut *conn)
+        .await
+        .map_err(failed())?;
+        return Ok(false);
+    }
+    Err(StoreError::Query {
+        operation: "inbox enqueue",
+        source: sqlx::Error::Protocol(format!(
+            "the inbox item of {object} changed {ENQUEUE_TRIES} times during one enqueue"
+        )),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes_merge_and_cap_properties() {
+        let early = DateTime::from_timestamp_millis(1_000).unwrap();
+        let late = DateTime::from_timestamp_millis(2_000).unwrap();
+        let mut change = Change::new("property_changed")
+            .with_property("email")
+            .with_occurred_at(late);
+        change.merge(
+            Change::new("deleted")
+                .with_property("phone")
+                .with_merged(["7"])
+                .with_occurred_at(early),
+        );
+        assert_eq!(change.kinds.len(), 2);
+        assert_eq!(change.properties.len(), 2);
+        assert_eq!(change.merged_ids, BTreeSet::from(["7".to_owned()]));
+        assert_eq!(change.occurred_at, Some(early));
+        for n in 0..=MAX_PROPERTIES {
+            change = change.with_property(format!("p{n}"));
+        }
+        assert!(change.all_properties);
+        assert!(change.properties.is_empty());
+        change.merge(Change::new("x").with_property("again"));
+        assert!(change.all_properties && change.properties.is_empty());
+    }
+
+    #[test]
+    fn change_json_leaves_out_empty_parts() {
+        assert_eq!(to_json(&Change::new("created")), r#"{"kinds":["created"]}"#);
+        let back: Change = serde_json::from_str("{}").unwrap();
+        assert_eq!(back, Change::default());
+    }
+}

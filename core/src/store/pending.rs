@@ -1,0 +1,97 @@
+//! Pending creates: the intent to create a 10to8 customer for a CRM record, recorded before
+//! the create and resolved once the link is saved. After a crash between the two, the engine
+//! finds the intent and looks for the customer it may have created instead of creating another.
+
+use chrono::{DateTime, Utc};
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::rows::{IN_CHUNK, RowExt, placeholders};
+use crate::record::CrmId;
+
+/// A create in 10to8 that was started and not yet confirmed by a link.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingCreate {
+    /// The connector, e.g. `hubspot`.
+    pub connector: String,
+    /// The CRM record a customer is being created for.
+    pub crm_id: CrmId,
+    /// When the intent was first recorded.
+    pub created_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records the intent to create customers for these CRM records, before creating them.
+    /// An intent already recorded keeps its original time.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; then do not create the customers.
+    pub async fn record_pending_creates(&self, connector: &str, ids: &[CrmId]) -> Result<()> {
+        let now = self.now_millis();
+        let mut tx = self.begin_write("pending create record").await?;
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO pending_creates (connector, crm_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (connector, crm_id) DO NOTHING",
+            )
+            .bind(connector)
+            .bind(id.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pending create record"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pending create record"))
+    }
+
+    /// Resolves the intents of these CRM records (the customer exists and is linked, or the
+    /// create is abandoned). Returns how many were pending.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub async fn resolve_pending_creates(&self, connector: &str, ids: &[CrmId]) -> Result<u64> {
+        let mut resolved = 0;
+        for chunk in ids.chunks(IN_CHUNK) {
+            let sql = format!(
+                "DELETE FROM pending_creates WHERE connector = $1 AND crm_id IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(connector);
+            for id in chunk {
+                query = query.bind(id.as_str());
+            }
+            resolved += query
+                .execute(&self.pool)
+                .await
+                .map_err(StoreError::query("pending create resolve"))?
+                .rows_affected();
+        }
+        Ok(resolved)
+    }
+
+    /// The unresolved intents of a connector, oldest first.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn pending_creates(&self, connector: &str) -> Result<Vec<PendingCreate>> {
+        let rows = sqlx::query(
+            "SELECT connector, crm_id, created_at FROM pending_creates WHERE connector = $1 \
+             ORDER BY created_at, crm_id",
+        )
+        .bind(connector)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(StoreError::query("pending create listing"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(PendingCreate {
+                    connector: row.text("connector")?,
+                    crm_id: CrmId(row.text("crm_id")?),
+                    created_at: row.time("created_at")?,
+                })
+            })
+            .collect()
+    }
+}

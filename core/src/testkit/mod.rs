@@ -1,0 +1,8 @@
+//! Test support for connectors (feature `testkit`): the conformance suite every CRM connector
+//! must pass against its simulator, and an in-memory token store.
+
+pub mod conformance;
+mod tokens;
+
+pub use conformance::{CallCounts, CapturedWebhook, ConformanceHarness};
+pub use tokens::MemoryTokenStore;
