@@ -9,10 +9,15 @@ use clap::{Parser, Subcommand};
 // Links the HubSpot connector so that it registers itself.
 use tte_sync_hubspot as _;
 
+mod app;
 mod config;
 mod config_cmd;
 mod connectors_cmd;
+mod logging;
 mod mapping_cmd;
+mod serve;
+mod serve_cmd;
+mod setup_cmd;
 mod simulate_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
@@ -35,6 +40,10 @@ enum Command {
         #[command(subcommand)]
         command: mapping_cmd::MappingCommand,
     },
+    /// Run the server: webhooks, OAuth install, workers, dashboard, metrics.
+    Serve(serve_cmd::Args),
+    /// Create the CRM properties and the webhook subscriptions on both sides (idempotent).
+    Setup(setup_cmd::Args),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
@@ -48,6 +57,8 @@ fn main() -> ExitCode {
         Command::Config(command) => config_cmd::run(command),
         Command::Simulate(args) => simulate_cmd::run(args),
         Command::Mapping { command } => mapping_cmd::run(command),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Setup(args) => setup_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

@@ -36,6 +36,27 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// How `serve` processes changes.
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// How `serve` processes changes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// How long a change waits in the inbox before it is processed, so that the events of
+    /// one edit (HubSpot sends one per changed property) are handled together.
+    #[serde(default = "default_coalesce_window_millis")]
+    pub coalesce_window_millis: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            coalesce_window_millis: default_coalesce_window_millis(),
+        }
+    }
 }
 
 /// The CRM side.
@@ -60,6 +81,15 @@ pub struct ServerConfig {
     /// redirect), e.g. `https://sync.example.com`. Needed by `setup` and `serve`.
     #[serde(default)]
     pub public_url: Option<url::Url>,
+    /// The largest request body accepted; larger ones get 413 (HubSpot batches stay far below).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How long one request may take before it is answered with 408.
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// On SIGTERM or Ctrl-C, how long to wait for in-flight requests and work to finish.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +97,9 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             public_url: None,
+            max_body_bytes: default_max_body_bytes(),
+            request_timeout_secs: default_request_timeout_secs(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
 }
@@ -100,6 +133,22 @@ fn default_database() -> String {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    20
+}
+
+fn default_coalesce_window_millis() -> u64 {
+    250
 }
 
 fn default_log_level() -> String {
