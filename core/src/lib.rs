@@ -2,6 +2,7 @@
 //!
 //! - [`connector`]: the contract a CRM connector implements, its capabilities and the
 //!   plugin registry connectors join with `inventory::submit!`.
+//! - [`engine`]: the sync engine — planning, pairing, the full reconcile pass.
 //! - [`mapping`]: the declarative field mapping, compiled once with diagnostics, applied both ways.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
 //! - [`secret`]: a string that never prints itself.
@@ -17,16 +18,17 @@
 //! and this crate never names a concrete CRM.
 
 pub mod connector;
+pub mod engine;
 pub mod http;
 pub mod mapping;
 pub mod record;
 pub mod secret;
 #[cfg(feature = "simulator")]
 pub mod simulate;
-pub mod tte;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod tte;
 
 pub use connector::{ConnectorError, ErrorKind};
 pub use record::{CrmId, CrmRecord, Customer, CustomerUri};

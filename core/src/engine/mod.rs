@@ -1,0 +1,147 @@
+//! The sync engine: makes 10to8 customers and CRM records agree, and keeps them agreeing.
+//!
+//! - [`plan`]: the pure three-way merge of one linked pair against its snapshots.
+//! - [`pair`]: the pure pairing of both sides in a full pass (stored link → id fields →
+//!   match rule → create).
+//! - [`reconcile`]: the full two-way pass ([`Engine::reconcile`]): read both sides, pair, plan,
+//!   write in batches, save links and snapshots, record the run.
+//! - [`summary`]: what a pass did, per direction.
+//!
+//! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
+//! create is preceded by a pending-create intent and the created customer carries the CRM id in
+//! its External ID (so a rerun after a crash finds it by the id fields instead of creating
+//! another), and links are saved only after both writes went through.
+
+pub mod pair;
+pub mod plan;
+pub mod reconcile;
+pub mod summary;
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use crate::connector::{ConnectorError, CrmConnector};
+use crate::mapping::Mapping;
+use crate::store::{Store, StoreError};
+use crate::tte::{TteClient, TteError};
+
+pub use pair::{Ambiguity, Found, Pairing};
+pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
+pub use reconcile::{Progress, ReconcileOptions};
+pub use summary::{Counts, Planned, Summary};
+
+/// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EngineError {
+    /// The state store failed.
+    #[error("state store: {0}")]
+    Store(#[from] StoreError),
+    /// 10to8 could not be read or refused the key.
+    #[error("10to8: {0}")]
+    Tte(#[from] TteError),
+    /// The CRM could not be read or refused the credentials.
+    #[error("CRM: {0}")]
+    Crm(#[from] ConnectorError),
+}
+
+/// Which way a sync may write.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SyncDirection {
+    /// Both ways.
+    #[default]
+    Both,
+    /// Only into the CRM (10to8 is read, never written).
+    ToCrm,
+    /// Only into 10to8 (the CRM is read, never written).
+    ToHub,
+}
+
+impl SyncDirection {
+    /// Whether the CRM may be written.
+    pub fn writes_crm(self) -> bool {
+        matches!(self, Self::Both | Self::ToCrm)
+    }
+
+    /// Whether 10to8 may be written.
+    pub fn writes_hub(self) -> bool {
+        matches!(self, Self::Both | Self::ToHub)
+    }
+}
+
+impl FromStr for SyncDirection {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "both" => Ok(Self::Both),
+            "to-crm" => Ok(Self::ToCrm),
+            "to-hub" => Ok(Self::ToHub),
+            other => Err(format!(
+                "unknown direction `{other}`; use both, to-crm or to-hub"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for SyncDirection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Both => "both",
+            Self::ToCrm => "to-crm",
+            Self::ToHub => "to-hub",
+        })
+    }
+}
+
+/// The engine for one connector: 10to8, one CRM, the mapping between them and the store.
+#[derive(Clone)]
+pub struct Engine {
+    store: Store,
+    tte: TteClient,
+    crm: Arc<dyn CrmConnector>,
+    mapping: Arc<Mapping>,
+}
+
+impl fmt::Debug for Engine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Engine")
+            .field("connector", &self.crm.name())
+            .field("store", &self.store)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// An engine syncing 10to8 (`tte`) with `crm` through `mapping`, keeping state in `store`.
+    pub fn new(
+        store: Store,
+        tte: TteClient,
+        crm: Arc<dyn CrmConnector>,
+        mapping: Arc<Mapping>,
+    ) -> Self {
+        Self {
+            store,
+            tte,
+            crm,
+            mapping,
+        }
+    }
+
+    /// The connector's registered name (the key of links and inbox items).
+    pub fn connector(&self) -> &'static str {
+        self.crm.name()
+    }
+
+    /// The state store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The mapping.
+    pub fn mapping(&self) -> &Mapping {
+        &self.mapping
+    }
+}

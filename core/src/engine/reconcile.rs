@@ -1,0 +1,1083 @@
+//! The full two-way pass: read both sides, pair them, plan each pair, write in batches, save
+//! links with their snapshots, and record the run.
+//!
+//! Memory: both sides are read into memory (records are small: a 10,000-customer pass holds
+//! two maps of 10,000 compact records, a few megabytes), because pairing by the match rule
+//! needs every value of both sides to know it is unique, and because the HubSpot budget
+//! (about one call per 100 contacts) leaves no room for re-reading. Pages are streamed in,
+//! never a whole response at once.
+//!
+//! Writes: CRM writes go out in batches of [`CRM_BATCH`] (upserts keyed by the customer's URI
+//! for creates, updates for the rest); 10to8 has no batch API, so its writes run
+//! [`HUB_CONCURRENCY`] at a time, paced by the client. A pair's link and snapshots are saved
+//! once its writes went through. A write that fails for one record is counted, put in that
+//! record's status field and in the dead letters; the others go on.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use chrono::Utc;
+use futures_util::{StreamExt, TryStreamExt, stream};
+use tracing::{debug, info, warn};
+
+use super::pair::{Found, Pairing, pair};
+use super::plan::{ChangeTimes, Flow, PairPlan, Snapshots, apply_patch, plan_pair, snapshots_of};
+use super::summary::{Planned, Summary};
+use super::{Engine, EngineError, SyncDirection};
+use crate::connector::{CrmWrite, ErrorKind, ListQuery, WriteOutcome};
+use crate::mapping::{FromCrmDelete, FromHubDelete, SyncTime};
+use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
+use crate::store::{Change, Link, ObjectRef, RunKind, RunOutcome, Snapshot};
+use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome};
+
+/// Records per CRM write call.
+pub const CRM_BATCH: usize = 100;
+/// 10to8 calls in flight at once.
+pub const HUB_CONCURRENCY: usize = 8;
+/// Links saved per store transaction.
+const LINK_BATCH: usize = 500;
+/// The inbox change kind of a record that failed during a reconcile.
+const RECONCILE_CHANGE: &str = "reconcile";
+
+/// Reports progress of a pass (a progress bar on a terminal, nothing elsewhere).
+pub trait Progress: Send + Sync {
+    /// A new phase with `total` steps begins.
+    fn phase(&self, name: &str, total: u64);
+    /// `steps` more steps are done.
+    fn advance(&self, steps: u64);
+}
+
+/// How to run a full pass.
+#[derive(Clone, Default)]
+pub struct ReconcileOptions {
+    /// Plan only; write nothing (not even the run history).
+    pub dry_run: bool,
+    /// Which sides may be written.
+    pub direction: SyncDirection,
+    /// Where progress goes.
+    pub progress: Option<Arc<dyn Progress>>,
+}
+
+impl std::fmt::Debug for ReconcileOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReconcileOptions")
+            .field("dry_run", &self.dry_run)
+            .field("direction", &self.direction)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Both sides as read.
+struct Sides {
+    customers: Vec<Customer>,
+    records: HashMap<CrmId, CrmRecord>,
+    links: HashMap<String, Link>,
+}
+
+/// A pair whose plan writes something.
+struct PairWork {
+    customer: usize,
+    record: CrmId,
+    found: Found,
+    plan: PairPlan,
+}
+
+/// One 10to8 write in flight.
+enum HubJob {
+    Patch {
+        uri: CustomerUri,
+        patch: CustomerPatch,
+    },
+    Create {
+        record: CrmId,
+        write: CustomerWrite,
+    },
+    Delete {
+        uri: CustomerUri,
+        force: bool,
+    },
+}
+
+/// How a 10to8 write went.
+enum HubDone {
+    Patched,
+    Created(Customer),
+    Deleted,
+    Blocked(String),
+    Gone,
+    Failed(String),
+}
+
+impl Engine {
+    /// One full two-way pass. Per-record failures are counted in the summary (and put in the
+    /// status fields and dead letters); the pass itself fails only when a side or the store
+    /// cannot be read.
+    ///
+    /// # Errors
+    /// [`EngineError`] when 10to8, the CRM or the store cannot be read or written as a whole.
+    pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
+        let run = if options.dry_run {
+            None
+        } else {
+            Some(self.store.start_run(RunKind::Reconcile).await?)
+        };
+        let result = self.reconcile_pass(options).await;
+        if let Some(run) = run {
+            let (outcome, summary) = match &result {
+                Ok(summary) if summary.has_failures() => (
+                    RunOutcome::PartlyFailed,
+                    serde_json::to_value(summary).unwrap_or_default(),
+                ),
+                Ok(summary) => (
+                    RunOutcome::Succeeded,
+                    serde_json::to_value(summary).unwrap_or_default(),
+                ),
+                Err(error) => (
+                    RunOutcome::Failed,
+                    serde_json::json!({ "error": error.to_string() }),
+                ),
+            };
+            if let Err(error) = self.store.finish_run(run, outcome, &summary).await {
+                warn!(%error, "Could not record the end of the sync run.");
+            }
+        }
+        result
+    }
+
+    async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
+        let now = SyncTime::new(Utc::now());
+        let sides = self.read_sides(options).await?;
+        let pairing = pair(
+            &self.mapping,
+            &sides.customers,
+            &sides.records,
+            &sides.links,
+        );
+        info!(
+            customers = sides.customers.len(),
+            records = sides.records.len(),
+            links = sides.links.len(),
+            pairs = pairing.pairs.len(),
+            create_in_crm = pairing.create_in_crm.len(),
+            create_in_hub = pairing.create_in_hub.len(),
+            ambiguous = pairing.ambiguous.len(),
+            "Paired both sides."
+        );
+        let mut summary = Summary {
+            dry_run: options.dry_run,
+            ambiguous: pairing.ambiguous.clone(),
+            ..Summary::default()
+        };
+        let work = self.plan_pairs(&sides, &pairing, options.direction, &now, &mut summary);
+        if options.dry_run {
+            self.dry_run_plan(&sides, &pairing, &work, options.direction, &mut summary);
+            return Ok(summary);
+        }
+        let mut pass = Pass {
+            engine: self,
+            sides: &sides,
+            now: &now,
+            direction: options.direction,
+            progress: options.progress.clone(),
+            summary,
+            links: Vec::new(),
+            unlink: Vec::new(),
+        };
+        let total = (work.len()
+            + pairing.create_in_crm.len()
+            + pairing.create_in_hub.len()
+            + pairing.hub_deleted.len()
+            + pairing.crm_deleted.len()) as u64;
+        pass.phase("writing", total);
+        pass.write_pairs(work).await?;
+        if options.direction.writes_crm() {
+            pass.create_in_crm(&pairing.create_in_crm).await?;
+        }
+        if options.direction.writes_hub() {
+            pass.create_in_hub(&pairing.create_in_hub).await?;
+        }
+        pass.deletes(&pairing).await?;
+        pass.flush_links().await?;
+        let linked: Vec<CrmId> = pairing.pairs.iter().map(|p| p.record.clone()).collect();
+        self.store
+            .resolve_pending_creates(self.connector(), &linked)
+            .await?;
+        Ok(pass.summary)
+    }
+
+    async fn read_sides(&self, options: &ReconcileOptions) -> Result<Sides, EngineError> {
+        if let Some(progress) = &options.progress {
+            progress.phase("reading", 0);
+        }
+        let mut customers = Vec::new();
+        let mut deleted = 0_usize;
+        let mut pages = self.tte.list(true);
+        while let Some(page) = pages.try_next().await? {
+            if let Some(progress) = &options.progress {
+                progress.advance(page.len() as u64);
+            }
+            for customer in page {
+                if customer.deleted {
+                    deleted += 1;
+                } else if !customer.resource_uri.is_empty() {
+                    customers.push(customer);
+                }
+            }
+        }
+        let mut records = HashMap::new();
+        let query = ListQuery {
+            properties: self.mapping.crm_properties().to_vec(),
+            archived: false,
+        };
+        let mut pages = self.crm.list(query);
+        while let Some(page) = pages.try_next().await? {
+            if let Some(progress) = &options.progress {
+                progress.advance(page.len() as u64);
+            }
+            for record in page {
+                records.insert(record.id.clone(), record);
+            }
+        }
+        drop(pages);
+        let mut links = HashMap::new();
+        let mut pages = self.store.links(self.connector(), 1_000);
+        while let Some(page) = pages.try_next().await? {
+            for link in page {
+                links.insert(link.hub_uri.as_str().to_owned(), link);
+            }
+        }
+        debug!(
+            customers = customers.len(),
+            deleted,
+            records = records.len(),
+            links = links.len(),
+            "Read both sides."
+        );
+        Ok(Sides {
+            customers,
+            records,
+            links,
+        })
+    }
+
+    /// Plans every pair; counts the unchanged ones and returns those with writes.
+    fn plan_pairs(
+        &self,
+        sides: &Sides,
+        pairing: &Pairing,
+        direction: SyncDirection,
+        now: &SyncTime,
+        summary: &mut Summary,
+    ) -> Vec<PairWork> {
+        let mut work = Vec::new();
+        for pair in &pairing.pairs {
+            let customer = &sides.customers[pair.customer];
+            let record = &sides.records[&pair.record];
+            let link = sides
+                .links
+                .get(&customer.resource_uri)
+                .filter(|l| l.crm_id == pair.record);
+            let snapshots = link.map(|l| Snapshots {
+                hub: &l.hub_snapshot,
+                crm: &l.crm_snapshot,
+            });
+            let times = ChangeTimes {
+                hub: None,
+                crm: record.updated_at,
+            };
+            let mut plan = plan_pair(&self.mapping, customer, record, snapshots, times, now);
+            restrict(&mut plan, direction, link);
+            if pair.found != Found::Stored {
+                summary.to_crm.linked += 1;
+                summary.to_hub.linked += 1;
+            }
+            if plan.crm_write.is_none() {
+                summary.to_crm.unchanged += 1;
+            }
+            if plan.hub_patch.is_none() {
+                summary.to_hub.unchanged += 1;
+            }
+            let is_new = link.is_none()
+                || link.is_some_and(|l| {
+                    l.hub_snapshot != plan.hub_snapshot || l.crm_snapshot != plan.crm_snapshot
+                });
+            if plan.is_noop() && !is_new {
+                continue;
+            }
+            work.push(PairWork {
+                customer: pair.customer,
+                record: pair.record.clone(),
+                found: pair.found,
+                plan,
+            });
+        }
+        work
+    }
+
+    fn dry_run_plan(
+        &self,
+        sides: &Sides,
+        pairing: &Pairing,
+        work: &[PairWork],
+        direction: SyncDirection,
+        summary: &mut Summary,
+    ) {
+        for w in work {
+            let customer = sides.customers[w.customer].resource_uri.clone();
+            let record = w.record.as_str().to_owned();
+            if w.found != Found::Stored {
+                summary.plan.push(Planned::Link {
+                    customer: customer.clone(),
+                    record: record.clone(),
+                    found: match w.found {
+                        Found::IdField => "id_field",
+                        _ => "matched",
+                    }
+                    .to_owned(),
+                });
+            }
+            count_plan(&w.plan, summary);
+            if !w.plan.is_noop() {
+                summary.plan.push(Planned::Update {
+                    customer,
+                    record,
+                    fields: w.plan.fields.clone(),
+                    crm: w.plan.crm_write.is_some(),
+                    hub: w.plan.hub_patch.is_some(),
+                });
+            }
+        }
+        if direction.writes_crm() {
+            for &c in &pairing.create_in_crm {
+                summary.to_crm.created += 1;
+                summary.plan.push(Planned::CreateInCrm {
+                    customer: sides.customers[c].resource_uri.clone(),
+                });
+            }
+        }
+        if direction.writes_hub() {
+            for id in &pairing.create_in_hub {
+                summary.to_hub.created += 1;
+                summary.plan.push(Planned::CreateInHub {
+                    record: id.as_str().to_owned(),
+                });
+            }
+        }
+        if direction.writes_crm() && self.mapping.deletes().from_hub == FromHubDelete::Archive {
+            for link in &pairing.hub_deleted {
+                summary.to_crm.deleted += 1;
+                summary.plan.push(Planned::Archive {
+                    record: link.crm_id.as_str().to_owned(),
+                });
+            }
+        }
+        if direction.writes_hub() && self.mapping.deletes().from_crm != FromCrmDelete::Ignore {
+            for (link, _) in &pairing.crm_deleted {
+                summary.to_hub.deleted += 1;
+                summary.plan.push(Planned::Delete {
+                    customer: link.hub_uri.as_str().to_owned(),
+                });
+            }
+        }
+    }
+}
+
+/// Counts a plan's writes and conflicts.
+fn count_plan(plan: &PairPlan, summary: &mut Summary) {
+    if plan.crm_write.is_some() {
+        summary.to_crm.updated += 1;
+    }
+    if plan.hub_patch.is_some() {
+        summary.to_hub.updated += 1;
+    }
+    if plan
+        .fields
+        .iter()
+        .any(|f| f.conflict && f.flow == Flow::ToCrm)
+    {
+        summary.to_crm.conflicts += 1;
+    }
+    if plan
+        .fields
+        .iter()
+        .any(|f| f.conflict && f.flow == Flow::ToHub)
+    {
+        summary.to_hub.conflicts += 1;
+    }
+}
+
+/// Drops the writes `direction` forbids. The fields that would have moved to the skipped
+/// side keep their old snapshot (or none), so a later two-way pass still sees the change.
+fn restrict(plan: &mut PairPlan, direction: SyncDirection, link: Option<&Link>) {
+    let skipped = match direction {
+        SyncDirection::Both => return,
+        SyncDirection::ToCrm => {
+            plan.hub_patch = None;
+            Flow::ToHub
+        }
+        SyncDirection::ToHub => {
+            plan.crm_write = None;
+            Flow::ToCrm
+        }
+    };
+    for decision in plan.fields.iter().filter(|d| d.flow == skipped) {
+        let key = &decision.key;
+        match link.and_then(|l| Some((l.hub_snapshot.get(key)?, l.crm_snapshot.get(key)?))) {
+            Some((hub, crm)) => {
+                plan.hub_snapshot.insert(key.clone(), hub.clone());
+                plan.crm_snapshot.insert(key.clone(), crm.clone());
+            }
+            None => {
+                plan.hub_snapshot.remove(key);
+                plan.crm_snapshot.remove(key);
+            }
+        }
+    }
+    plan.fields.retain(|d| d.flow != skipped);
+}
+
+/// The state of one pass while it writes.
+struct Pass<'a> {
+    engine: &'a Engine,
+    sides: &'a Sides,
+    now: &'a SyncTime,
+    direction: SyncDirection,
+    progress: Option<Arc<dyn Progress>>,
+    summary: Summary,
+    /// Links to save.
+    links: Vec<Link>,
+    /// Customers whose link to remove.
+    unlink: Vec<CustomerUri>,
+}
+
+impl Pass<'_> {
+    fn phase(&self, name: &str, total: u64) {
+        if let Some(progress) = &self.progress {
+            progress.phase(name, total);
+        }
+    }
+
+    fn advance(&self, steps: u64) {
+        if let Some(progress) = &self.progress {
+            progress.advance(steps);
+        }
+    }
+
+    fn connector(&self) -> &'static str {
+        self.engine.connector()
+    }
+
+    fn link(&self, uri: &str, id: &CrmId, hub: Snapshot, crm: Snapshot) -> Link {
+        Link::new(self.connector(), CustomerUri::from(uri), id.clone()).with_snapshots(hub, crm)
+    }
+
+    async fn push_link(&mut self, link: Link) -> Result<(), EngineError> {
+        self.links.push(link);
+        if self.links.len() >= LINK_BATCH {
+            self.flush_links().await?;
+        }
+        Ok(())
+    }
+
+    async fn flush_links(&mut self) -> Result<(), EngineError> {
+        if !self.links.is_empty() {
+            self.engine.store.upsert_links(&self.links).await?;
+            self.links.clear();
+        }
+        for uri in std::mem::take(&mut self.unlink) {
+            self.engine
+                .store
+                .delete_link_by_hub(self.connector(), &uri)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Records a per-record failure in the dead letters.
+    async fn dead_letter(&self, object: ObjectRef, error: &str) -> Result<(), EngineError> {
+        self.engine
+            .store
+            .record_dead_letter(&object, Change::new(RECONCILE_CHANGE), error, 1)
+            .await?;
+        Ok(())
+    }
+
+    /// The status text for a failure, or `None` when the mapping has no status.
+    fn error_status(&self, message: &str) -> Option<String> {
+        self.engine
+            .mapping
+            .status()
+            .map(|status| status.text(&[format!("Error: {message}")], self.now))
+    }
+
+    /// Writes the pairs: CRM first in batches, then 10to8; saves links for the pairs whose
+    /// writes all went through.
+    async fn write_pairs(&mut self, work: Vec<PairWork>) -> Result<(), EngineError> {
+        let mut crm_failed: HashMap<CrmId, String> = HashMap::new();
+        let updates: Vec<&PairWork> = work.iter().filter(|w| w.plan.crm_write.is_some()).collect();
+        for chunk in updates.chunks(CRM_BATCH) {
+            let writes = chunk
+                .iter()
+                .map(|w| CrmWrite::Update {
+                    id: w.record.clone(),
+                    properties: w.plan.crm_write.clone().unwrap_or_default(),
+                })
+                .collect();
+            let outcomes = self.engine.crm.write(writes).await?;
+            for (w, outcome) in chunk.iter().zip(outcomes) {
+                if let WriteOutcome::Failed(error) = outcome {
+                    warn!(record = %w.record, %error, "CRM write failed.");
+                    crm_failed.insert(w.record.clone(), error.to_string());
+                    self.summary.to_crm.failed += 1;
+                    self.dead_letter(
+                        ObjectRef::crm(self.connector(), w.record.as_str()),
+                        &error.to_string(),
+                    )
+                    .await?;
+                } else {
+                    self.summary.to_crm.updated += 1;
+                }
+            }
+        }
+        for w in &work {
+            if w.plan
+                .fields
+                .iter()
+                .any(|f| f.conflict && f.flow == Flow::ToCrm)
+            {
+                self.summary.to_crm.conflicts += 1;
+            }
+            if w.plan
+                .fields
+                .iter()
+                .any(|f| f.conflict && f.flow == Flow::ToHub)
+            {
+                self.summary.to_hub.conflicts += 1;
+            }
+        }
+
+        let mut jobs = Vec::new();
+        let mut index = Vec::new();
+        for (n, w) in work.iter().enumerate() {
+            let uri = CustomerUri(self.sides.customers[w.customer].resource_uri.clone());
+            let patch = match (crm_failed.get(&w.record), &w.plan.hub_patch) {
+                (Some(error), patch) => {
+                    // The CRM refused: say so in 10to8 and keep the old link.
+                    let mut patch = patch.clone().unwrap_or_default();
+                    if let (Some(status), Some(text)) =
+                        (self.engine.mapping.status(), self.error_status(error))
+                    {
+                        patch
+                            .custom_fields
+                            .get_or_insert_with(BTreeMap::new)
+                            .insert(status.hub_custom_field.clone(), text);
+                    }
+                    if !self.direction.writes_hub() {
+                        continue;
+                    }
+                    patch
+                }
+                (None, Some(patch)) => patch.clone(),
+                (None, None) => continue,
+            };
+            jobs.push(HubJob::Patch { uri, patch });
+            index.push(n);
+        }
+        let results = self.run_hub_jobs(jobs).await;
+        let mut hub_failed = HashSet::new();
+        for (n, done) in index.into_iter().zip(results) {
+            let w = &work[n];
+            match done {
+                HubDone::Failed(error) => {
+                    let uri = &self.sides.customers[w.customer].resource_uri;
+                    warn!(customer = %uri, %error, "10to8 write failed.");
+                    self.summary.to_hub.failed += 1;
+                    hub_failed.insert(n);
+                    self.dead_letter(ObjectRef::hub(self.connector(), uri.as_str()), &error)
+                        .await?;
+                }
+                HubDone::Gone => {
+                    hub_failed.insert(n);
+                }
+                _ => {
+                    if !crm_failed.contains_key(&w.record) {
+                        self.summary.to_hub.updated += 1;
+                    }
+                }
+            }
+        }
+        for (n, w) in work.into_iter().enumerate() {
+            self.advance(1);
+            if crm_failed.contains_key(&w.record) || hub_failed.contains(&n) {
+                continue;
+            }
+            let uri = self.sides.customers[w.customer].resource_uri.clone();
+            let link = self.link(&uri, &w.record, w.plan.hub_snapshot, w.plan.crm_snapshot);
+            self.push_link(link).await?;
+        }
+        Ok(())
+    }
+
+    /// Creates CRM records for customers without one: upserts keyed by the customer's URI,
+    /// then the new id (and status) written back to 10to8.
+    async fn create_in_crm(&mut self, customers: &[usize]) -> Result<(), EngineError> {
+        let identity = self.engine.mapping.identity().clone();
+        let mut late: Vec<(usize, CrmId)> = Vec::new();
+        let mut linked_ids: HashSet<CrmId> = self
+            .sides
+            .links
+            .values()
+            .map(|l| l.crm_id.clone())
+            .collect();
+        for chunk in customers.chunks(CRM_BATCH) {
+            let outputs: Vec<_> = chunk
+                .iter()
+                .map(|&c| {
+                    self.engine
+                        .mapping
+                        .to_crm(&self.sides.customers[c], self.now)
+                })
+                .collect();
+            let writes = chunk
+                .iter()
+                .zip(&outputs)
+                .map(|(&c, out)| CrmWrite::Upsert {
+                    id_property: identity.hub_id_property.clone(),
+                    key: self.sides.customers[c].resource_uri.clone(),
+                    properties: out.properties.clone(),
+                })
+                .collect();
+            let outcomes = self.engine.crm.write(writes).await?;
+            let mut jobs = Vec::new();
+            let mut made = Vec::new();
+            for ((&c, out), outcome) in chunk.iter().zip(outputs).zip(outcomes) {
+                let customer = &self.sides.customers[c];
+                match outcome {
+                    WriteOutcome::Written { id, created } => {
+                        if created {
+                            self.summary.to_crm.created += 1;
+                        } else {
+                            self.summary.to_crm.updated += 1;
+                        }
+                        linked_ids.insert(id.clone());
+                        let record = CrmRecord {
+                            id: id.clone(),
+                            properties: out.properties.clone(),
+                            ..CrmRecord::default()
+                        };
+                        let mut fields = BTreeMap::from([(
+                            identity.crm_id_custom_field.clone(),
+                            id.as_str().to_owned(),
+                        )]);
+                        if let Some(status) = self.engine.mapping.status() {
+                            fields.insert(
+                                status.hub_custom_field.clone(),
+                                status.text(&out.errors, self.now),
+                            );
+                        }
+                        let patch = CustomerPatch {
+                            custom_fields: Some(fields),
+                            ..CustomerPatch::default()
+                        };
+                        let mut after = customer.clone();
+                        apply_patch(&patch, &mut after);
+                        let (hub, crm) = snapshots_of(&self.engine.mapping, &after, &record);
+                        made.push((c, id, hub, crm));
+                        if self.direction.writes_hub() {
+                            jobs.push(HubJob::Patch {
+                                uri: CustomerUri(customer.resource_uri.clone()),
+                                patch,
+                            });
+                        } else {
+                            jobs.push(HubJob::Patch {
+                                uri: CustomerUri(String::new()),
+                                patch: CustomerPatch::default(),
+                            });
+                        }
+                    }
+                    WriteOutcome::Failed(error) => match error.kind() {
+                        ErrorKind::Conflict {
+                            existing_id: Some(existing),
+                        } if !linked_ids.contains(existing) => {
+                            debug!(customer = %customer.resource_uri, record = %existing, "Create found an existing record; linking to it.");
+                            linked_ids.insert(existing.clone());
+                            late.push((c, existing.clone()));
+                        }
+                        _ => {
+                            self.fail_customer(customer, &error.to_string()).await?;
+                            self.summary.to_crm.failed += 1;
+                        }
+                    },
+                    _ => {}
+                }
+            }
+            let results = self.run_hub_jobs(jobs).await;
+            for ((c, id, hub, crm), done) in made.into_iter().zip(results) {
+                self.advance(1);
+                let uri = self.sides.customers[c].resource_uri.clone();
+                if let HubDone::Failed(error) = &done {
+                    self.summary.to_hub.failed += 1;
+                    self.dead_letter(ObjectRef::hub(self.connector(), uri.as_str()), error)
+                        .await?;
+                }
+                // The link is saved even when the id write-back failed: the CRM record
+                // names the customer, and the next pass rewrites the External ID.
+                let link = self.link(&uri, &id, hub, crm);
+                self.push_link(link).await?;
+            }
+        }
+        if !late.is_empty() {
+            self.link_late(late).await?;
+        }
+        Ok(())
+    }
+
+    /// Pairs customers with the existing records their create collided with, and syncs them
+    /// as pairs seen for the first time.
+    async fn link_late(&mut self, late: Vec<(usize, CrmId)>) -> Result<(), EngineError> {
+        let ids: Vec<CrmId> = late.iter().map(|(_, id)| id.clone()).collect();
+        let found = self
+            .engine
+            .crm
+            .read(&ids, self.engine.mapping.crm_properties())
+            .await?;
+        let mut work = Vec::new();
+        for ((c, id), record) in late.into_iter().zip(found) {
+            let customer = &self.sides.customers[c];
+            let Some(record) = record else {
+                self.fail_customer(customer, &format!("record {id} vanished while linking"))
+                    .await?;
+                self.summary.to_crm.failed += 1;
+                continue;
+            };
+            let times = ChangeTimes {
+                hub: None,
+                crm: record.updated_at,
+            };
+            let mut plan = plan_pair(
+                &self.engine.mapping,
+                customer,
+                &record,
+                None,
+                times,
+                self.now,
+            );
+            restrict(&mut plan, self.direction, None);
+            self.summary.to_crm.linked += 1;
+            self.summary.to_hub.linked += 1;
+            work.push(PairWork {
+                customer: c,
+                record: id,
+                found: Found::Matched,
+                plan,
+            });
+        }
+        self.write_pairs(work).await
+    }
+
+    /// Writes a failure into a customer's status and the dead letters.
+    async fn fail_customer(&self, customer: &Customer, error: &str) -> Result<(), EngineError> {
+        warn!(customer = %customer.resource_uri, %error, "Could not create the CRM record.");
+        self.dead_letter(
+            ObjectRef::hub(self.connector(), customer.resource_uri.as_str()),
+            error,
+        )
+        .await?;
+        if let (true, Some(status), Some(text)) = (
+            self.direction.writes_hub(),
+            self.engine.mapping.status(),
+            self.error_status(error),
+        ) {
+            if customer.custom_fields.get(&status.hub_custom_field) != Some(&text) {
+                let patch = CustomerPatch {
+                    custom_fields: Some(BTreeMap::from([(status.hub_custom_field.clone(), text)])),
+                    ..CustomerPatch::default()
+                };
+                let uri = CustomerUri(customer.resource_uri.clone());
+                if let Err(error) = self.engine.tte.patch(&uri, &patch).await {
+                    warn!(customer = %uri, %error, "Could not write the error status.");
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Creates customers for records without one. The intent is recorded first, and each
+    /// new customer carries the record's id in its External ID, so a pass rerun after a crash
+    /// pairs it by the id fields instead of creating it again.
+    async fn create_in_hub(&mut self, ids: &[CrmId]) -> Result<(), EngineError> {
+        let identity = self.engine.mapping.identity().clone();
+        for chunk in ids.chunks(CRM_BATCH) {
+            self.engine
+                .store
+                .record_pending_creates(self.connector(), chunk)
+                .await?;
+            let jobs = chunk
+                .iter()
+                .map(|id| {
+                    let out = self
+                        .engine
+                        .mapping
+                        .to_hub(&self.sides.records[id], None, self.now);
+                    HubJob::Create {
+                        record: id.clone(),
+                        write: CustomerWrite {
+                            name: out.name.unwrap_or_default(),
+                            emails: out.emails.unwrap_or_default(),
+                            numbers: out.numbers.unwrap_or_default(),
+                            custom_fields: out.custom_fields,
+                        },
+                    }
+                })
+                .collect();
+            let results = self.run_hub_jobs(jobs).await;
+            let mut writes = Vec::new();
+            let mut made = Vec::new();
+            for (id, done) in chunk.iter().zip(results) {
+                match done {
+                    HubDone::Created(customer) => {
+                        self.summary.to_hub.created += 1;
+                        let record = &self.sides.records[id];
+                        let out = self.engine.mapping.to_crm(&customer, self.now);
+                        let mut properties = BTreeMap::from([(
+                            identity.hub_id_property.clone(),
+                            customer.resource_uri.clone(),
+                        )]);
+                        if let Some(status) = self.engine.mapping.status() {
+                            properties.insert(
+                                status.crm_property.clone(),
+                                status.text(&out.errors, self.now),
+                            );
+                        }
+                        let mut after = record.clone();
+                        after.properties.extend(properties.clone());
+                        let (hub, crm) = snapshots_of(&self.engine.mapping, &customer, &after);
+                        writes.push(CrmWrite::Update {
+                            id: id.clone(),
+                            properties,
+                        });
+                        made.push((customer.resource_uri.clone(), id.clone(), hub, crm));
+                    }
+                    HubDone::Failed(error) => {
+                        warn!(record = %id, %error, "Could not create the 10to8 customer.");
+                        self.summary.to_hub.failed += 1;
+                        self.dead_letter(ObjectRef::crm(self.connector(), id.as_str()), &error)
+                            .await?;
+                        self.engine
+                            .store
+                            .resolve_pending_creates(self.connector(), std::slice::from_ref(id))
+                            .await?;
+                        if let (Some(status), Some(text)) =
+                            (self.engine.mapping.status(), self.error_status(&error))
+                        {
+                            if self.direction.writes_crm()
+                                && self.sides.records[id].property(&status.crm_property) != text
+                            {
+                                writes.push(CrmWrite::Update {
+                                    id: id.clone(),
+                                    properties: BTreeMap::from([(
+                                        status.crm_property.clone(),
+                                        text,
+                                    )]),
+                                });
+                                made.push((
+                                    String::new(),
+                                    id.clone(),
+                                    Snapshot::new(),
+                                    Snapshot::new(),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let outcomes = if writes.is_empty() || !self.direction.writes_crm() {
+                Vec::new()
+            } else {
+                self.engine.crm.write(writes).await?
+            };
+            let mut resolved = Vec::new();
+            for (n, (uri, id, hub, crm)) in made.into_iter().enumerate() {
+                self.advance(1);
+                if uri.is_empty() {
+                    continue;
+                }
+                if let Some(WriteOutcome::Failed(error)) = outcomes.get(n) {
+                    // The customer exists and names the record; the next pass pairs them.
+                    self.summary.to_crm.failed += 1;
+                    self.dead_letter(
+                        ObjectRef::crm(self.connector(), id.as_str()),
+                        &error.to_string(),
+                    )
+                    .await?;
+                    continue;
+                }
+                if self.direction.writes_crm() {
+                    self.summary.to_crm.updated += 1;
+                }
+                let link = self.link(&uri, &id, hub, crm);
+                self.push_link(link).await?;
+                resolved.push(id);
+            }
+            self.flush_links().await?;
+            self.engine
+                .store
+                .resolve_pending_creates(self.connector(), &resolved)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Applies the delete policies to links whose other side is gone.
+    async fn deletes(&mut self, pairing: &Pairing) -> Result<(), EngineError> {
+        let policy = self.engine.mapping.deletes();
+        for link in &pairing.stale {
+            self.unlink.push(link.hub_uri.clone());
+        }
+        // Customers deleted in 10to8: archive their records.
+        let archive = policy.from_hub == FromHubDelete::Archive && self.direction.writes_crm();
+        if archive && !pairing.hub_deleted.is_empty() {
+            for chunk in pairing.hub_deleted.chunks(CRM_BATCH) {
+                let writes = chunk
+                    .iter()
+                    .map(|l| CrmWrite::Archive {
+                        id: l.crm_id.clone(),
+                    })
+                    .collect();
+                let outcomes = self.engine.crm.write(writes).await?;
+                for (link, outcome) in chunk.iter().zip(outcomes) {
+                    self.advance(1);
+                    match outcome {
+                        WriteOutcome::Failed(error) if *error.kind() != ErrorKind::NotFound => {
+                            self.summary.to_crm.failed += 1;
+                            self.dead_letter(
+                                ObjectRef::crm(self.connector(), link.crm_id.as_str()),
+                                &error.to_string(),
+                            )
+                            .await?;
+                        }
+                        _ => {
+                            self.summary.to_crm.deleted += 1;
+                            self.unlink.push(link.hub_uri.clone());
+                        }
+                    }
+                }
+            }
+        } else if policy.from_hub == FromHubDelete::Ignore {
+            for link in &pairing.hub_deleted {
+                self.unlink.push(link.hub_uri.clone());
+            }
+        }
+
+        // Records archived in the CRM: delete their customers, unless they have bookings.
+        let force = match policy.from_crm {
+            FromCrmDelete::Delete => true,
+            FromCrmDelete::DeleteUnlessFutureBookings => false,
+            _ => {
+                for (link, _) in &pairing.crm_deleted {
+                    self.unlink.push(link.hub_uri.clone());
+                }
+                return self.flush_links().await;
+            }
+        };
+        if !self.direction.writes_hub() {
+            return self.flush_links().await;
+        }
+        let jobs = pairing
+            .crm_deleted
+            .iter()
+            .map(|(link, _)| HubJob::Delete {
+                uri: link.hub_uri.clone(),
+                force,
+            })
+            .collect();
+        let results = self.run_hub_jobs(jobs).await;
+        let mut blocked = Vec::new();
+        for ((link, c), done) in pairing.crm_deleted.iter().zip(results) {
+            self.advance(1);
+            match done {
+                HubDone::Deleted | HubDone::Gone => {
+                    self.summary.to_hub.deleted += 1;
+                    self.unlink.push(link.hub_uri.clone());
+                }
+                HubDone::Blocked(message) => {
+                    // Kept linked: later passes try again until the bookings are gone.
+                    self.summary.delete_blocked += 1;
+                    blocked.push((*c, message));
+                }
+                HubDone::Failed(error) => {
+                    self.summary.to_hub.failed += 1;
+                    self.dead_letter(
+                        ObjectRef::hub(self.connector(), link.hub_uri.as_str()),
+                        &error,
+                    )
+                    .await?;
+                }
+                _ => {}
+            }
+        }
+        let mut jobs = Vec::new();
+        if let Some(status) = self.engine.mapping.status() {
+            for (c, message) in blocked {
+                let customer = &self.sides.customers[c];
+                let text = format!("Error: {message}");
+                if customer.custom_fields.get(&status.hub_custom_field) == Some(&text) {
+                    continue;
+                }
+                jobs.push(HubJob::Patch {
+                    uri: CustomerUri(customer.resource_uri.clone()),
+                    patch: CustomerPatch {
+                        custom_fields: Some(BTreeMap::from([(
+                            status.hub_custom_field.clone(),
+                            text,
+                        )])),
+                        ..CustomerPatch::default()
+                    },
+                });
+            }
+        }
+        for done in self.run_hub_jobs(jobs).await {
+            if let HubDone::Failed(error) = done {
+                warn!(%error, "Could not write the blocked-delete status.");
+            }
+        }
+        self.flush_links().await
+    }
+
+    /// Runs 10to8 writes [`HUB_CONCURRENCY`] at a time; results in the order given.
+    async fn run_hub_jobs(&self, jobs: Vec<HubJob>) -> Vec<HubDone> {
+        let tte = &self.engine.tte;
+        stream::iter(jobs)
+            .map(|job| async move {
+                match job {
+                    HubJob::Patch { uri, patch } => {
+                        if uri.as_str().is_empty() || patch.is_empty() {
+                            return HubDone::Patched;
+                        }
+                        match tte.patch(&uri, &patch).await {
+                            Ok(_) => HubDone::Patched,
+                            Err(e) if *e.kind() == ErrorKind::NotFound => HubDone::Gone,
+                            Err(e) => HubDone::Failed(e.to_string()),
+                        }
+                    }
+                    HubJob::Create { record, write } => match tte.create(&write).await {
+                        Ok(customer) => HubDone::Created(customer),
+                        Err(e) => {
+                            debug!(%record, error = %e, "10to8 create failed.");
+                            HubDone::Failed(e.to_string())
+                        }
+                    },
+                    HubJob::Delete { uri, force } => match tte.delete(&uri, force).await {
+                        Ok(DeleteOutcome::Deleted) => HubDone::Deleted,
+                        Ok(DeleteOutcome::AlreadyDeleted) => HubDone::Gone,
+                        Ok(DeleteOutcome::Blocked { message, .. }) => HubDone::Blocked(message),
+                        Err(e) => HubDone::Failed(e.to_string()),
+                    },
+                }
+            })
+            .buffered(HUB_CONCURRENCY)
+            .collect()
+            .await
+    }
+}

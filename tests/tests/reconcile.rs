@@ -1,0 +1,351 @@
+//! The full two-way pass against both simulators over loopback: the acceptance run (1,000
+//! customers, 800 contacts, 300 people on both sides), dry runs, one-way passes, deletes in
+//! both directions with the future-bookings block, and a create in 10to8 found again after a
+//! crash.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use tte_sync_core::Secret;
+use tte_sync_core::engine::{ReconcileOptions, SyncDirection};
+use tte_sync_core::mapping::valid_email;
+use tte_sync_core::simulate::people;
+use tte_sync_core::tte::{CustomerPatch, CustomerWrite, TteClient, TteConfig};
+
+use support::{CRM_STATUS, EXTERNAL_ID, HUB_STATUS, OK_PREFIX, SEED, URI_PROPERTY, World};
+
+const CUSTOMERS: u64 = 1_000;
+const CONTACTS_FROM: u64 = 700;
+const CONTACTS: u64 = 800;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writes_nothing() {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, CUSTOMERS, false);
+    let seeded = world.hub.seed(SEED, CONTACTS_FROM, CONTACTS);
+    assert_eq!(
+        seeded.len() as u64,
+        CONTACTS,
+        "every generated person is a valid contact"
+    );
+
+    let first = world.sync().await;
+    assert!(!first.has_failures(), "{first}");
+
+    // People on both sides with an email HubSpot accepts are linked, not duplicated.
+    let shared: Vec<String> = people(SEED, CONTACTS_FROM, CUSTOMERS - CONTACTS_FROM)
+        .filter_map(|p| p.emails.first().cloned())
+        .filter(|e| valid_email(e))
+        .collect();
+    assert!(
+        shared.len() > 200,
+        "most of the 300 shared people have a valid email"
+    );
+    assert_eq!(first.to_crm.linked, shared.len() as u64, "{first}");
+    assert_eq!(
+        first.to_crm.created,
+        CUSTOMERS - shared.len() as u64,
+        "{first}"
+    );
+    assert_eq!(
+        first.to_hub.created,
+        CONTACTS - shared.len() as u64,
+        "{first}"
+    );
+
+    let customers = world.customers();
+    let contacts = world.contacts().await;
+    let expected = (CUSTOMERS + CONTACTS) as usize - shared.len();
+    assert_eq!(customers.len(), expected);
+    assert_eq!(contacts.len(), expected);
+
+    // Exactly one contact per customer and one customer per contact, ids on both sides.
+    let mut by_uri = HashMap::new();
+    for contact in contacts.values() {
+        let uri = contact.property(URI_PROPERTY);
+        assert!(!uri.is_empty(), "contact {} names its customer", contact.id);
+        assert!(
+            by_uri.insert(uri.to_owned(), contact).is_none(),
+            "one contact per customer"
+        );
+    }
+    let mut named = BTreeSet::new();
+    for customer in &customers {
+        let uri = world.tte.customer_uri(customer.id);
+        let contact = by_uri
+            .get(uri.as_str())
+            .expect("every customer has a contact");
+        let external = &customer.custom_fields[EXTERNAL_ID];
+        assert_eq!(
+            external,
+            contact.id.as_str(),
+            "External ID names the contact"
+        );
+        assert!(named.insert(external.clone()), "one customer per contact");
+
+        // Statuses set, invalid emails handled as in the original demo.
+        let hub_status = &customer.custom_fields[HUB_STATUS];
+        let crm_status = contact.property(CRM_STATUS);
+        match customer.emails.first() {
+            Some(primary) if !valid_email(primary) => {
+                let error = format!("Error: Invalid email {primary}");
+                assert_eq!(hub_status, &error);
+                assert_eq!(crm_status, error);
+                assert_eq!(contact.property("email"), "", "placeholder in HubSpot");
+                assert_eq!(
+                    customer.emails[0], *primary,
+                    "10to8 keeps the invalid email"
+                );
+            }
+            _ => {
+                assert!(hub_status.starts_with(OK_PREFIX), "{hub_status}");
+                assert!(crm_status.starts_with(OK_PREFIX), "{crm_status}");
+            }
+        }
+    }
+    for email in &shared {
+        let holders = contacts
+            .values()
+            .filter(|c| c.property("email").eq_ignore_ascii_case(email))
+            .count();
+        assert_eq!(holders, 1, "{email} is on one contact");
+        let owners = customers
+            .iter()
+            .filter(|c| {
+                c.emails
+                    .first()
+                    .is_some_and(|e| e.eq_ignore_ascii_case(email))
+            })
+            .count();
+        assert_eq!(owners, 1, "{email} is on one customer");
+    }
+    assert_eq!(
+        world.store.count_links("hubspot").await.expect("links") as usize,
+        expected
+    );
+
+    // A second sync reads and writes nothing.
+    world.reset_stats();
+    let second = world.sync().await;
+    assert_eq!(second.writes(), 0, "{second}");
+    assert_eq!(world.writes(), (0, 0), "no write reached either simulator");
+    assert_eq!(second.to_crm.unchanged as usize, expected);
+    assert_eq!(second.to_hub.unchanged as usize, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dry_run_plans_without_writing_and_one_way_passes_write_one_side() {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, 30, false);
+    world.hub.seed(SEED, 20, 30);
+
+    world.reset_stats();
+    let dry = world
+        .engine
+        .reconcile(&ReconcileOptions {
+            dry_run: true,
+            ..ReconcileOptions::default()
+        })
+        .await
+        .expect("dry run");
+    assert!(dry.dry_run);
+    assert!(!dry.plan.is_empty());
+    assert!(dry.to_crm.created > 0 && dry.to_hub.created > 0, "{dry}");
+    assert_eq!(world.writes(), (0, 0), "a dry run writes nothing");
+    assert!(world.store.recent_runs(5).await.expect("runs").is_empty());
+
+    let to_crm = world
+        .engine
+        .reconcile(&ReconcileOptions {
+            direction: SyncDirection::ToCrm,
+            ..ReconcileOptions::default()
+        })
+        .await
+        .expect("to-crm pass");
+    assert_eq!(to_crm.to_crm.created, dry.to_crm.created);
+    assert_eq!(to_crm.to_hub.writes(), 0);
+    assert_eq!(world.customers().len(), 30, "10to8 got no customer");
+    assert!(
+        world
+            .customers()
+            .iter()
+            .all(|c| !c.custom_fields.contains_key(EXTERNAL_ID)),
+        "10to8 was not written"
+    );
+
+    let both = world.sync().await;
+    assert_eq!(both.to_hub.created, dry.to_hub.created, "{both}");
+    assert_eq!(world.customers().len(), world.contacts().await.len());
+    world.reset_stats();
+    assert_eq!(world.sync().await.writes(), 0);
+    assert_eq!(world.writes(), (0, 0));
+    let runs = world.store.recent_runs(5).await.expect("runs");
+    assert_eq!(runs.len(), 3, "every pass that writes is recorded");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_on_either_side_propagate_and_conflicts_follow_the_policy() {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, 5, false);
+    world.sync().await;
+    let customer = world.customers()[0].clone();
+    let contact_id: u64 = customer.custom_fields[EXTERNAL_ID].parse().expect("id");
+
+    // Different fields on each side: both survive.
+    world
+        .tte
+        .edit(
+            customer.id,
+            &CustomerPatch {
+                name: Some("Grace Hopper".into()),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    world
+        .hub
+        .user_edit(contact_id, &[("phone", "+1 555 0100")], None)
+        .expect("edit");
+    // The same field on both sides: 10to8 wins (hub_wins).
+    world
+        .tte
+        .edit(
+            world.customers()[1].id,
+            &CustomerPatch {
+                numbers: Some(vec!["+44 1111".into()]),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    let other: u64 = world.customers()[1].custom_fields[EXTERNAL_ID]
+        .parse()
+        .expect("id");
+    world
+        .hub
+        .user_edit(other, &[("phone", "+44 2222")], None)
+        .expect("edit");
+
+    let summary = world.sync().await;
+    assert_eq!(summary.to_crm.conflicts, 1, "{summary}");
+    let contacts = world.contacts().await;
+    let contact = &contacts[&contact_id.to_string()];
+    assert_eq!(contact.property("firstname"), "Grace");
+    assert_eq!(contact.property("lastname"), "Hopper");
+    let after = world.tte.customer(customer.id).expect("customer");
+    assert_eq!(
+        after.numbers.first().map(String::as_str),
+        Some("+1 555 0100")
+    );
+    assert_eq!(contacts[&other.to_string()].property("phone"), "+44 1111");
+    world.reset_stats();
+    assert_eq!(world.sync().await.writes(), 0);
+    assert_eq!(world.writes(), (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletes_follow_the_policy_and_future_bookings_block_them() {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, 3, false);
+    world.sync().await;
+    let customers = world.customers();
+    let id_of = |n: usize| {
+        customers[n].custom_fields[EXTERNAL_ID]
+            .parse::<u64>()
+            .expect("id")
+    };
+
+    // Deleted in 10to8: the contact is archived.
+    world.tte.delete(customers[0].id).expect("delete");
+    // Archived in HubSpot: the customer is deleted, unless they have future bookings.
+    assert!(world.hub.user_archive(id_of(1), None));
+    world
+        .tte
+        .set_future_bookings(customers[2].id, 1)
+        .expect("bookings");
+    assert!(world.hub.user_archive(id_of(2), None));
+
+    let summary = world.sync().await;
+    assert_eq!(summary.to_crm.deleted, 1, "{summary}");
+    assert_eq!(summary.to_hub.deleted, 1, "{summary}");
+    assert_eq!(summary.delete_blocked, 1, "{summary}");
+    assert!(world.hub.contact(id_of(0)).expect("contact").1, "archived");
+    assert!(
+        world
+            .tte
+            .customer(customers[1].id)
+            .expect("customer")
+            .deleted
+    );
+    let blocked = world.tte.customer(customers[2].id).expect("customer");
+    assert!(!blocked.deleted);
+    assert_eq!(
+        blocked.custom_fields[HUB_STATUS],
+        "Error: delete blocked: future bookings"
+    );
+    assert!(world.contacts().await.is_empty(), "no contact came back");
+
+    // Still blocked: retried, nothing new written; once the bookings are gone it goes.
+    world.reset_stats();
+    let again = world.sync().await;
+    assert_eq!(again.delete_blocked, 1);
+    assert_eq!(world.writes().1, 0);
+    world
+        .tte
+        .set_future_bookings(customers[2].id, 0)
+        .expect("bookings");
+    let last = world.sync().await;
+    assert_eq!(last.to_hub.deleted, 1, "{last}");
+    assert!(world.customers().is_empty());
+    assert_eq!(world.store.count_links("hubspot").await.expect("links"), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_customer_created_before_a_crash_is_found_again_not_duplicated() {
+    let world = World::start().await;
+    world.hub.seed(SEED, 0, 4);
+    let contacts = world.contacts().await;
+    let crashed = contacts.keys().next().expect("a contact").clone();
+
+    // The create of a previous pass reached 10to8, then the process died before linking.
+    world
+        .store
+        .record_pending_creates("hubspot", &[tte_sync_core::CrmId(crashed.clone())])
+        .await
+        .expect("intent");
+    let mut config = TteConfig::new(world.tte.base_url(), Secret::new(world.tte.api_key()));
+    config.requests_per_second = 1_000.0;
+    let client = TteClient::new(config).expect("client");
+    client
+        .create(&CustomerWrite {
+            name: "Half Done".into(),
+            custom_fields: BTreeMap::from([(EXTERNAL_ID.to_owned(), crashed.clone())]),
+            ..CustomerWrite::default()
+        })
+        .await
+        .expect("create");
+
+    let summary = world.sync().await;
+    assert_eq!(summary.to_hub.created, 3, "{summary}");
+    assert_eq!(
+        world.customers().len(),
+        4,
+        "no duplicate of the crashed create"
+    );
+    assert!(
+        world
+            .store
+            .pending_creates("hubspot")
+            .await
+            .expect("pending")
+            .is_empty()
+    );
+    let contacts = world.contacts().await;
+    let named = world
+        .customers()
+        .iter()
+        .filter(|c| c.custom_fields.get(EXTERNAL_ID) == Some(&crashed))
+        .count();
+    assert_eq!(named, 1);
+    assert_ne!(contacts[&crashed].property(URI_PROPERTY), "");
+}

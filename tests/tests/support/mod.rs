@@ -1,0 +1,172 @@
+//! A world for engine tests: both simulators on loopback, the real 10to8 client and HubSpot
+//! connector pointed at them, the default mapping and a store (in-memory SQLite, or the
+//! PostgreSQL at `TTE_SYNC_TEST_DATABASE_URL` in a fresh schema).
+
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use futures_util::TryStreamExt;
+use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector, ListQuery};
+use tte_sync_core::engine::{Engine, ReconcileOptions, Summary};
+use tte_sync_core::mapping::Mapping;
+use tte_sync_core::store::{SQLITE_MEMORY, Store, StoreOptions};
+use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
+use tte_sync_core::tte::{TteClient, TteConfig};
+use tte_sync_core::{CrmRecord, Secret};
+use tte_sync_hubspot::simulator::{DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig};
+use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
+use url::Url;
+
+/// The default mapping, as shipped.
+pub const MAPPING: &str = include_str!("../../../mappings/hubspot.yaml");
+/// The seed both simulators generate people from.
+pub const SEED: u64 = 5;
+/// The CRM property naming the customer.
+pub const URI_PROPERTY: &str = "tte_customer_uri";
+/// The CRM status property.
+pub const CRM_STATUS: &str = "tte_customer_sync_status";
+/// The 10to8 custom field naming the record.
+pub const EXTERNAL_ID: &str = "External ID";
+/// The 10to8 status custom field.
+pub const HUB_STATUS: &str = "Sync Status";
+/// What every ok status starts with.
+pub const OK_PREFIX: &str = "Last synced: ";
+/// The env var naming a PostgreSQL database for the store.
+pub const DATABASE_ENV: &str = "TTE_SYNC_TEST_DATABASE_URL";
+
+static SCHEMAS: AtomicU64 = AtomicU64::new(0);
+
+/// Both simulators, the engine over them and the store.
+pub struct World {
+    pub tte: TteSimulator,
+    pub hub: HubSpotSimulator,
+    pub crm: Arc<HubSpotConnector>,
+    pub store: Store,
+    pub engine: Engine,
+}
+
+/// Opens the store for a test: PostgreSQL in a schema of its own when configured.
+pub async fn test_store() -> Store {
+    match std::env::var(DATABASE_ENV) {
+        Ok(url) if !url.is_empty() => {
+            let schema = format!(
+                "engine_{}_{}",
+                std::process::id(),
+                SCHEMAS.fetch_add(1, Ordering::Relaxed)
+            );
+            Store::open_with(&url, StoreOptions::default().schema(schema))
+                .await
+                .expect("postgres store opens")
+        }
+        _ => Store::open(SQLITE_MEMORY)
+            .await
+            .expect("sqlite store opens"),
+    }
+}
+
+impl World {
+    /// Empty simulators, properties set up in the CRM.
+    pub async fn start() -> Self {
+        let tte = TteSimulator::start(TteSimConfig::default(), 0)
+            .await
+            .expect("10to8 simulator starts");
+        let hub = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+            .await
+            .expect("HubSpot simulator starts");
+        let store = test_store().await;
+        let config = HubSpotConfig::with_private_app_token(
+            Url::parse(&hub.base_url()).expect("url"),
+            Secret::new(DEFAULT_PRIVATE_APP_TOKEN),
+        );
+        let crm = Arc::new(
+            HubSpotConnector::build(
+                config,
+                ConnectorContext {
+                    tokens: Arc::new(store.clone()),
+                },
+            )
+            .expect("connector builds"),
+        );
+        let mapping = Arc::new(Mapping::compile(MAPPING, "hubspot.yaml").expect("mapping"));
+        crm.setup()
+            .expect("setup capability")
+            .ensure_properties(mapping.property_specs(), false)
+            .await
+            .expect("properties set up");
+        let mut tte_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
+        tte_config.requests_per_second = 2_000.0;
+        let client = TteClient::new(tte_config).expect("10to8 client");
+        let engine = Engine::new(store.clone(), client, crm.clone(), mapping);
+        Self {
+            tte,
+            hub,
+            crm,
+            store,
+            engine,
+        }
+    }
+
+    /// One full two-way pass.
+    pub async fn sync(&self) -> Summary {
+        self.engine
+            .reconcile(&ReconcileOptions::default())
+            .await
+            .expect("sync runs")
+    }
+
+    /// Every live contact with the mapped properties, by id.
+    pub async fn contacts(&self) -> BTreeMap<String, CrmRecord> {
+        let query = ListQuery {
+            properties: self.engine.mapping().crm_properties().to_vec(),
+            archived: false,
+        };
+        let pages: Vec<Vec<CrmRecord>> = self.crm.list(query).try_collect().await.expect("list");
+        pages
+            .into_iter()
+            .flatten()
+            .map(|r| (r.id.as_str().to_owned(), r))
+            .collect()
+    }
+
+    /// Every live customer.
+    pub fn customers(&self) -> Vec<SimCustomer> {
+        self.tte
+            .customers()
+            .into_iter()
+            .filter(|c| !c.deleted)
+            .collect()
+    }
+
+    /// Writes both simulators have answered since their stats were last reset.
+    pub fn writes(&self) -> (u64, u64) {
+        let tte = self.tte.stats();
+        let tte_writes = tte
+            .requests
+            .iter()
+            .filter(|r| r.method != "GET" && r.route.contains("/customer/"))
+            .map(|r| r.count)
+            .sum();
+        let hub = self.hub.stats();
+        let hub_writes = hub
+            .requests
+            .iter()
+            .filter(|r| {
+                r.route.contains("/crm/v3/objects/")
+                    && !r.route.starts_with("GET ")
+                    && !r.route.ends_with("/batch/read")
+                    && !r.route.ends_with("/search")
+            })
+            .map(|r| r.count)
+            .sum();
+        (tte_writes, hub_writes)
+    }
+
+    /// Zeroes both simulators' counters.
+    pub fn reset_stats(&self) {
+        self.tte.reset_stats();
+        self.hub.reset_stats();
+    }
+}
