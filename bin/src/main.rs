@@ -19,6 +19,7 @@ mod serve;
 mod serve_cmd;
 mod setup_cmd;
 mod simulate_cmd;
+mod status_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -44,6 +45,8 @@ enum Command {
     Serve(serve_cmd::Args),
     /// Create the CRM properties and the webhook subscriptions on both sides (idempotent).
     Setup(setup_cmd::Args),
+    /// Print the dashboard's summary: health, inbox, runs, failures.
+    Status(status_cmd::Args),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo,
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Mapping { command } => mapping_cmd::run(command),
         Command::Serve(args) => serve_cmd::run(args),
         Command::Setup(args) => setup_cmd::run(args),
+        Command::Status(args) => status_cmd::run(args),
         Command::Demo => {
             eprintln!(
                 "The demo is not available yet: it arrives with the host (serve, dashboard)."

@@ -13,6 +13,9 @@ use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::config::Config;
+use tte_sync_core::engine::Engine;
+
+use crate::serve::workers::reconcile_loop;
 use crate::serve::{AppState, Limits, Metrics, router};
 
 /// Options of `tte-sync serve`.
@@ -46,6 +49,7 @@ pub fn state_of(app: &App) -> Arc<AppState> {
         connector: app.connector.clone(),
         public_url: app.public_url(),
         tte_customers_url: app.tte.customers_url(),
+        tte: Some(app.tte.clone()),
         coalesce_window: Duration::from_millis(app.config.sync.coalesce_window_millis),
         limits: Limits {
             max_body_bytes: server.max_body_bytes,
@@ -88,6 +92,21 @@ pub async fn serve(
     );
     let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
     let (stopping, stopped) = tokio::sync::watch::channel(false);
+    let mut workers = tokio::task::JoinSet::new();
+    let interval = app.config.sync.reconcile_interval_secs;
+    if interval > 0 {
+        let engine = Engine::new(
+            app.store.clone(),
+            app.tte.clone(),
+            app.connector.clone(),
+            app.mapping.clone(),
+        );
+        workers.spawn(reconcile_loop(
+            engine,
+            Duration::from_secs(interval),
+            stopped.clone(),
+        ));
+    }
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
         stop.await;
         let _ = stopping.send(true);
@@ -108,6 +127,15 @@ pub async fn serve(
                 }
             }
         }
+    }
+    if tokio::time::timeout(grace, async {
+        while workers.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("Background work did not finish in time; stopping it.");
+        workers.abort_all();
     }
     app.store.close().await;
     tracing::info!("Stopped.");

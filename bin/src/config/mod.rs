@@ -49,12 +49,17 @@ pub struct SyncConfig {
     /// one edit (HubSpot sends one per changed property) are handled together.
     #[serde(default = "default_coalesce_window_millis")]
     pub coalesce_window_millis: u64,
+    /// How often `serve` runs a full two-way reconcile to heal missed webhooks; `0` turns
+    /// it off. Replicas sharing a database skip a pass another one ran recently.
+    #[serde(default = "default_reconcile_interval_secs")]
+    pub reconcile_interval_secs: u64,
 }
 
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
             coalesce_window_millis: default_coalesce_window_millis(),
+            reconcile_interval_secs: default_reconcile_interval_secs(),
         }
     }
 }
@@ -149,6 +154,10 @@ fn default_shutdown_grace_secs() -> u64 {
 
 fn default_coalesce_window_millis() -> u64 {
     250
+}
+
+fn default_reconcile_interval_secs() -> u64 {
+    15 * 60
 }
 
 fn default_log_level() -> String {

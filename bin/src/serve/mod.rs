@@ -2,11 +2,15 @@
 //! probes. [`router`] builds the whole app from an [`AppState`] so tests drive it with
 //! `oneshot` or serve it on loopback; `serve_cmd` owns startup and shutdown.
 
+pub mod api;
+pub mod dashboard;
 pub mod error;
 pub mod html;
 pub mod metrics;
 pub mod oauth;
+pub mod status;
 pub mod webhooks;
+pub mod workers;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -20,6 +24,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tte_sync_core::connector::CrmConnector;
 use tte_sync_core::store::Store;
+use tte_sync_core::tte::TteClient;
 use url::Url;
 
 pub use error::ApiError;
@@ -35,6 +40,8 @@ pub struct AppState {
     pub public_url: Url,
     /// The 10to8 customer collection URL; notified URIs must lie under it.
     pub tte_customers_url: String,
+    /// The 10to8 client, for the dashboard's health check (none in tests without 10to8).
+    pub tte: Option<TteClient>,
     /// How long a change waits in the inbox so that the events of one edit coalesce.
     pub coalesce_window: Duration,
     /// Request limits of the HTTP edge.
@@ -57,6 +64,20 @@ impl AppState {
     pub fn public(&self, path: &str) -> String {
         format!("{}{path}", self.public_url.as_str().trim_end_matches('/'))
     }
+
+    /// The operator's view of this installation.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn status(&self) -> tte_sync_core::store::Result<status::Status> {
+        status::Status::gather(
+            &self.store,
+            self.connector.name(),
+            self.tte.as_ref(),
+            self.connector.oauth().is_some(),
+        )
+        .await
+    }
 }
 
 /// The whole HTTP app.
@@ -64,6 +85,9 @@ pub fn router(state: Arc<AppState>) -> Router {
     let limits = state.limits;
     let connector = state.connector.name();
     Router::new()
+        .route("/", get(dashboard::index))
+        .route("/api/status", get(api::status))
+        .route("/dead-letters/{id}/retry", post(dashboard::retry))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(

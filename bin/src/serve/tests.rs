@@ -43,6 +43,7 @@ async fn state_with(hubspot: serde_json::Value, public_url: &str) -> Arc<AppStat
         connector,
         public_url: public_url.parse().unwrap(),
         tte_customers_url: format!("{TTE_BASE}{}", tte_sync_core::tte::CUSTOMER_PATH),
+        tte: None,
         coalesce_window: Duration::from_millis(250),
         limits: Limits {
             max_body_bytes: MIB,
