@@ -13,6 +13,7 @@ mod app;
 mod config;
 mod config_cmd;
 mod connectors_cmd;
+mod demo_cmd;
 mod logging;
 mod mapping_cmd;
 mod serve;
@@ -48,7 +49,7 @@ enum Command {
     /// Print the dashboard's summary: health, inbox, runs, failures.
     Status(status_cmd::Args),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
-    Demo,
+    Demo(demo_cmd::Args),
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
     Simulate(simulate_cmd::Args),
 }
@@ -63,12 +64,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_cmd::run(args),
         Command::Setup(args) => setup_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
-        Command::Demo => {
-            eprintln!(
-                "The demo is not available yet: it arrives with the host (serve, dashboard)."
-            );
-            Ok(ExitCode::FAILURE)
-        }
+        Command::Demo(args) => demo_cmd::run(args),
     };
     match result {
         Ok(code) => code,
