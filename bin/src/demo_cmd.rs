@@ -21,8 +21,6 @@ use crate::config::{Config, CrmConfig, LogConfig, ServerConfig, SyncConfig};
 
 /// The seed of the generated people.
 const SEED: u64 = 1;
-/// How often the demo reconciles, so edits show up within seconds.
-const DEMO_RECONCILE_SECS: u64 = 5;
 
 /// Options of `tte-sync demo`.
 #[derive(Debug, clap::Args)]
@@ -110,10 +108,7 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
             ..ServerConfig::default()
         },
         log,
-        sync: SyncConfig {
-            reconcile_interval_secs: DEMO_RECONCILE_SECS,
-            ..SyncConfig::default()
-        },
+        sync: SyncConfig::default(),
     };
     let app = App::load(config).await?;
     writeln!(out, "State store: {}", app.store.location())?;
@@ -209,7 +204,7 @@ fn print_try_it(
         writeln!(
             out,
             "\n{name} is 10to8 customer {customer} and HubSpot contact {contact}. Rename them on \
-             one side and watch the other (the demo reconciles every {DEMO_RECONCILE_SECS} s):\n"
+             one side and watch the change arrive on the other (webhook, inbox, live worker):\n"
         )?;
         writeln!(
             out,

@@ -16,11 +16,13 @@ mod connectors_cmd;
 mod demo_cmd;
 mod logging;
 mod mapping_cmd;
+mod retry_cmd;
 mod serve;
 mod serve_cmd;
 mod setup_cmd;
 mod simulate_cmd;
 mod status_cmd;
+mod sync_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
@@ -50,6 +52,10 @@ enum Command {
     Status(status_cmd::Args),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo(demo_cmd::Args),
+    /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
+    Sync(sync_cmd::Args),
+    /// Retry records that failed for good (the dead letters): one, or `--all`.
+    Retry(retry_cmd::Args),
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
     Simulate(simulate_cmd::Args),
 }
@@ -65,6 +71,8 @@ fn main() -> ExitCode {
         Command::Setup(args) => setup_cmd::run(args),
         Command::Status(args) => status_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
+        Command::Sync(args) => sync_cmd::run(args),
+        Command::Retry(args) => retry_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::config::Config;
 use tte_sync_core::engine::Engine;
 
-use crate::serve::workers::reconcile_loop;
+use crate::serve::workers::{live_loop, reconcile_loop};
 use crate::serve::{AppState, Limits, Metrics, router};
 
 /// Options of `tte-sync serve`.
@@ -50,13 +50,23 @@ pub fn state_of(app: &App) -> Arc<AppState> {
         public_url: app.public_url(),
         tte_customers_url: app.tte.customers_url(),
         tte: Some(app.tte.clone()),
-        coalesce_window: Duration::from_millis(app.config.sync.coalesce_window_millis),
+        engine: engine_of(app),
         limits: Limits {
             max_body_bytes: server.max_body_bytes,
             request_timeout: Duration::from_secs(server.request_timeout_secs),
         },
         metrics: Arc::new(Metrics::default()),
     })
+}
+
+/// The sync engine for a loaded installation.
+pub fn engine_of(app: &App) -> Engine {
+    Engine::new(
+        app.store.clone(),
+        app.tte.clone(),
+        app.connector.clone(),
+        app.mapping.clone(),
+    )
 }
 
 /// Serves `app` until `stop` resolves, then drains in-flight requests (up to
@@ -92,51 +102,66 @@ pub async fn serve(
     );
     let grace = Duration::from_secs(app.config.server.shutdown_grace_secs);
     let (stopping, stopped) = tokio::sync::watch::channel(false);
-    let mut workers = tokio::task::JoinSet::new();
-    let interval = app.config.sync.reconcile_interval_secs;
-    if interval > 0 {
-        let engine = Engine::new(
-            app.store.clone(),
-            app.tte.clone(),
-            app.connector.clone(),
-            app.mapping.clone(),
-        );
-        workers.spawn(reconcile_loop(
-            engine,
-            Duration::from_secs(interval),
-            stopped.clone(),
-        ));
-    }
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
-        stop.await;
-        let _ = stopping.send(true);
-    });
-    let mut server = tokio::spawn(async move { server.await });
-    let mut watch = stopped.clone();
-    tokio::select! {
-        result = &mut server => {
-            result.context("the server task failed")?.context("serving HTTP")?;
+    // The engine's live processing is not `Send` across every lifetime, so the workers run
+    // as local tasks on this thread while the HTTP server runs on the runtime's threads.
+    let local = tokio::task::LocalSet::new();
+    local
+        .run_until(async {
+        let mut workers = tokio::task::JoinSet::new();
+        let interval = app.config.sync.reconcile_interval_secs;
+        let (first_done, ready) = tokio::sync::watch::channel(interval == 0);
+        if interval > 0 {
+            workers.spawn(reconcile_loop(
+                engine_of(&app),
+                Duration::from_secs(interval),
+                first_done,
+                stopped.clone(),
+            ));
         }
-        _ = watch.wait_for(|stop| *stop) => {
-            tracing::info!(grace_secs = grace.as_secs(), "Stopping: draining in-flight requests.");
-            match tokio::time::timeout(grace, &mut server).await {
-                Ok(result) => result.context("the server task failed")?.context("serving HTTP")?,
-                Err(_) => {
-                    tracing::warn!("In-flight requests did not finish in time; stopping anyway.");
-                    server.abort();
+        let replica = &crate::serve::webhooks::new_token()[..8];
+        let poll = Duration::from_millis(app.config.sync.poll_interval_millis);
+        for index in 0..app.config.sync.workers.max(1) {
+            workers.spawn_local(live_loop(
+                engine_of(&app),
+                format!("serve-{replica}-{index}"),
+                poll,
+                ready.clone(),
+                stopped.clone(),
+            ));
+        }
+        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+            stop.await;
+            let _ = stopping.send(true);
+        });
+        let mut server = tokio::spawn(async move { server.await });
+        let mut watch = stopped.clone();
+        tokio::select! {
+            result = &mut server => {
+                result.context("the server task failed")?.context("serving HTTP")?;
+            }
+            _ = watch.wait_for(|stop| *stop) => {
+                tracing::info!(grace_secs = grace.as_secs(), "Stopping: draining in-flight requests.");
+                match tokio::time::timeout(grace, &mut server).await {
+                    Ok(result) => result.context("the server task failed")?.context("serving HTTP")?,
+                    Err(_) => {
+                        tracing::warn!("In-flight requests did not finish in time; stopping anyway.");
+                        server.abort();
+                    }
                 }
             }
         }
-    }
-    if tokio::time::timeout(grace, async {
-        while workers.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!("Background work did not finish in time; stopping it.");
-        workers.abort_all();
-    }
+        if tokio::time::timeout(grace, async {
+            while workers.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("Background work did not finish in time; stopping it.");
+            workers.abort_all();
+        }
+            anyhow::Ok(())
+        })
+        .await?;
     app.store.close().await;
     tracing::info!("Stopped.");
     Ok(())

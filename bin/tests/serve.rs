@@ -1,6 +1,7 @@
 //! End to end through the real binary: `setup` against both simulators (idempotent), then
-//! `serve` — the simulators' signed HubSpot webhooks and 10to8 notifications are accepted and
-//! queued, the periodic reconcile carries edits both ways, the dashboard and `/api/status`
+//! `serve` — its first reconcile links both sides; then edits travel to the other side (by
+//! webhook and live worker, or the next reconcile, every second here); the simulators' signed
+//! HubSpot webhooks and 10to8 notifications are accepted and queued, the dashboard and `/api/status`
 //! show it, `status` prints it, and SIGTERM ends the server with exit code 0.
 
 use std::future::Future;
@@ -41,8 +42,8 @@ fn write_config(dir: &Path, hubspot: &HubSpotSimulator, tte: &TteSimulator, port
          private_app_token: {token}\n    developer_api_key: {dev}\n    app_id: {app}\n    \
          webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]\n\
          server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
-         sync:\n  reconcile_interval_secs: 1\n  coalesce_window_millis: 100\n\
-         log:\n  level: info\n",
+         sync:\n  reconcile_interval_secs: 1\n  poll_interval_millis: 50\n\
+         log:\n  level: info,tte_sync_core=debug\n",
         db = dir.join("state.db").display(),
         tte_url = tte.base_url(),
         tte_key = tte.api_key(),
@@ -134,7 +135,7 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     let mut server = Command::new(BIN)
         .args(["serve", "--config", &config_arg])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
         .spawn()
         .unwrap();
     let base = format!("http://127.0.0.1:{port}");

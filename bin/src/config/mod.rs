@@ -45,10 +45,12 @@ pub struct Config {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SyncConfig {
-    /// How long a change waits in the inbox before it is processed, so that the events of
-    /// one edit (HubSpot sends one per changed property) are handled together.
-    #[serde(default = "default_coalesce_window_millis")]
-    pub coalesce_window_millis: u64,
+    /// Live workers per `serve` process; each claims inbox batches on its own.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How often an idle worker looks for due changes in the inbox.
+    #[serde(default = "default_poll_interval_millis")]
+    pub poll_interval_millis: u64,
     /// How often `serve` runs a full two-way reconcile to heal missed webhooks; `0` turns
     /// it off. Replicas sharing a database skip a pass another one ran recently.
     #[serde(default = "default_reconcile_interval_secs")]
@@ -58,7 +60,8 @@ pub struct SyncConfig {
 impl Default for SyncConfig {
     fn default() -> Self {
         Self {
-            coalesce_window_millis: default_coalesce_window_millis(),
+            workers: default_workers(),
+            poll_interval_millis: default_poll_interval_millis(),
             reconcile_interval_secs: default_reconcile_interval_secs(),
         }
     }
@@ -152,8 +155,12 @@ fn default_shutdown_grace_secs() -> u64 {
     20
 }
 
-fn default_coalesce_window_millis() -> u64 {
-    250
+fn default_workers() -> usize {
+    1
+}
+
+fn default_poll_interval_millis() -> u64 {
+    100
 }
 
 fn default_reconcile_interval_secs() -> u64 {

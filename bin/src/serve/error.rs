@@ -22,6 +22,9 @@ pub enum ApiError {
     /// The state store failed; the sender should retry.
     #[error("the state store is unavailable: {0}")]
     Store(#[from] tte_sync_core::store::StoreError),
+    /// The engine could not queue the change; the sender should retry.
+    #[error("the change could not be queued: {0}")]
+    Engine(#[from] tte_sync_core::engine::EngineError),
     /// A page for a person: a status and a paragraph saying what to do.
     #[error("{title}: {message}")]
     Page {
@@ -41,7 +44,7 @@ impl ApiError {
             ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound => StatusCode::NOT_FOUND,
-            ApiError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Store(_) | ApiError::Engine(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Page { status, .. } => *status,
         }
     }

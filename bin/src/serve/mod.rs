@@ -23,6 +23,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use tte_sync_core::connector::CrmConnector;
+use tte_sync_core::engine::Engine;
 use tte_sync_core::store::Store;
 use tte_sync_core::tte::TteClient;
 use url::Url;
@@ -42,8 +43,8 @@ pub struct AppState {
     pub tte_customers_url: String,
     /// The 10to8 client, for the dashboard's health check (none in tests without 10to8).
     pub tte: Option<TteClient>,
-    /// How long a change waits in the inbox so that the events of one edit coalesce.
-    pub coalesce_window: Duration,
+    /// The sync engine: it queues webhook changes (dropping our own echoes) for the workers.
+    pub engine: Engine,
     /// Request limits of the HTTP edge.
     pub limits: Limits,
     /// Counters and histograms for `/metrics`.

@@ -13,7 +13,10 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tower::ServiceExt;
 use tte_sync_core::connector::{ConnectorContext, registry};
+use tte_sync_core::engine::Engine;
+use tte_sync_core::mapping::Mapping;
 use tte_sync_core::store::{SQLITE_MEMORY, Store};
+use tte_sync_core::tte::{TteClient, TteConfig};
 use tte_sync_hubspot::simulator::{HubSpotSimulator, SimulatorConfig};
 use url::Url;
 
@@ -39,12 +42,23 @@ async fn state_with(hubspot: serde_json::Value, public_url: &str) -> Arc<AppStat
         )
         .unwrap();
     Arc::new(AppState {
-        store,
-        connector,
+        store: store.clone(),
+        connector: connector.clone(),
         public_url: public_url.parse().unwrap(),
         tte_customers_url: format!("{TTE_BASE}{}", tte_sync_core::tte::CUSTOMER_PATH),
         tte: None,
-        coalesce_window: Duration::from_millis(250),
+        engine: Engine::new(
+            store.clone(),
+            TteClient::new(TteConfig::new(TTE_BASE, "test-key".into())).unwrap(),
+            connector.clone(),
+            Arc::new(
+                Mapping::compile(
+                    registry::find("hubspot").unwrap().default_mapping,
+                    "hubspot.yaml",
+                )
+                .unwrap(),
+            ),
+        ),
         limits: Limits {
             max_body_bytes: MIB,
             request_timeout: Duration::from_secs(30),

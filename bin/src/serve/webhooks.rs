@@ -2,8 +2,9 @@
 //! and answer at once; the workers do the rest. Nothing is queued from a request that fails
 //! any check.
 //!
-//! - `POST /webhooks/<crm>`: verified by the connector's [`WebhookReceiver`] against the URL
-//!   the CRM signed (`server.public_url` + the path); events of our own writes are dropped here.
+//! - `POST /webhooks/<crm>`: verified by the connector's `WebhookReceiver` against the URL
+//!   the CRM signed (`server.public_url` + the path); the engine queues the events and drops
+//!   those of our own writes.
 //! - `POST /webhooks/tte/<token>`: 10to8 does not sign notifications, so the secret path token
 //!   (made by `setup`, kept in the store) is the credential, compared in constant time.
 
@@ -12,20 +13,18 @@ use std::sync::Arc;
 use axum::body::Bytes;
 use axum::extract::{OriginalUri, Path, State};
 use axum::http::{HeaderMap, Method};
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-use tte_sync_core::connector::{ChangeEvent, ChangeKind, WebhookError, WebhookRequest};
-use tte_sync_core::store::{Change, Enqueue, ObjectRef};
+use tte_sync_core::CustomerUri;
+use tte_sync_core::connector::{WebhookError, WebhookRequest};
 
 use super::metrics::{Rejection, Source};
 use super::{ApiError, AppState};
 
 /// The store setting holding the 10to8 notification path token.
 pub const TTE_TOKEN_SETTING: &str = "tte.webhook_token";
-/// The inbox change kind of a 10to8 notification (they say only "this customer changed").
-pub const TTE_NOTIFIED: &str = "notified";
 /// The answer to an accepted webhook.
 const ACCEPTED: &str = "OK";
 
@@ -58,54 +57,18 @@ pub async fn crm_webhook(
         .verify(&request, now)
         .and_then(|()| receiver.parse(&body))
         .map_err(|error| refuse(&state, Source::Crm, &error))?;
-    let received = events.len();
-    let (echoes, events): (Vec<_>, Vec<_>) =
-        events.into_iter().partition(|e| receiver.is_own_echo(e));
-    let connector = state.connector.name();
-    let due_at = now + state.coalesce_window;
-    let items: Vec<Enqueue> = events
-        .into_iter()
-        .map(|event| Enqueue {
-            object: ObjectRef::crm(connector, event.object_id.0.clone()),
-            change: change_of(&event),
-            due_at,
-        })
-        .collect();
-    if !items.is_empty() {
-        let done = state.store.enqueue(items).await?;
-        tracing::debug!(
-            connector,
-            received,
-            echoes = echoes.len(),
-            new = done.inserted,
-            merged = done.merged,
-            "Queued CRM webhook events."
-        );
-    }
-    state.metrics.events_received(Source::Crm, received as u64);
-    state.metrics.echoes_suppressed(echoes.len() as u64);
+    let received = events.len() as u64;
+    let (queued, echoes) = state.engine.enqueue_crm_events(&events).await?;
+    tracing::debug!(
+        received,
+        echoes,
+        new = queued.inserted,
+        merged = queued.merged,
+        "Queued CRM webhook events."
+    );
+    state.metrics.events_received(Source::Crm, received);
+    state.metrics.echoes_suppressed(echoes);
     Ok(ACCEPTED)
-}
-
-/// The inbox change for one CRM event.
-fn change_of(event: &ChangeEvent) -> Change {
-    let mut change = Change::new(kind_name(&event.kind)).with_occurred_at(event.occurred_at);
-    if let Some(property) = &event.property {
-        change = change.with_property(property.clone());
-    }
-    if let ChangeKind::Merged { merged_ids } = &event.kind {
-        change = change.with_merged(merged_ids.iter().map(|id| id.0.clone()));
-    }
-    change
-}
-
-/// The stored name of a change kind: its serde name (`created`, `property_changed`, …).
-fn kind_name(kind: &ChangeKind) -> String {
-    match serde_json::to_value(kind) {
-        Ok(serde_json::Value::String(name)) => name,
-        Ok(serde_json::Value::Object(map)) => map.keys().next().cloned().unwrap_or_default(),
-        _ => "changed".to_owned(),
-    }
 }
 
 fn refuse(state: &AppState, source: Source, error: &WebhookError) -> ApiError {
@@ -172,22 +135,12 @@ pub async fn tte_webhook(
             state.tte_customers_url
         )));
     }
-    let count = notification.items.len();
+    let count = notification.items.len() as u64;
     if count > 0 {
-        let due_at: DateTime<Utc> = Utc::now() + state.coalesce_window;
-        let connector = state.connector.name();
-        let items = notification
-            .items
-            .into_iter()
-            .map(|uri| Enqueue {
-                object: ObjectRef::hub(connector, uri),
-                change: Change::new(TTE_NOTIFIED).with_occurred_at(Utc::now()),
-                due_at,
-            })
-            .collect();
-        state.store.enqueue(items).await?;
+        let uris: Vec<CustomerUri> = notification.items.into_iter().map(CustomerUri).collect();
+        state.engine.enqueue_hub_changes(&uris).await?;
     }
-    state.metrics.events_received(Source::Tte, count as u64);
+    state.metrics.events_received(Source::Tte, count);
     Ok(ACCEPTED)
 }
 
@@ -219,14 +172,5 @@ mod tests {
         assert!(!token_matches(Some(&token), &new_token()));
         assert!(!token_matches(Some(&token), ""));
         assert!(!token_matches(None, &token));
-    }
-
-    #[test]
-    fn kinds_are_stored_by_their_serde_names() {
-        assert_eq!(kind_name(&ChangeKind::PropertyChanged), "property_changed");
-        assert_eq!(
-            kind_name(&ChangeKind::Merged { merged_ids: vec![] }),
-            "merged"
-        );
     }
 }

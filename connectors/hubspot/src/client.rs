@@ -260,6 +260,9 @@ impl HubSpotClient {
                 Ok(response) => {
                     let status = response.status();
                     let limits = LimitHeaders::read(response.headers());
+                    if let Some(max) = limits.max {
+                        window.observe_max(max);
+                    }
                     if let Some(remaining) = limits.remaining {
                         window.observe_remaining(remaining, tokio::time::Instant::now());
                     }

@@ -60,7 +60,8 @@ pub struct OAuthConfig {
     pub client_id: String,
     /// The app's client secret; also the key of webhook signatures.
     pub client_secret: Secret,
-    /// Scopes to request, space-separated.
+    /// Scopes to request, space-separated: contacts read/write for sync, contact schemas
+    /// read/write for `setup` (properties).
     #[serde(default = "default_scopes")]
     pub scopes: String,
     /// Base URL of the page that asks the installer to approve (HubSpot's app domain).
@@ -113,6 +114,17 @@ pub enum SignatureVersion {
     V2,
     /// `base64(HMAC-SHA256(secret, method + uri + body + timestamp))`, timestamped.
     V3,
+}
+
+impl SignatureVersion {
+    /// The version as HubSpot names it: `v1`, `v2` or `v3`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVersion::V1 => "v1",
+            SignatureVersion::V2 => "v2",
+            SignatureVersion::V3 => "v3",
+        }
+    }
 }
 
 impl HubSpotConfig {
@@ -175,7 +187,7 @@ fn default_authorize_base_url() -> Url {
 }
 
 fn default_scopes() -> String {
-    "crm.objects.contacts.read crm.objects.contacts.write oauth".to_owned()
+    "crm.objects.contacts.read crm.objects.contacts.write crm.schemas.contacts.read crm.schemas.contacts.write oauth".to_owned()
 }
 
 fn default_requests_per_10_secs() -> u32 {

@@ -325,13 +325,17 @@ fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disp
             ),
         ));
     }
-    let wait = limits.retry_after.unwrap_or(
-        if policy == POLICY_SECONDLY || message.contains("secondly limit") {
-            DEFAULT_SECONDLY_WAIT
-        } else {
-            limits.interval.unwrap_or(DEFAULT_BURST_WAIT)
-        },
-    );
+    let secondly = policy == POLICY_SECONDLY || message.contains("secondly limit");
+    let wait = limits.retry_after.unwrap_or(if secondly {
+        DEFAULT_SECONDLY_WAIT
+    } else {
+        limits.interval.unwrap_or(DEFAULT_BURST_WAIT)
+    });
+    let setting = if secondly {
+        "search_requests_per_sec"
+    } else {
+        "requests_per_10_secs"
+    };
     Disposition::WaitForWindow(
         wait,
         ConnectorError::new(
@@ -339,7 +343,7 @@ fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disp
                 retry_after: Some(wait),
                 daily: false,
             },
-            format!("{what}; lower `requests_per_10_secs` if this repeats"),
+            format!("{what}; lower `{setting}` if this repeats"),
         ),
     )
 }

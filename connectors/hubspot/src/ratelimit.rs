@@ -31,6 +31,15 @@ pub struct WindowLimit {
 struct WindowState {
     sent: VecDeque<Instant>,
     paused_until: Option<Instant>,
+    /// A lower limit the server announced (`X-HubSpot-RateLimit-Max`).
+    server_max: Option<u32>,
+}
+
+impl WindowState {
+    fn limit(&self, configured: u32) -> usize {
+        self.server_max
+            .map_or(configured, |max| max.min(configured)) as usize
+    }
 }
 
 /// An exact sliding-window limiter: at most `limit` calls sent in any `window + margin`.
@@ -60,26 +69,29 @@ impl SlidingWindow {
 
     /// Takes a slot at `now` if one is free, or says how long until one frees up.
     pub fn try_acquire_at(&self, now: Instant) -> Result<(), Duration> {
-        if self.limit.limit == 0 {
-            return Ok(());
-        }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        // A pause after a 429 holds even with the limiter off: the server said to wait.
         if let Some(until) = state.paused_until {
             if until > now {
                 return Err(until - now);
             }
             state.paused_until = None;
         }
+        if self.limit.limit == 0 {
+            return Ok(());
+        }
         let span = self.span();
         while state.sent.front().is_some_and(|&t| now >= t + span) {
             state.sent.pop_front();
         }
-        if state.sent.len() < self.limit.limit as usize {
+        let limit = state.limit(self.limit.limit);
+        if state.sent.len() < limit {
             state.sent.push_back(now);
             return Ok(());
         }
-        let oldest = *state.sent.front().expect("a full window is not empty");
-        Err(oldest + span - now)
+        // The slot frees when the call `limit` places from the end leaves the window.
+        let blocking = state.sent[state.sent.len() - limit.max(1)];
+        Err(blocking + span - now)
     }
 
     /// Waits until a slot is free and takes it.
@@ -99,6 +111,15 @@ impl SlidingWindow {
         state.paused_until = Some(state.paused_until.map_or(until, |u| u.max(until)));
     }
 
+    /// Learns from `X-HubSpot-RateLimit-Max`: a server limit below the configured one wins.
+    pub fn observe_max(&self, max: u32) {
+        if self.limit.limit == 0 || max == 0 {
+            return;
+        }
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.server_max = (max < self.limit.limit).then_some(max);
+    }
+
     /// Learns from `X-HubSpot-RateLimit-Remaining`: when the server has fewer calls left than
     /// we think (other apps share the account's budget), the difference is counted as sent now.
     pub fn observe_remaining(&self, remaining: u32, now: Instant) {
@@ -106,11 +127,12 @@ impl SlidingWindow {
             return;
         }
         let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let limit = state.limit(self.limit.limit);
         let span = self.span();
         while state.sent.front().is_some_and(|&t| now >= t + span) {
             state.sent.pop_front();
         }
-        let ours_left = (self.limit.limit as usize).saturating_sub(state.sent.len());
+        let ours_left = limit.saturating_sub(state.sent.len());
         let missing = ours_left.saturating_sub(remaining as usize);
         for _ in 0..missing {
             state.sent.push_back(now);
@@ -200,6 +222,11 @@ mod tests {
         for _ in 0..10_000 {
             off.try_acquire_at(t0).unwrap();
         }
+        off.pause_for(Duration::from_secs(5));
+        assert!(
+            off.try_acquire_at(Instant::now()).is_err(),
+            "a 429 pause holds when off"
+        );
         let limiter = window(100, 1000, 0);
         limiter.pause_for(Duration::from_secs(5));
         assert!(limiter.try_acquire_at(Instant::now()).is_err());
@@ -214,6 +241,21 @@ mod tests {
         assert!(limiter.try_acquire_at(t0).is_ok());
         assert!(limiter.try_acquire_at(t0).is_ok());
         assert!(limiter.try_acquire_at(t0).is_err());
+    }
+
+    #[test]
+    fn a_lower_server_max_wins_over_the_configured_limit() {
+        let limiter = window(10, 1000, 0);
+        limiter.observe_max(2);
+        let t0 = Instant::now();
+        limiter.try_acquire_at(t0).unwrap();
+        limiter.try_acquire_at(t0).unwrap();
+        assert!(limiter.try_acquire_at(t0).is_err());
+        limiter.observe_max(50);
+        assert!(
+            limiter.try_acquire_at(t0).is_ok(),
+            "a higher max never raises the limit past 10"
+        );
     }
 
     #[test]

@@ -4,7 +4,8 @@
 //! v3 is `base64(HMAC-SHA256(client_secret, method + uri + body + timestamp))` over the full
 //! URI with exactly the documented `%XX` sequences decoded; a timestamp more than the tolerance
 //! (5 minutes) away from our clock, either way, is refused. Signatures are compared in constant
-//! time. A request carrying a v3 signature is judged on v3 alone (no downgrade to v1/v2).
+//! time. When v3 is accepted, a request carrying a v3 signature is judged on v3 alone (no
+//! downgrade to v1/v2).
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -233,13 +234,9 @@ impl WebhookReceiver for HubSpotWebhooks {
                 "no client secret is configured to check signatures with; set `hubspot.oauth.client_secret` or `hubspot.webhooks.client_secret`".to_owned(),
             )
         })?;
-        if let Some(signature) = header(request, HEADER_SIGNATURE_V3) {
-            if !self.accepts(SignatureVersion::V3) {
-                return Err(WebhookError::Unsigned(
-                    "v3 signatures are not accepted by `hubspot.webhooks.signature_versions`"
-                        .to_owned(),
-                ));
-            }
+        if let Some(signature) = header(request, HEADER_SIGNATURE_V3)
+            && self.accepts(SignatureVersion::V3)
+        {
             return self.verify_v3(secret, request, signature, now);
         }
         if let Some(signature) = header(request, HEADER_SIGNATURE) {
@@ -255,13 +252,16 @@ impl WebhookReceiver for HubSpotWebhooks {
             };
             if !self.accepts(version) {
                 return Err(WebhookError::Unsigned(format!(
-                    "{version:?} signatures are refused; HubSpot signs every app request with v3 too, or add the version to `hubspot.webhooks.signature_versions`"
-                ).to_lowercase()));
+                    "{} signatures are refused; HubSpot signs every app request with v3 too, or add the version to `hubspot.webhooks.signature_versions`",
+                    version.as_str()
+                )));
             }
             return self.verify_v1_v2(secret, request, signature, version);
         }
+        let accepted: Vec<&str> = self.versions.iter().map(|v| v.as_str()).collect();
         Err(WebhookError::Unsigned(format!(
-            "no `{HEADER_SIGNATURE_V3}` header"
+            "no signature of an accepted version ({}); check `hubspot.webhooks.signature_versions`",
+            accepted.join(", ")
         )))
     }
 
@@ -605,6 +605,10 @@ mod tests {
             receiver(vec![SignatureVersion::V1, SignatureVersion::V3]).verify(&request, now()),
             Err(WebhookError::BadSignature)
         );
+        // Where only v1 is accepted, the v3 header is not looked at.
+        receiver(vec![SignatureVersion::V1])
+            .verify(&request, now())
+            .unwrap();
         let unsigned = http::HeaderMap::new();
         let request = WebhookRequest {
             headers: &unsigned,

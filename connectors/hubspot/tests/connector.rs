@@ -809,3 +809,102 @@ async fn our_own_writes_come_back_as_echoes_and_user_edits_do_not() {
         Err(WebhookError::UnknownAccount("99999".to_owned()))
     );
 }
+
+/// A fake HubSpot that answers 477 (with `Retry-After`), then 423, then stalls past the
+/// client's timeout, then serves the page; it checks the bearer token on every request.
+#[tokio::test]
+async fn locks_migrations_and_timeouts_are_retried_honouring_retry_after() {
+    #[derive(Clone, Default)]
+    struct Seen(Arc<std::sync::Mutex<Vec<Option<String>>>>);
+    async fn contacts(State(seen): State<Seen>, headers: HeaderMap) -> axum::response::Response {
+        use axum::response::IntoResponse;
+        let auth = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let n = {
+            let mut seen = seen.0.lock().unwrap();
+            seen.push(auth);
+            seen.len()
+        };
+        match n {
+            1 => (
+                StatusCode::from_u16(477).unwrap(),
+                [("retry-after", "1")],
+                r#"{"status":"error","message":"Migration in progress","category":"MIGRATION_IN_PROGRESS"}"#,
+            )
+                .into_response(),
+            2 => (
+                StatusCode::LOCKED,
+                r#"{"status":"error","message":"Locked","category":"LOCKED"}"#,
+            )
+                .into_response(),
+            3 => {
+                tokio::time::sleep(Duration::from_secs(3)).await;
+                StatusCode::OK.into_response()
+            }
+            _ => axum::Json(json!({"results": [
+                {"id": "7", "properties": {"email": "a@example.com", "hs_object_id": "7"},
+                 "createdAt": "2024-01-01T00:00:00Z", "updatedAt": "2024-01-02T00:00:00Z", "archived": false}
+            ]}))
+            .into_response(),
+        }
+    }
+    let seen = Seen::default();
+    let router = Router::new()
+        .route("/crm/v3/objects/contacts", axum::routing::get(contacts))
+        .with_state(seen.clone());
+    let served = serve_on_loopback(router, 0).await.expect("binds");
+    let mut config: HubSpotConfig = serde_json::from_value(json!({
+        "api_base_url": served.base_url(),
+        "private_app_token": "pat-fake",
+        "request_timeout_secs": 1,
+    }))
+    .unwrap();
+    config.max_retries = 4;
+    let connector = build(config, Arc::new(MemoryTokenStore::new()));
+    let pages: Vec<_> = connector
+        .list(ListQuery {
+            properties: vec![EMAIL.to_owned()],
+            archived: false,
+        })
+        .try_collect()
+        .await
+        .expect("listing succeeds after the passing failures");
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0][0].id, CrmId::from("7"));
+    assert_eq!(
+        pages[0][0].properties.keys().collect::<Vec<_>>(),
+        vec![EMAIL],
+        "only the requested property, although the answer had more"
+    );
+    let seen = seen.0.lock().unwrap().clone();
+    assert_eq!(seen.len(), 4, "three failures, one success");
+    assert!(
+        seen.iter()
+            .all(|auth| auth.as_deref() == Some("Bearer pat-fake"))
+    );
+    assert_eq!(connector.stats().retries, 3);
+}
+
+#[tokio::test]
+async fn search_429s_are_waited_out_when_the_search_limiter_is_off() {
+    let h = Harness::with(Auth::PrivateApp, SimulatorConfig::default(), |c| {
+        c.search_requests_per_sec = 0;
+    })
+    .await;
+    let ids = h.seed(1_200).await;
+    let values: Vec<String> = (0..1_200)
+        .map(|n| format!("seeded.{n}@example.com"))
+        .collect();
+    let found = h
+        .connector
+        .find(EMAIL, &values, &[])
+        .await
+        .expect("find recovers from the search limit");
+    assert_eq!(found.len(), ids.len());
+    assert!(
+        h.sim.stats().throttled > 0,
+        "the simulator refused some searches"
+    );
+}

@@ -2061,3 +2061,234 @@ async fn subscription_management_limits_and_auth() {
         .await;
     assert_eq!(status, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn an_oauth_token_without_the_write_scope_is_403_missing_scopes() {
+    let h = Harness::start().await;
+    let config = h.sim.config().clone();
+    // authorize() asks for the read scope only.
+    let back = authorize(&h, &config.client_id, "s").await;
+    let code = param(&back, "code").unwrap();
+    let (_, tokens) = token_request(
+        &h,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            (
+                "redirect_uri",
+                "http://localhost:9999/hubspot/install/callback",
+            ),
+            ("client_id", &config.client_id),
+            ("client_secret", &config.client_secret),
+        ],
+    )
+    .await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let (status, _, _) = h.call_full(Method::GET, CONTACTS, None, access).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = h
+        .call_full(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"firstname": "No"}})),
+            access,
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert_error_shape(&body, "MISSING_SCOPES");
+    assert_eq!(
+        body["errors"][0]["context"]["requiredGranularScopes"],
+        json!(["crm.objects.contacts.write"])
+    );
+}
+
+#[tokio::test]
+async fn search_by_email_uses_primary_emails_only_and_mixes_indexed_and_scanned_groups() {
+    let h = Harness::start().await;
+    let owner = h
+        .create(json!({"email": "first@example.com", "hs_additional_emails": "second@example.com"}))
+        .await;
+    let other = h.create(json!({"firstname": "Zed"})).await;
+    let (status, body) = search(&h, json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "second@example.com"}]}]})).await;
+    assert_eq!(
+        (status, body["total"].as_u64()),
+        (StatusCode::OK, Some(0)),
+        "{body}"
+    );
+    let (_, body) = search(
+        &h,
+        json!({"filterGroups": [
+            {"filters": [{"propertyName": "email", "operator": "EQ", "value": "FIRST@example.com"}]},
+            {"filters": [{"propertyName": "firstname", "operator": "CONTAINS_TOKEN", "value": "zed"}]}
+        ], "sorts": [{"propertyName": "createdate", "direction": "ASCENDING"}]}),
+    )
+    .await;
+    let ids: Vec<&str> = body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, [owner.as_str(), other.as_str()]);
+}
+
+// ---------------------------------------------------------------------------------------
+// The admin API over HTTP
+
+impl Harness {
+    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut request = self.http.request(method, self.url(path));
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        (
+            status,
+            if text.is_empty() {
+                Value::Null
+            } else {
+                serde_json::from_str(&text).unwrap()
+            },
+        )
+    }
+}
+
+#[tokio::test]
+async fn admin_api_seeds_edits_as_a_user_injects_faults_and_resets() {
+    let h = Harness::with(fast_webhooks()).await;
+    let receiver = Receiver::start(Behaviour::default()).await;
+    h.target(&format!("{}/hook", receiver.base), 10).await;
+    h.subscribe("contact.propertyChange", Some("firstname"), true)
+        .await;
+    h.subscribe("contact.deletion", None, true).await;
+
+    let (status, seeded) = h
+        .admin(
+            Method::POST,
+            "/_sim/seed",
+            Some(json!({"seed": 9, "start": 0, "count": 50})),
+        )
+        .await;
+    assert_eq!(
+        (status, seeded["created"].as_u64()),
+        (StatusCode::OK, Some(50))
+    );
+    let first = seeded["firstId"].as_u64().unwrap();
+    let person = tte_sync_core::simulate::people(9, 0, 1).next().unwrap();
+    let (status, contact) = h
+        .admin(Method::GET, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        contact["properties"]["firstname"],
+        person.first_name.as_str()
+    );
+
+    let (status, _) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "Edited"}, "userId": 42})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, _) = h
+        .admin(Method::DELETE, &format!("/_sim/contacts/{first}"), None)
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    eventually("edit and deletion events", || receiver.events().len() == 2).await;
+    let events = receiver.events();
+    assert_eq!(events[0]["sourceId"], "userId:42");
+    assert_eq!(events[0]["propertyValue"], "Edited");
+    assert_eq!(events[1]["subscriptionType"], "contact.deletion");
+    assert_eq!(events[1]["changeSource"], "CRM_UI");
+
+    let (status, body) = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sim/contacts/{first}"),
+            Some(json!({"properties": {"firstname": "X"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::NOT_FOUND,
+        "archived contacts cannot be edited: {body}"
+    );
+    let (status, _) = h
+        .admin(
+            Method::POST,
+            &format!("/_sim/contacts/{first}/restore"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
+    let (status, _) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"rate_limit_storm": 1})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = h.call(Method::GET, CONTACTS, None).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    let (status, body) = h
+        .admin(
+            Method::PUT,
+            "/_sim/faults",
+            Some(json!({"no_such_fault": 1})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::BAD_REQUEST,
+        "unknown faults are refused: {body}"
+    );
+
+    let (_, state) = h.admin(Method::GET, "/_sim/state", None).await;
+    assert_eq!(state["contacts"], 50);
+    let before = state["nowMs"].as_i64().unwrap();
+    let (_, clock) = h
+        .admin(
+            Method::POST,
+            "/_sim/clock/advance",
+            Some(json!({"seconds": 3600})),
+        )
+        .await;
+    assert!(clock["nowMs"].as_i64().unwrap() >= before + 3_600_000);
+    let (status, _) = h.admin(Method::POST, "/_sim/reset", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert_eq!(h.sim.contact_count(), 0);
+}
+
+#[tokio::test]
+async fn search_lag_hides_new_contacts_from_search_until_indexed() {
+    let h = Harness::start().await;
+    h.sim.set_faults(tte_sync_hubspot::simulator::Faults {
+        search_lag_ms: 60_000,
+        ..Default::default()
+    });
+    let id = h.create(json!({"email": "lag@example.com"})).await;
+    let by_email = json!({"filterGroups": [{"filters": [{"propertyName": "email", "operator": "EQ", "value": "lag@example.com"}]}]});
+    let (_, body) = search(&h, by_email.clone()).await;
+    assert_eq!(body["total"], 0, "not indexed yet");
+    let (status, body) = h
+        .call(
+            Method::POST,
+            CONTACTS,
+            Some(json!({"properties": {"email": "lag@example.com"}})),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::CONFLICT,
+        "the create after a search miss: {body}"
+    );
+    h.sim.advance_clock(Duration::from_secs(61));
+    let (_, body) = search(&h, by_email).await;
+    assert_eq!(body["results"][0]["id"], id.as_str());
+}

@@ -5,6 +5,8 @@
 //!   match rule → create).
 //! - [`reconcile`]: the full two-way pass ([`Engine::reconcile`]): read both sides, pair, plan,
 //!   write in batches, save links and snapshots, record the run.
+//! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
+//!   touched objects and their partners, then the same pairing and planning as a full pass.
 //! - [`summary`]: what a pass did, per direction.
 //!
 //! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
@@ -12,6 +14,7 @@
 //! its External ID (so a rerun after a crash finds it by the id fields instead of creating
 //! another), and links are saved only after both writes went through.
 
+pub mod live;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
@@ -26,6 +29,7 @@ use crate::mapping::Mapping;
 use crate::store::{Store, StoreError};
 use crate::tte::{TteClient, TteError};
 
+pub use live::LiveSummary;
 pub use pair::{Ambiguity, Found, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
 pub use reconcile::{Progress, ReconcileOptions};

@@ -16,9 +16,9 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
 use super::pair::{Found, Pairing, pair};
 use super::plan::{ChangeTimes, Flow, PairPlan, Snapshots, apply_patch, plan_pair, snapshots_of};
@@ -67,11 +67,14 @@ impl std::fmt::Debug for ReconcileOptions {
     }
 }
 
-/// Both sides as read.
-struct Sides {
-    customers: Vec<Customer>,
-    records: HashMap<CrmId, CrmRecord>,
-    links: HashMap<String, Link>,
+/// Both sides as read (all of them in a full pass, the objects touched in a live batch).
+pub(crate) struct Sides {
+    pub(crate) customers: Vec<Customer>,
+    pub(crate) records: HashMap<CrmId, CrmRecord>,
+    /// Stored links by customer URI.
+    pub(crate) links: HashMap<String, Link>,
+    /// When 10to8 changes happened, where known (live: when the notification came).
+    pub(crate) hub_times: HashMap<String, DateTime<Utc>>,
 }
 
 /// A pair whose plan writes something.
@@ -145,15 +148,24 @@ impl Engine {
     }
 
     async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
-        let now = SyncTime::new(Utc::now());
         let sides = self.read_sides(options).await?;
+        self.sync_sides(&sides, options).await
+    }
+
+    /// Pairs, plans and writes the objects in `sides`.
+    pub(crate) async fn sync_sides(
+        &self,
+        sides: &Sides,
+        options: &ReconcileOptions,
+    ) -> Result<Summary, EngineError> {
+        let now = SyncTime::new(Utc::now());
         let pairing = pair(
             &self.mapping,
             &sides.customers,
             &sides.records,
             &sides.links,
         );
-        info!(
+        debug!(
             customers = sides.customers.len(),
             records = sides.records.len(),
             links = sides.links.len(),
@@ -168,14 +180,14 @@ impl Engine {
             ambiguous: pairing.ambiguous.clone(),
             ..Summary::default()
         };
-        let work = self.plan_pairs(&sides, &pairing, options.direction, &now, &mut summary);
+        let work = self.plan_pairs(sides, &pairing, options.direction, &now, &mut summary);
         if options.dry_run {
-            self.dry_run_plan(&sides, &pairing, &work, options.direction, &mut summary);
+            self.dry_run_plan(sides, &pairing, &work, options.direction, &mut summary);
             return Ok(summary);
         }
         let mut pass = Pass {
             engine: self,
-            sides: &sides,
+            sides,
             now: &now,
             direction: options.direction,
             progress: options.progress.clone(),
@@ -257,6 +269,7 @@ impl Engine {
             customers,
             records,
             links,
+            hub_times: HashMap::new(),
         })
     }
 
@@ -282,7 +295,7 @@ impl Engine {
                 crm: &l.crm_snapshot,
             });
             let times = ChangeTimes {
-                hub: None,
+                hub: sides.hub_times.get(&customer.resource_uri).copied(),
                 crm: record.updated_at,
             };
             let mut plan = plan_pair(&self.mapping, customer, record, snapshots, times, now);

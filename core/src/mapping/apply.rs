@@ -1,6 +1,7 @@
 //! Applying a compiled mapping: whole records and field by field, both ways. Nothing here can
 //! fail; everything checkable was checked by the compiler.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -64,6 +65,15 @@ impl HubOutput {
         for (label, value) in &self.custom_fields {
             customer.custom_fields.insert(label.clone(), value.clone());
         }
+    }
+}
+
+/// Whether a value is empty or only whitespace (stops at the first other character).
+fn is_blank(value: &str) -> bool {
+    match value.as_bytes().first() {
+        None => true,
+        Some(b) if b.is_ascii() && !b.is_ascii_whitespace() => false,
+        Some(_) => value.chars().all(char::is_whitespace),
     }
 }
 
@@ -158,25 +168,32 @@ impl HubList {
 }
 
 impl Field {
-    fn scalar_to_crm(&self, value: &str) -> String {
-        let mut value = value.to_owned();
+    /// The scalar transforms on the way to the CRM (borrowing when there are none).
+    fn scalar_to_crm<'v>(&self, value: &'v str) -> Cow<'v, str> {
+        let mut value = Cow::Borrowed(value);
         for fns in &self.scalars {
-            value = (fns.to_crm)(&value);
+            value = Cow::Owned((fns.to_crm)(&value));
         }
         value
     }
 
-    fn scalar_to_hub(&self, value: &str) -> String {
-        let mut value = value.to_owned();
+    /// The scalar transforms undone, in reverse, on the way back to 10to8.
+    fn scalar_to_hub<'v>(&self, value: &'v str) -> Cow<'v, str> {
+        let mut value = Cow::Borrowed(value);
         for fns in self.scalars.iter().rev() {
-            value = (fns.to_hub)(&value);
+            value = Cow::Owned((fns.to_hub)(&value));
         }
         value
     }
 
     /// Checks a value on its way to the CRM: the value to write, and the error if it is one
     /// the CRM would reject. Empty values are never checked.
-    fn checked(&self, value: String, now: &SyncTime, errors: Option<&mut Vec<String>>) -> String {
+    fn checked(
+        &self,
+        value: Cow<'_, str>,
+        now: &SyncTime,
+        errors: Option<&mut Vec<String>>,
+    ) -> String {
         match &self.check {
             Some(check) if !value.is_empty() && !(check.valid)(&value) => {
                 if let Some(errors) = errors {
@@ -184,7 +201,7 @@ impl Field {
                 }
                 check.crm_value.clone()
             }
-            _ => value,
+            _ => value.into_owned(),
         }
     }
 
@@ -219,7 +236,7 @@ impl Field {
                 let mut items = hub
                     .read(customer)
                     .iter()
-                    .filter(|item| !item.trim().is_empty())
+                    .filter(|item| !is_blank(item))
                     .map(|item| self.scalar_to_crm(item));
                 let first = items.next().unwrap_or_default();
                 emit(primary, self.checked(first, now, errors));
@@ -237,8 +254,8 @@ impl Field {
         }
     }
 
-    /// This field's value on the 10to8 side, in the CRM's terms: what [`write_crm`]
-    /// (Self::write_crm) would write, its properties joined with U+001F. Equal to
+    /// This field's value on the 10to8 side, in the CRM's terms: what
+    /// [`write_crm`](Self::write_crm) would write, its properties joined with U+001F. Equal to
     /// [`crm_value`](Self::crm_value) when the two sides agree.
     pub fn hub_value(&self, customer: &Customer) -> String {
         let now = SyncTime::placeholder();
@@ -281,12 +298,10 @@ impl Field {
         let Some(check) = &self.check else { return };
         let value = match &self.shape {
             Shape::Scalar { hub, .. } => self.scalar_to_crm(hub.read(customer)),
-            Shape::List { hub, .. } => {
-                match hub.read(customer).iter().find(|i| !i.trim().is_empty()) {
-                    Some(first) => self.scalar_to_crm(first),
-                    None => return,
-                }
-            }
+            Shape::List { hub, .. } => match hub.read(customer).iter().find(|i| !is_blank(i)) {
+                Some(first) => self.scalar_to_crm(first),
+                None => return,
+            },
             Shape::Split { .. } => return,
         };
         if !value.is_empty() && !(check.valid)(&value) {
@@ -304,7 +319,7 @@ impl Field {
     ) -> Option<(&'c str, String)> {
         let check = self.check.as_ref().filter(|c| c.keep_hub_value)?;
         let current = current?;
-        if crm_value != check.crm_value || current.trim().is_empty() {
+        if crm_value != check.crm_value || is_blank(current) {
             return None;
         }
         let outgoing = self.scalar_to_crm(current);
@@ -330,7 +345,7 @@ impl Field {
                         out.errors.push(error);
                         kept.to_owned()
                     }
-                    None => self.scalar_to_hub(raw),
+                    None => self.scalar_to_hub(raw).into_owned(),
                 };
                 hub.write(value, out);
             }
@@ -338,7 +353,7 @@ impl Field {
                 hub, crm, to_hub, ..
             } => {
                 let joined = to_hub(record.property(&crm[0]), record.property(&crm[1]));
-                hub.write(self.scalar_to_hub(&joined), out);
+                hub.write(self.scalar_to_hub(&joined).into_owned(), out);
             }
             Shape::List {
                 hub,
@@ -349,7 +364,7 @@ impl Field {
             } => {
                 let current_items = current.map(|c| hub.read(c));
                 let current_first = current_items
-                    .and_then(|items| items.iter().find(|i| !i.trim().is_empty()))
+                    .and_then(|items| items.iter().find(|i| !is_blank(i)))
                     .map(String::as_str);
                 let raw = record.property(primary);
                 let mut items = Vec::new();
@@ -358,7 +373,9 @@ impl Field {
                         out.errors.push(error);
                         items.push(kept.to_owned());
                     }
-                    None if !raw.trim().is_empty() => items.push(self.scalar_to_hub(raw.trim())),
+                    None if !is_blank(raw) => {
+                        items.push(self.scalar_to_hub(raw.trim()).into_owned())
+                    }
                     None => {}
                 }
                 match rest {
@@ -368,13 +385,13 @@ impl Field {
                             .split(split_on.as_str())
                             .map(str::trim)
                             .filter(|item| !item.is_empty())
-                            .map(|item| self.scalar_to_hub(item)),
+                            .map(|item| self.scalar_to_hub(item).into_owned()),
                     ),
                     None => items.extend(
                         current_items
                             .unwrap_or_default()
                             .iter()
-                            .filter(|i| !i.trim().is_empty())
+                            .filter(|i| !is_blank(i))
                             .skip(1)
                             .cloned(),
                     ),
@@ -399,7 +416,7 @@ impl Field {
                 current.and_then(|c| {
                     hub.read(c)
                         .iter()
-                        .find(|i| !i.trim().is_empty())
+                        .find(|i| !is_blank(i))
                         .map(String::as_str)
                 }),
             ),
@@ -429,7 +446,8 @@ impl Mapping {
         for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
             field.write_crm(customer, now, &mut out);
         }
-        self.finish_crm(customer, now, &mut out);
+        // Every field was written, so `out.errors` already holds the whole customer's errors.
+        self.finish_crm_with(customer, now, &mut out, false);
         out
     }
 
@@ -437,6 +455,16 @@ impl Mapping {
     /// has one) and a status computed over every field of the whole customer, not only the
     /// fields written. `out.errors` becomes the whole customer's errors.
     pub fn finish_crm(&self, customer: &Customer, now: &SyncTime, out: &mut CrmOutput) {
+        self.finish_crm_with(customer, now, out, true);
+    }
+
+    fn finish_crm_with(
+        &self,
+        customer: &Customer,
+        now: &SyncTime,
+        out: &mut CrmOutput,
+        recheck: bool,
+    ) {
         if !customer.resource_uri.is_empty() {
             out.properties.insert(
                 self.identity.hub_id_property.clone(),
@@ -444,8 +472,12 @@ impl Mapping {
             );
         }
         let mut errors = Vec::new();
-        for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
-            field.crm_error(customer, now, &mut errors);
+        if recheck {
+            for field in self.fields.iter().filter(|f| f.direction.to_crm()) {
+                field.crm_error(customer, now, &mut errors);
+            }
+        } else {
+            errors = std::mem::take(&mut out.errors);
         }
         if let Some(status) = &self.status {
             out.properties

@@ -51,6 +51,24 @@ pub enum Code {
 }
 
 impl Code {
+    /// Every code, in order.
+    pub const ALL: &'static [Code] = &[
+        Self::InvalidYaml,
+        Self::UnknownKey,
+        Self::WrongType,
+        Self::MissingPart,
+        Self::UnknownTransform,
+        Self::WrittenTwice,
+        Self::ReservedTarget,
+        Self::UnknownConnector,
+        Self::BadTemplate,
+        Self::UnsupportedVersion,
+        Self::ShapeMismatch,
+        Self::UnknownAttribute,
+        Self::UnknownReference,
+        Self::DuplicateKey,
+    ];
+
     /// The code as printed, e.g. `M005`.
     pub fn as_str(self) -> &'static str {
         match self {

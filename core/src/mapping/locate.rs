@@ -2,8 +2,8 @@
 //! line and column.
 //!
 //! serde reports the position of syntax and type errors, but the semantic checks of
-//! [`compile`](super::compile) run on deserialized values that have forgotten where they came
-//! from. This index is built from the marked events of `yaml-rust2`'s parser (one pass, no
+//! [`Mapping::compile`](super::Mapping::compile) run on deserialized values that have
+//! forgotten where they came from. This index is built from the marked events of `yaml-rust2`'s parser (one pass, no
 //! tree), so a check can ask "where is `fields[2].transform`?" and a serde error's position can
 //! be turned back into a path.
 

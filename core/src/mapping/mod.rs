@@ -223,7 +223,14 @@ impl Mapping {
         file_name: &str,
         connectors: &[&str],
     ) -> Result<Self, Diagnostics> {
-        compile::compile(text, file_name, connectors)
+        let mapping = compile::compile(text, file_name, connectors)?;
+        tracing::debug!(
+            file = file_name,
+            connector = %mapping.connector,
+            fields = mapping.fields.len(),
+            "Mapping compiled."
+        );
+        Ok(mapping)
     }
 
     /// The JSON Schema of mapping files.

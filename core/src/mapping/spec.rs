@@ -2,7 +2,8 @@
 //!
 //! These types only describe the shape of a file. Everything that needs more than the shape
 //! (transform names, placeholders, properties written twice) is checked by
-//! [`compile`](super::compile), which turns a [`MappingSpec`] into a [`Mapping`](super::Mapping).
+//! [`Mapping::compile`](super::Mapping::compile), which turns a [`MappingSpec`] into a
+//! [`Mapping`](super::Mapping).
 
 use std::collections::BTreeMap;
 
@@ -138,6 +139,7 @@ pub struct FieldSpec {
 /// The 10to8 side of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum HubSide {
     /// A built-in attribute: `name`, `emails` or `numbers`.
     Attribute(#[schemars(schema_with = "hub_attribute_schema")] String),
@@ -148,6 +150,7 @@ pub enum HubSide {
 /// The CRM side of a field.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(untagged)]
+#[non_exhaustive]
 pub enum CrmSide {
     /// One property.
     Property(String),

@@ -41,6 +41,7 @@ pub struct Template {
 
 /// Why a template does not compile.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum TemplateError {
     /// `{name}` is not one of the allowed placeholders.
     Unknown(String),

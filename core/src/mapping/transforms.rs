@@ -262,7 +262,8 @@ pub(crate) fn transform_list_schema(_: &mut SchemaGenerator) -> Schema {
         "description": "Named transforms applied in order on the way to the CRM (and undone in reverse on the way back), e.g. `split_name` or `[trim, lowercase]`.",
         "anyOf": [
             { "type": "string", "enum": names },
-            { "type": "array", "items": { "type": "string", "enum": names } }
+            { "type": "array", "items": { "type": "string", "enum": names } },
+            { "type": "null" }
         ]
     })
 }

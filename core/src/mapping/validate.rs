@@ -64,28 +64,30 @@ const LOCAL_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
 /// labels (letters, digits, inner hyphens) whose last label (the top-level domain) has two or
 /// more letters; no spaces anywhere and no trailing dot.
 pub fn valid_email(email: &str) -> bool {
-    if email.len() > MAX_EMAIL_LEN {
+    // Every accepted character is ASCII, so the checks run on bytes.
+    let bytes = email.as_bytes();
+    if bytes.len() > MAX_EMAIL_LEN {
         return false;
     }
-    let Some((local, domain)) = email.split_once('@') else {
+    let Some(at) = bytes.iter().position(|&b| b == b'@') else {
         return false;
     };
-    valid_local_part(local) && valid_domain(domain)
+    valid_local_part(&bytes[..at]) && valid_domain(&bytes[at + 1..])
 }
 
-fn valid_local_part(local: &str) -> bool {
+fn valid_local_part(local: &[u8]) -> bool {
     !local.is_empty()
         && local.len() <= MAX_LOCAL_LEN
-        && !local.starts_with('.')
-        && !local.ends_with('.')
-        && !local.contains("..")
-        && local
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || LOCAL_SPECIALS.contains(c))
+        && local.first() != Some(&b'.')
+        && local.last() != Some(&b'.')
+        && !local.windows(2).any(|pair| pair == b"..")
+        && local.iter().all(|&b| {
+            b.is_ascii_alphanumeric() || b == b'.' || LOCAL_SPECIALS.as_bytes().contains(&b)
+        })
 }
 
-fn valid_domain(domain: &str) -> bool {
-    let mut labels = domain.split('.');
+fn valid_domain(domain: &[u8]) -> bool {
+    let mut labels = domain.split(|&b| b == b'.');
     let Some(tld) = labels.next_back() else {
         return false;
     };
@@ -99,15 +101,17 @@ fn valid_domain(domain: &str) -> bool {
     count > 0
         && tld.len() >= 2
         && tld.len() <= MAX_LABEL_LEN
-        && tld.chars().all(|c| c.is_ascii_alphabetic())
+        && tld.iter().all(u8::is_ascii_alphabetic)
 }
 
-fn valid_label(label: &str) -> bool {
+fn valid_label(label: &[u8]) -> bool {
     !label.is_empty()
         && label.len() <= MAX_LABEL_LEN
-        && !label.starts_with('-')
-        && !label.ends_with('-')
-        && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        && label.first() != Some(&b'-')
+        && label.last() != Some(&b'-')
+        && label
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 #[cfg(test)]

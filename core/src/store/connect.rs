@@ -173,7 +173,10 @@ pub(crate) async fn connect(location: &Location, options: &StoreOptions) -> Resu
             (url.to_string(), pool)
         }
     };
-    pool.connect(&url).await.map_err(open_error)
+    pool.acquire_timeout(options.connect_timeout)
+        .connect(&url)
+        .await
+        .map_err(open_error)
 }
 
 /// WAL for concurrent readers, NORMAL sync (durable at checkpoints, safe with WAL), and a

@@ -5,9 +5,10 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyConnection;
 use sqlx::any::AnyRow;
 
+use super::change::Change;
 use super::connect::Backend;
 use super::error::{Result, StoreError};
-use super::inbox::{Change, enqueue_one};
+use super::inbox::enqueue_batch;
 use super::rows::{RowExt, to_json};
 use super::{ObjectRef, Side, Store};
 
@@ -221,10 +222,17 @@ impl Store {
             .iter()
             .map(DeadLetter::from_row)
             .collect::<Result<Vec<_>>>()?;
+        let mut batch: Vec<(ObjectRef, Change, i64)> = letters
+            .iter()
+            .map(|letter| {
+                let mut change = letter.change.clone();
+                change.kinds.insert(REQUEUED_KIND.to_owned());
+                (letter.object.clone(), change, now)
+            })
+            .collect();
+        batch.sort_by(|a, b| a.0.cmp(&b.0));
+        enqueue_batch(&mut tx, now, &batch).await?;
         for letter in &letters {
-            let mut change = letter.change.clone();
-            change.kinds.insert(REQUEUED_KIND.to_owned());
-            enqueue_one(&mut tx, self.backend, now, &letter.object, change, now).await?;
             sqlx::query("DELETE FROM dead_letters WHERE id = $1")
                 .bind(letter.id)
                 .execute(&mut *tx)

@@ -57,7 +57,7 @@ impl Link {
         self
     }
 
-    fn from_row(row: &AnyRow) -> Result<Self> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self> {
         Ok(Self {
             connector: row.text("connector")?,
             hub_uri: CustomerUri(row.text("hub_uri")?),
@@ -79,7 +79,9 @@ pub struct Repointed {
     pub unlinked: Vec<Link>,
 }
 
-const COLUMNS: &str = "connector, hub_uri, crm_id, hub_snapshot, crm_snapshot, updated_at";
+/// The columns [`Link::from_row`] reads.
+pub(super) const LINK_COLUMNS: &str =
+    "connector, hub_uri, crm_id, hub_snapshot, crm_snapshot, updated_at";
 const UPSERT: &str = "INSERT INTO links (connector, hub_uri, crm_id, hub_snapshot, crm_snapshot, updated_at) \
      VALUES ($1, $2, $3, $4, $5, $6) \
      ON CONFLICT (connector, hub_uri) DO UPDATE SET crm_id = excluded.crm_id, \
@@ -156,7 +158,7 @@ impl Store {
         let mut links = Vec::new();
         for chunk in values.chunks(IN_CHUNK) {
             let sql = format!(
-                "SELECT {COLUMNS} FROM links WHERE connector = $1 AND {} IN ({})",
+                "SELECT {LINK_COLUMNS} FROM links WHERE connector = $1 AND {} IN ({})",
                 key.column(),
                 placeholders(2, chunk.len())
             );
@@ -291,10 +293,9 @@ impl Store {
         let failed = StoreError::query("link re-point");
         let mut order: Vec<&str> = vec![to];
         order.extend(from.iter().copied().filter(|id| *id != to));
-        order.truncate(IN_CHUNK);
         let mut tx = self.begin_write("link re-point").await?;
         let select = format!(
-            "SELECT {COLUMNS} FROM links WHERE connector = $1 AND {} IN ({})",
+            "SELECT {LINK_COLUMNS} FROM links WHERE connector = $1 AND {} IN ({})",
             key.column(),
             placeholders(2, order.len())
         );
@@ -366,7 +367,7 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<Link>> {
         let sql = format!(
-            "SELECT {COLUMNS} FROM links WHERE connector = $1 AND hub_uri > $2 \
+            "SELECT {LINK_COLUMNS} FROM links WHERE connector = $1 AND hub_uri > $2 \
              ORDER BY hub_uri LIMIT $3"
         );
         let rows = sqlx::query(&sql)

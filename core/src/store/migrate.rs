@@ -18,17 +18,31 @@ struct Migration {
     sql: &'static str,
 }
 
-const SQLITE: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("migrations/sqlite/0001_initial.sql"),
-}];
+const SQLITE: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "named locks",
+        sql: include_str!("migrations/sqlite/0002_locks.sql"),
+    },
+];
 
-const POSTGRES: &[Migration] = &[Migration {
-    version: 1,
-    description: "initial schema",
-    sql: include_str!("migrations/postgres/0001_initial.sql"),
-}];
+const POSTGRES: &[Migration] = &[
+    Migration {
+        version: 1,
+        description: "initial schema",
+        sql: include_str!("migrations/postgres/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        description: "named locks",
+        sql: include_str!("migrations/postgres/0002_locks.sql"),
+    },
+];
 
 /// The first key of the PostgreSQL advisory lock; the second is the schema's hash.
 const ADVISORY_LOCK_CLASS: i32 = 0x7e5_0001;

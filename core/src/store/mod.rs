@@ -7,18 +7,23 @@
 //! with leases), [dead letters](DeadLetter), OAuth tokens (the store is a
 //! [`TokenStore`](crate::connector::TokenStore)), [run history](Run), [per-record
 //! status](RecordStatus), the [activity log](Activity) and [settings](Store::setting).
+//! [Named locks](Store::acquire_lock) let one replica at a time run the periodic reconcile;
+//! [`Store::forget_object`] erases an object for a privacy deletion.
 //!
 //! Every query is written once and runs on both backends through sqlx's `Any` driver;
 //! only the schema migrations (embedded, applied at open) and the inbox claim differ. Times are
 //! stored as milliseconds since the Unix epoch, JSON as text. Secrets are never logged.
 
 mod activity;
+mod change;
 mod clock;
 mod connect;
 mod dead_letters;
 mod error;
+mod forget;
 mod inbox;
 mod links;
+mod locks;
 mod migrate;
 mod pending;
 mod rows;
@@ -33,11 +38,12 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
 pub use activity::{Action, Activity, Direction, RecordStatus, SyncStatus};
+pub use change::{Change, MAX_PROPERTIES};
 pub use clock::Clock;
 pub use connect::{Backend, SQLITE_MEMORY};
-pub use dead_letters::DeadLetter;
+pub use dead_letters::{DeadLetter, REQUEUED_KIND};
 pub use error::{Result, StoreError};
-pub use inbox::{Change, Completion, Enqueue, Enqueued, FailOutcome, InboxItem, InboxStats};
+pub use inbox::{Completion, Enqueue, Enqueued, FailOutcome, InboxItem, InboxStats};
 pub use links::{Link, Repointed, Snapshot};
 pub use pending::PendingCreate;
 pub use runs::{Run, RunId, RunKind, RunOutcome};
@@ -45,6 +51,7 @@ pub use runs::{Run, RunId, RunKind, RunOutcome};
 use connect::{Location, validate_schema};
 
 const DEFAULT_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DEFAULT_MAX_ATTEMPTS: u32 = 8;
 const DEFAULT_ACTIVITY_CAP: u64 = 10_000;
 const DEFAULT_RUN_CAP: u64 = 1_000;
@@ -54,6 +61,7 @@ const DEFAULT_RUN_CAP: u64 = 1_000;
 pub struct StoreOptions {
     max_connections: Option<u32>,
     busy_timeout: Duration,
+    connect_timeout: Duration,
     schema: Option<String>,
     max_attempts: u32,
     activity_cap: u64,
@@ -66,6 +74,7 @@ impl Default for StoreOptions {
         Self {
             max_connections: None,
             busy_timeout: DEFAULT_BUSY_TIMEOUT,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             schema: None,
             max_attempts: DEFAULT_MAX_ATTEMPTS,
             activity_cap: DEFAULT_ACTIVITY_CAP,
@@ -86,6 +95,12 @@ impl StoreOptions {
     /// How long a SQLite writer waits for another before failing (default 5 s).
     pub fn busy_timeout(mut self, timeout: Duration) -> Self {
         self.busy_timeout = timeout;
+        self
+    }
+
+    /// How long to wait for a connection, including at open, before failing (default 10 s).
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
         self
     }
 

@@ -16,7 +16,9 @@ use tte_sync_core::store::{SQLITE_MEMORY, Store, StoreOptions};
 use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
 use tte_sync_core::tte::{TteClient, TteConfig};
 use tte_sync_core::{CrmRecord, Secret};
-use tte_sync_hubspot::simulator::{DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig};
+use tte_sync_hubspot::simulator::{
+    DEFAULT_APP_ID, DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
+};
 use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
 use url::Url;
 
@@ -70,17 +72,28 @@ pub async fn test_store() -> Store {
 impl World {
     /// Empty simulators, properties set up in the CRM.
     pub async fn start() -> Self {
-        let tte = TteSimulator::start(TteSimConfig::default(), 0)
+        Self::start_with(TteSimConfig::default(), SimulatorConfig::default(), 2_000.0).await
+    }
+
+    /// As [`World::start`], with these simulator configs and the 10to8 client paced at
+    /// `tte_requests_per_second`.
+    pub async fn start_with(
+        tte_config: TteSimConfig,
+        hub_config: SimulatorConfig,
+        tte_requests_per_second: f64,
+    ) -> Self {
+        let tte = TteSimulator::start(tte_config, 0)
             .await
             .expect("10to8 simulator starts");
-        let hub = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+        let hub = HubSpotSimulator::start(hub_config, 0)
             .await
             .expect("HubSpot simulator starts");
         let store = test_store().await;
-        let config = HubSpotConfig::with_private_app_token(
+        let mut config = HubSpotConfig::with_private_app_token(
             Url::parse(&hub.base_url()).expect("url"),
             Secret::new(DEFAULT_PRIVATE_APP_TOKEN),
         );
+        config.app_id = Some(DEFAULT_APP_ID);
         let crm = Arc::new(
             HubSpotConnector::build(
                 config,
@@ -96,9 +109,9 @@ impl World {
             .ensure_properties(mapping.property_specs(), false)
             .await
             .expect("properties set up");
-        let mut tte_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
-        tte_config.requests_per_second = 2_000.0;
-        let client = TteClient::new(tte_config).expect("10to8 client");
+        let mut client_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
+        client_config.requests_per_second = tte_requests_per_second;
+        let client = TteClient::new(client_config).expect("10to8 client");
         let engine = Engine::new(store.clone(), client, crm.clone(), mapping);
         Self {
             tte,

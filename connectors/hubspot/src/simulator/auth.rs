@@ -4,9 +4,10 @@
 use std::time::Duration;
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::json;
 
 use super::errors::ApiError;
 use super::query::Query;
@@ -35,6 +36,8 @@ pub struct Caller {
     pub kind: CallerKind,
     /// The app the token belongs to.
     pub app_id: u64,
+    /// Scopes granted (OAuth); `None` grants everything (private apps in this simulator).
+    pub scopes: Option<Vec<String>>,
 }
 
 impl Caller {
@@ -63,6 +66,12 @@ pub async fn crm_guard(State(sim): State<SimState>, mut request: Request, next: 
         Ok(caller) => caller,
         Err(error) => return error.into_response(),
     };
+    let required = required_scope(request.method(), request.uri().path());
+    if let Some(scopes) = &caller.scopes {
+        if !scopes.iter().any(|s| s == required) {
+            return missing_scopes(required).into_response();
+        }
+    }
     let faults = sim.faults();
     let latency = sim.config.latency + Duration::from_millis(faults.latency_ms);
     if !latency.is_zero() {
@@ -103,6 +112,37 @@ pub async fn crm_guard(State(sim): State<SimState>, mut request: Request, next: 
     response
 }
 
+/// The scope a CRM request needs.
+fn required_scope(method: &Method, path: &str) -> &'static str {
+    let reads = method == Method::GET || path.ends_with("/batch/read") || path.ends_with("/search");
+    let schema = path.starts_with("/crm/v3/properties")
+        || path.starts_with("/properties/")
+        || path.starts_with("/crm/v3/schemas");
+    match (schema, reads) {
+        (true, true) => "crm.schemas.contacts.read",
+        (true, false) => "crm.schemas.contacts.write",
+        (false, true) => "crm.objects.contacts.read",
+        (false, false) => "crm.objects.contacts.write",
+    }
+}
+
+/// 403 `MISSING_SCOPES` naming the scope the call needs.
+fn missing_scopes(scope: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::FORBIDDEN,
+        "MISSING_SCOPES",
+        "This app hasn't been granted all required scopes to make this call. Read more about required scopes here: https://developers.hubspot.com/scopes.",
+    )
+    .with(
+        "errors",
+        json!([{
+            "message": "One or more of the following scopes are required.",
+            "context": { "requiredGranularScopes": [scope] },
+        }]),
+    )
+    .with("links", json!({ "scopes": "https://developers.hubspot.com/scopes" }))
+}
+
 /// Middleware of the webhook-management routes: the developer API key as `hapikey` query
 /// parameter or as a bearer token.
 pub async fn developer_guard(
@@ -121,6 +161,7 @@ pub async fn developer_guard(
                 token: key,
                 kind: CallerKind::Developer,
                 app_id: sim.config.app_id,
+                scopes: None,
             });
             next.run(request).await
         }

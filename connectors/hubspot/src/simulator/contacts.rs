@@ -12,15 +12,15 @@ use axum::body::Bytes;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::auth::Caller;
 use super::errors::{ApiError, CONFLICT, OBJECT_NOT_FOUND, json_response, property_issues_body};
 use super::query::Query;
 use super::state::{
-    Change, ChangeOrigin, Claims, DEFAULT_PROPERTIES, EMAIL, OBJECT_ID, Store, WriteError, iso,
-    value_to_string,
+    Change, ChangeOrigin, Claims, ContactView, DEFAULT_PROPERTIES, EMAIL, OBJECT_ID, Store,
+    WriteError, iso, value_to_string,
 };
 use super::{SimState, check_object_type};
 
@@ -29,6 +29,19 @@ pub const MAX_LIST_LIMIT: u64 = 100;
 /// Most inputs one batch request takes.
 pub const MAX_BATCH_INPUTS: usize = 100;
 const DEFAULT_LIST_LIMIT: u64 = 10;
+
+/// A page of contacts: list (`results`, `paging`) and search (`total` too).
+#[derive(Debug, Serialize)]
+pub struct Page<'a> {
+    /// Search only: how many match.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub total: Option<u64>,
+    /// The contacts.
+    pub results: Vec<ContactView<'a>>,
+    /// The next page, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub paging: Option<Value>,
+}
 
 /// Renders a refused write as HubSpot answers it.
 pub fn write_error(error: &WriteError, portal_id: u64) -> ApiError {
@@ -146,12 +159,16 @@ pub async fn list(
         &store.live
     };
     let mut page = map.range(after..);
-    let results: Vec<Value> = page
+    let results: Vec<ContactView<'_>> = page
         .by_ref()
         .take(limit as usize)
-        .map(|(_, c)| c.to_json(&requested, &store.properties))
+        .map(|(_, c)| c.view(&requested, &store.properties))
         .collect();
-    let mut body = json!({ "results": results });
+    let mut body = Page {
+        total: None,
+        results,
+        paging: None,
+    };
     if let Some((next, _)) = page.next() {
         let mut link = format!(
             "{}/crm/v3/objects/contacts?limit={limit}&after={next}",
@@ -160,7 +177,7 @@ pub async fn list(
         if archived {
             link.push_str("&archived=true");
         }
-        body["paging"] = json!({ "next": { "after": next.to_string(), "link": link } });
+        body.paging = Some(json!({ "next": { "after": next.to_string(), "link": link } }));
     }
     Ok(json_response(StatusCode::OK, &body))
 }
@@ -358,18 +375,40 @@ enum Planned {
     Update(u64, BTreeMap<String, String>),
 }
 
-/// Results, per-input errors and the changes made by one batch.
-type BatchOutcome = (Vec<Value>, Vec<Value>, Vec<Change>);
+/// One written record of a batch answer: the contact and, for upserts, whether it is new.
+#[derive(Serialize)]
+struct WrittenView<'a> {
+    #[serde(flatten)]
+    contact: ContactView<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    new: Option<bool>,
+}
 
-/// Runs a planned batch: whole-batch failure unless `traced`, else 207 for the failures.
+/// A batch answer (`BatchResponseSimplePublicObject`, with errors when 207).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchView<'a> {
+    status: &'static str,
+    results: Vec<WrittenView<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    num_errors: Option<usize>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    errors: Vec<Value>,
+    started_at: String,
+    completed_at: String,
+}
+
+/// Runs a planned batch — whole-batch failure unless `traced`, else 207 for the failures —
+/// and renders the answer while the store is still locked.
 fn run_batch(
     sim: &SimState,
     store: &mut Store,
     plans: Vec<(Option<String>, Result<Planned, WriteError>)>,
     traced: bool,
     origin: &ChangeOrigin,
-    with_new_flag: bool,
-) -> Result<BatchOutcome, ApiError> {
+    answer: (StatusCode, i64, bool),
+) -> Result<(Response, Vec<Change>), ApiError> {
+    let (ok_status, started, with_new_flag) = answer;
     let portal = sim.config.portal_id;
     if !traced {
         if let Some((_, Err(error))) = plans.iter().find(|(_, p)| p.is_err()) {
@@ -377,7 +416,7 @@ fn run_batch(
         }
     }
     let now = sim.now_ms();
-    let mut results = Vec::new();
+    let mut written = Vec::new();
     let mut errors = Vec::new();
     let mut changes = Vec::new();
     for (trace, plan) in plans {
@@ -385,19 +424,11 @@ fn run_batch(
             Ok(Planned::Create(values)) => {
                 let (id, made) = store.create(&values, now, origin);
                 changes.extend(made);
-                let mut object = render(store, id, &written_names(&values));
-                if with_new_flag {
-                    object["new"] = json!(true);
-                }
-                results.push(object);
+                written.push((id, written_names(&values), with_new_flag.then_some(true)));
             }
             Ok(Planned::Update(id, values)) => {
                 changes.extend(store.apply(id, &values, now, origin));
-                let mut object = render(store, id, &written_names(&values));
-                if with_new_flag {
-                    object["new"] = json!(false);
-                }
-                results.push(object);
+                written.push((id, written_names(&values), with_new_flag.then_some(false)));
             }
             Err(error) => {
                 let api = write_error(&error, portal);
@@ -409,27 +440,35 @@ fn run_batch(
             }
         }
     }
-    Ok((results, errors, changes))
-}
-
-fn all_traced<T>(inputs: &[T], trace: impl Fn(&T) -> bool) -> bool {
-    !inputs.is_empty() && inputs.iter().all(trace)
-}
-
-fn batch_answer(
-    sim: &SimState,
-    ok_status: StatusCode,
-    started: i64,
-    outcome: BatchOutcome,
-) -> Response {
-    let (results, errors, changes) = outcome;
-    sim.publish(changes);
+    let store = &*store;
+    let results = written
+        .iter()
+        .filter_map(|(id, names, new)| {
+            let contact = store.live.get(id)?;
+            Some(WrittenView {
+                contact: contact.view(names, &store.properties),
+                new: *new,
+            })
+        })
+        .collect();
     let status = if errors.is_empty() {
         ok_status
     } else {
         StatusCode::MULTI_STATUS
     };
-    json_response(status, &batch_body(results, errors, started, sim.now_ms()))
+    let body = BatchView {
+        status: "COMPLETE",
+        results,
+        num_errors: (!errors.is_empty()).then_some(errors.len()),
+        errors,
+        started_at: iso(started),
+        completed_at: iso(sim.now_ms()),
+    };
+    Ok((json_response(status, &body), changes))
+}
+
+fn all_traced<T>(inputs: &[T], trace: impl Fn(&T) -> bool) -> bool {
+    !inputs.is_empty() && inputs.iter().all(trace)
 }
 
 /// `POST …/batch/create`: 201, 207 with trace ids, or the first error for the whole batch.
@@ -459,9 +498,18 @@ pub async fn batch_create(
                 (input.object_write_trace_id.clone(), plan)
             })
             .collect();
-        run_batch(&sim, &mut store, plans, traced, &caller.origin(), false)?
+        run_batch(
+            &sim,
+            &mut store,
+            plans,
+            traced,
+            &caller.origin(),
+            (StatusCode::CREATED, started, false),
+        )?
     };
-    Ok(batch_answer(&sim, StatusCode::CREATED, started, outcome))
+    let (response, changes) = outcome;
+    sim.publish(changes);
+    Ok(response)
 }
 
 #[derive(Debug, Deserialize)]
@@ -509,9 +557,18 @@ pub async fn batch_update(
                 (input.object_write_trace_id.clone(), plan)
             })
             .collect();
-        run_batch(&sim, &mut store, plans, traced, &caller.origin(), false)?
+        run_batch(
+            &sim,
+            &mut store,
+            plans,
+            traced,
+            &caller.origin(),
+            (StatusCode::OK, started, false),
+        )?
     };
-    Ok(batch_answer(&sim, StatusCode::OK, started, outcome))
+    let (response, changes) = outcome;
+    sim.publish(changes);
+    Ok(response)
 }
 
 /// `POST …/batch/upsert`: by `email` or a unique property; results carry `new`.
@@ -560,9 +617,18 @@ pub async fn batch_upsert(
             };
             plans.push((input.object_write_trace_id.clone(), plan));
         }
-        run_batch(&sim, &mut store, plans, traced, &caller.origin(), true)?
+        run_batch(
+            &sim,
+            &mut store,
+            plans,
+            traced,
+            &caller.origin(),
+            (StatusCode::OK, started, true),
+        )?
     };
-    Ok(batch_answer(&sim, StatusCode::OK, started, outcome))
+    let (response, changes) = outcome;
+    sim.publish(changes);
+    Ok(response)
 }
 
 /// `POST …/batch/archive`: 204 whatever the ids.

@@ -165,6 +165,9 @@ pub struct Faults {
     pub webhook_drop_percent: u8,
     /// Percent of webhook batches sent twice.
     pub webhook_duplicate_percent: u8,
+    /// Search index lag: contacts created less than this many milliseconds ago do not appear
+    /// in search results yet (HubSpot's search-miss-then-create-409 race).
+    pub search_lag_ms: u64,
 }
 
 /// Shared state of one running simulator.
@@ -261,6 +264,7 @@ impl Sim {
                 token: token.to_owned(),
                 kind: CallerKind::PrivateApp,
                 app_id: self.config.app_id,
+                scopes: None,
             });
         }
         if let Some((_, app_id)) = self
@@ -273,6 +277,7 @@ impl Sim {
                 token: token.to_owned(),
                 kind: CallerKind::PrivateApp,
                 app_id: *app_id,
+                scopes: None,
             });
         }
         let check = self
@@ -281,10 +286,11 @@ impl Sim {
             .unwrap_or_else(|e| e.into_inner())
             .check(token, self.now_ms());
         match check {
-            oauth::AccessCheck::Valid => Ok(Caller {
+            oauth::AccessCheck::Valid(scopes) => Ok(Caller {
                 token: token.to_owned(),
                 kind: CallerKind::OAuth,
                 app_id: self.config.app_id,
+                scopes: Some(scopes),
             }),
             oauth::AccessCheck::Expired(ms) => Err(ApiError::expired(ms.max(0) / 1000)),
             oauth::AccessCheck::Unknown => Err(ApiError::unauthenticated()),

@@ -42,10 +42,10 @@ pub struct Tokens {
 }
 
 /// What an OAuth access token is worth now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessCheck {
-    /// Valid.
-    Valid,
+    /// Valid, with the scopes granted.
+    Valid(Vec<String>),
     /// Expired this many milliseconds ago.
     Expired(i64),
     /// Never issued.
@@ -56,7 +56,7 @@ impl Tokens {
     /// Checks an access token at `now`.
     pub fn check(&self, token: &str, now: i64) -> AccessCheck {
         match self.access.get(token) {
-            Some(grant) if grant.expires_at > now => AccessCheck::Valid,
+            Some(grant) if grant.expires_at > now => AccessCheck::Valid(grant.scopes.clone()),
             Some(grant) => AccessCheck::Expired(now - grant.expires_at),
             None => AccessCheck::Unknown,
         }

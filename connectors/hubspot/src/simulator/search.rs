@@ -4,6 +4,7 @@
 //! 18 filters, 3,000 characters). Archived contacts never match.
 
 use std::cmp::Ordering;
+use std::collections::BTreeSet;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
@@ -12,8 +13,11 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::contacts::Page;
 use super::errors::{ApiError, json_response};
-use super::state::{CREATEDATE, Contact, LASTMODIFIEDDATE, parse_time, value_to_string};
+use super::state::{
+    CREATEDATE, Contact, EMAIL, LASTMODIFIEDDATE, OBJECT_ID, Store, parse_time, value_to_string,
+};
 use super::{SimState, check_object_type};
 
 /// Most results one search page returns.
@@ -91,88 +95,181 @@ struct SearchRequest {
     after: Option<Value>,
 }
 
-/// Compares a stored value with a filter value: times and numbers numerically, the rest
-/// case-insensitively.
-fn compare(property: &str, stored: &str, wanted: &str) -> Option<Ordering> {
-    if property == CREATEDATE || property == LASTMODIFIEDDATE {
-        return Some(parse_time(stored)?.cmp(&parse_time(wanted)?));
-    }
-    if let (Ok(a), Ok(b)) = (stored.parse::<f64>(), wanted.parse::<f64>()) {
-        return a.partial_cmp(&b);
-    }
-    Some(stored.to_lowercase().cmp(&wanted.to_lowercase()))
+/// A stored value, typed for comparison without allocating.
+#[derive(Debug, Clone, Copy)]
+enum Stored<'a> {
+    Missing,
+    Number(f64),
+    Text(&'a str),
 }
 
-fn token_match(stored: &str, pattern: &str) -> bool {
-    let stored = stored.to_lowercase();
-    let pattern = pattern.to_lowercase();
+fn stored<'a>(contact: &'a Contact, property: &str) -> Stored<'a> {
+    match property {
+        CREATEDATE => Stored::Number(contact.created_at as f64),
+        LASTMODIFIEDDATE => Stored::Number(contact.updated_at as f64),
+        OBJECT_ID => Stored::Number(contact.id as f64),
+        _ => contact
+            .properties
+            .get(property)
+            .map_or(Stored::Missing, |v| Stored::Text(v)),
+    }
+}
+
+/// A filter value prepared once per search: lowercase text, and its number (epoch ms for
+/// dates) when it has one.
+#[derive(Debug, Clone)]
+struct Wanted {
+    lower: String,
+    number: Option<f64>,
+}
+
+impl Wanted {
+    fn new(property: &str, value: &str) -> Self {
+        let number = if property == CREATEDATE || property == LASTMODIFIEDDATE {
+            parse_time(value).map(|ms| ms as f64)
+        } else {
+            value.parse::<f64>().ok()
+        };
+        Self {
+            lower: value.to_lowercase(),
+            number,
+        }
+    }
+}
+
+fn lower_cmp(text: &str, lower: &str) -> Ordering {
+    text.chars().flat_map(char::to_lowercase).cmp(lower.chars())
+}
+
+/// Compares a stored value with a wanted one: numerically when both are numbers (or dates),
+/// else case-insensitively.
+fn compare(stored: Stored<'_>, wanted: &Wanted) -> Option<Ordering> {
+    match stored {
+        Stored::Missing => None,
+        Stored::Number(n) => match wanted.number {
+            Some(w) => n.partial_cmp(&w),
+            None => Some(lower_cmp(&format_number(n), &wanted.lower)),
+        },
+        Stored::Text(text) => match (wanted.number, text.parse::<f64>()) {
+            (Some(w), Ok(n)) => n.partial_cmp(&w),
+            _ => Some(lower_cmp(text, &wanted.lower)),
+        },
+    }
+}
+
+fn format_number(n: f64) -> String {
+    if n.fract() == 0.0 {
+        format!("{}", n as i64)
+    } else {
+        n.to_string()
+    }
+}
+
+fn token_match(stored: Stored<'_>, pattern: &str) -> bool {
+    let text = match stored {
+        Stored::Missing => return false,
+        Stored::Number(n) => format_number(n),
+        Stored::Text(t) => t.to_lowercase(),
+    };
     match (pattern.strip_prefix('*'), pattern.strip_suffix('*')) {
-        (Some(suffix), _) => stored.ends_with(suffix.trim_end_matches('*')),
-        (None, Some(prefix)) => stored.starts_with(prefix),
+        (Some(suffix), _) => text.ends_with(suffix.trim_end_matches('*')),
+        (None, Some(prefix)) => text.starts_with(prefix),
         (None, None) => {
-            stored
-                .split(|c: char| !c.is_alphanumeric())
-                .any(|token| token == pattern)
-                || stored == pattern
+            text == pattern
+                || text
+                    .split(|c: char| !c.is_alphanumeric())
+                    .any(|token| token == pattern)
         }
     }
 }
 
-fn matches(contact: &Contact, filter: &Filter) -> bool {
-    let stored = contact.value(&filter.property_name);
-    let wanted = filter
-        .value
-        .as_ref()
-        .map(value_to_string)
-        .unwrap_or_default();
-    let cmp = |s: &str| compare(&filter.property_name, s, &wanted);
-    match filter.operator.as_str() {
-        "HAS_PROPERTY" => stored.is_some(),
-        "NOT_HAS_PROPERTY" => stored.is_none(),
-        "EQ" => stored.is_some_and(|s| cmp(&s) == Some(Ordering::Equal)),
-        "NEQ" => stored.is_none_or(|s| cmp(&s) != Some(Ordering::Equal)),
-        "GT" => stored.is_some_and(|s| cmp(&s) == Some(Ordering::Greater)),
-        "GTE" => {
-            stored.is_some_and(|s| matches!(cmp(&s), Some(Ordering::Greater | Ordering::Equal)))
-        }
-        "LT" => stored.is_some_and(|s| cmp(&s) == Some(Ordering::Less)),
-        "LTE" => stored.is_some_and(|s| matches!(cmp(&s), Some(Ordering::Less | Ordering::Equal))),
-        "BETWEEN" => {
-            let high = filter
-                .high_value
-                .as_ref()
-                .map(value_to_string)
-                .unwrap_or_default();
-            stored.is_some_and(|s| {
-                matches!(cmp(&s), Some(Ordering::Greater | Ordering::Equal))
-                    && matches!(
-                        compare(&filter.property_name, &s, &high),
-                        Some(Ordering::Less | Ordering::Equal)
-                    )
-            })
-        }
-        "IN" | "NOT_IN" => {
-            // String values must be given in lowercase: HubSpot matches them exactly against
-            // the lowercased stored value.
-            let values: Vec<String> = filter
+/// A filter prepared for matching many contacts.
+#[derive(Debug)]
+struct Compiled<'a> {
+    property: &'a str,
+    operator: &'a str,
+    wanted: Wanted,
+    high: Wanted,
+    values: Vec<Wanted>,
+}
+
+impl<'a> Compiled<'a> {
+    fn new(filter: &'a Filter) -> Self {
+        let property = filter.property_name.as_str();
+        let text = |v: &Option<Value>| v.as_ref().map(value_to_string).unwrap_or_default();
+        Self {
+            property,
+            operator: filter.operator.as_str(),
+            wanted: Wanted::new(property, &text(&filter.value)),
+            high: Wanted::new(property, &text(&filter.high_value)),
+            values: filter
                 .values
                 .iter()
                 .flatten()
-                .map(value_to_string)
-                .collect();
-            let found = stored.is_some_and(|s| {
-                let lower = s.to_lowercase();
-                values.iter().any(|v| {
-                    *v == lower
-                        || (v.parse::<f64>().is_ok()
-                            && compare(&filter.property_name, &s, v) == Some(Ordering::Equal))
-                })
-            });
-            (filter.operator == "IN") == found
+                .map(|v| Wanted::new(property, &value_to_string(v)))
+                .collect(),
         }
-        "CONTAINS_TOKEN" => stored.is_some_and(|s| token_match(&s, &wanted)),
-        "NOT_CONTAINS_TOKEN" => stored.is_none_or(|s| !token_match(&s, &wanted)),
-        _ => false,
+    }
+
+    fn matches(&self, contact: &Contact) -> bool {
+        let value = stored(contact, self.property);
+        let present = !matches!(value, Stored::Missing);
+        let cmp = compare(value, &self.wanted);
+        match self.operator {
+            "HAS_PROPERTY" => present,
+            "NOT_HAS_PROPERTY" => !present,
+            "EQ" => cmp == Some(Ordering::Equal),
+            "NEQ" => cmp != Some(Ordering::Equal),
+            "GT" => cmp == Some(Ordering::Greater),
+            "GTE" => matches!(cmp, Some(Ordering::Greater | Ordering::Equal)),
+            "LT" => cmp == Some(Ordering::Less),
+            "LTE" => matches!(cmp, Some(Ordering::Less | Ordering::Equal)),
+            "BETWEEN" => {
+                matches!(cmp, Some(Ordering::Greater | Ordering::Equal))
+                    && matches!(
+                        compare(value, &self.high),
+                        Some(Ordering::Less | Ordering::Equal)
+                    )
+            }
+            // String values must be given in lowercase: they match the lowercased stored
+            // value exactly.
+            "IN" | "NOT_IN" => {
+                let found = self
+                    .values
+                    .iter()
+                    .any(|v| compare(value, v) == Some(Ordering::Equal));
+                (self.operator == "IN") == found
+            }
+            "CONTAINS_TOKEN" => token_match(value, &self.wanted.lower),
+            "NOT_CONTAINS_TOKEN" => !token_match(value, &self.wanted.lower),
+            _ => false,
+        }
+    }
+
+    /// The ids this filter can only match, when an index answers it (EQ/IN on `email` or
+    /// `hs_object_id`).
+    fn candidates(&self, store: &Store) -> Option<Vec<u64>> {
+        let values: Vec<&Wanted> = match self.operator {
+            "EQ" => vec![&self.wanted],
+            "IN" => self.values.iter().collect(),
+            _ => return None,
+        };
+        match self.property {
+            EMAIL => Some(
+                values
+                    .iter()
+                    .filter_map(|v| store.primary_email_owner(&v.lower))
+                    .collect(),
+            ),
+            OBJECT_ID => Some(
+                values
+                    .iter()
+                    .filter_map(|v| v.lower.parse::<u64>().ok())
+                    .filter(|id| store.live.contains_key(id))
+                    .collect(),
+            ),
+            _ => None,
+        }
     }
 }
 
@@ -275,50 +372,78 @@ pub async fn search(
         )));
     }
     let query = request.query.as_deref().map(str::to_lowercase);
+    let groups: Vec<Vec<Compiled<'_>>> = request
+        .filter_groups
+        .iter()
+        .map(|g| g.filters.iter().map(Compiled::new).collect())
+        .collect();
+    let indexed_before = sim.now_ms() - sim.faults().search_lag_ms as i64;
     let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
-    let mut hits: Vec<&Contact> = store
-        .live
-        .values()
-        .filter(|c| {
-            request.filter_groups.is_empty()
-                || request
-                    .filter_groups
-                    .iter()
-                    .any(|g| g.filters.iter().all(|f| matches(c, f)))
-        })
-        .filter(|c| {
-            query.as_deref().is_none_or(|q| {
+    let keep = |c: &Contact| {
+        c.created_at <= indexed_before
+            && (groups.is_empty() || groups.iter().any(|g| g.iter().all(|f| f.matches(c))))
+            && query.as_deref().is_none_or(|q| {
                 TEXT_PROPERTIES.iter().any(|p| {
                     c.properties
                         .get(*p)
                         .is_some_and(|v| v.to_lowercase().contains(q))
                 })
             })
-        })
-        .collect();
+    };
+    // Every group answered by an index: look up candidates instead of scanning.
+    let indexed: Option<BTreeSet<u64>> = if groups.is_empty() {
+        None
+    } else {
+        groups
+            .iter()
+            .map(|g| g.iter().find_map(|f| f.candidates(&store)))
+            .try_fold(BTreeSet::new(), |mut all, ids| {
+                all.extend(ids?);
+                Some(all)
+            })
+    };
+    let mut hits: Vec<&Contact> = match indexed {
+        Some(ids) => ids
+            .iter()
+            .filter_map(|id| store.live.get(id))
+            .filter(|c| keep(c))
+            .collect(),
+        None => store.live.values().filter(|c| keep(c)).collect(),
+    };
     if let Some((property, descending)) = request.sorts.first().map(sort_key) {
         hits.sort_by(|a, b| {
-            let order = match (a.value(&property), b.value(&property)) {
-                (Some(x), Some(y)) => compare(&property, &x, &y).unwrap_or(Ordering::Equal),
-                (Some(_), None) => Ordering::Less,
-                (None, Some(_)) => Ordering::Greater,
-                (None, None) => Ordering::Equal,
+            let order = match (stored(a, &property), stored(b, &property)) {
+                (Stored::Missing, Stored::Missing) => Ordering::Equal,
+                (_, Stored::Missing) => Ordering::Less,
+                (Stored::Missing, _) => Ordering::Greater,
+                (Stored::Number(x), Stored::Number(y)) => x.total_cmp(&y),
+                (Stored::Text(x), Stored::Text(y)) => match (x.parse::<f64>(), y.parse::<f64>()) {
+                    (Ok(x), Ok(y)) => x.total_cmp(&y),
+                    _ => x
+                        .chars()
+                        .flat_map(char::to_lowercase)
+                        .cmp(y.chars().flat_map(char::to_lowercase)),
+                },
+                (Stored::Number(_), Stored::Text(_)) => Ordering::Less,
+                (Stored::Text(_), Stored::Number(_)) => Ordering::Greater,
             };
             let order = order.then(a.id.cmp(&b.id));
             if descending { order.reverse() } else { order }
         });
     }
     let total = hits.len() as u64;
-    let results: Vec<Value> = hits
+    let results = hits
         .iter()
         .skip(after as usize)
         .take(limit as usize)
-        .map(|c| c.to_json(&request.properties, &store.properties))
+        .map(|c| c.view(&request.properties, &store.properties))
         .collect();
-    let mut body = json!({ "total": total, "results": results });
     let next = after + limit;
-    if next < total && limit > 0 {
-        body["paging"] = json!({ "next": { "after": next.to_string() } });
-    }
+    let body = Page {
+        total: Some(total),
+        results,
+        paging: (next < total && limit > 0)
+            .then(|| json!({ "next": { "after": next.to_string() } })),
+    };
     Ok(json_response(StatusCode::OK, &body))
 }

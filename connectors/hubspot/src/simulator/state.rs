@@ -11,7 +11,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde_json::{Value, json};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 use tte_sync_core::simulate::SplitMix64;
 
 use super::errors::PropertyIssue;
@@ -194,29 +195,69 @@ impl Contact {
     /// The `SimplePublicObject` JSON with `requested` properties (the defaults when empty);
     /// requested-but-empty properties are `null`, unknown ones omitted.
     pub fn to_json(&self, requested: &[String], known: &BTreeMap<String, Property>) -> Value {
-        let mut properties = serde_json::Map::new();
+        serde_json::to_value(self.view(requested, known)).unwrap_or(Value::Null)
+    }
+
+    /// A view that serializes as [`Contact::to_json`] without building a JSON tree.
+    pub fn view<'a>(
+        &'a self,
+        requested: &'a [String],
+        known: &'a BTreeMap<String, Property>,
+    ) -> ContactView<'a> {
+        ContactView {
+            contact: self,
+            requested,
+            known,
+        }
+    }
+}
+
+/// A contact rendered as HubSpot's `SimplePublicObject`.
+#[derive(Debug, Clone, Copy)]
+pub struct ContactView<'a> {
+    contact: &'a Contact,
+    requested: &'a [String],
+    known: &'a BTreeMap<String, Property>,
+}
+
+struct PropertiesView<'a>(ContactView<'a>);
+
+impl Serialize for PropertiesView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let ContactView {
+            contact,
+            requested,
+            known,
+        } = self.0;
+        let mut map = serializer.serialize_map(None)?;
         if requested.is_empty() {
             for name in DEFAULT_PROPERTIES {
-                properties.insert((*name).to_owned(), self.value(name).into());
+                map.serialize_entry(name, &contact.value(name))?;
             }
         } else {
             for name in requested {
                 if known.get(name).is_some_and(|p| !p.archived) {
-                    properties.insert(name.clone(), self.value(name).into());
+                    map.serialize_entry(name, &contact.value(name))?;
                 }
             }
         }
-        let mut object = json!({
-            "id": self.id.to_string(),
-            "properties": properties,
-            "createdAt": iso(self.created_at),
-            "updatedAt": iso(self.updated_at),
-            "archived": self.archived_at.is_some(),
-        });
-        if let (Some(at), Some(map)) = (self.archived_at, object.as_object_mut()) {
-            map.insert("archivedAt".into(), iso(at).into());
+        map.end()
+    }
+}
+
+impl Serialize for ContactView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let contact = self.contact;
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("id", &contact.id.to_string())?;
+        map.serialize_entry("properties", &PropertiesView(*self))?;
+        map.serialize_entry("createdAt", &iso(contact.created_at))?;
+        map.serialize_entry("updatedAt", &iso(contact.updated_at))?;
+        map.serialize_entry("archived", &contact.archived_at.is_some())?;
+        if let Some(at) = contact.archived_at {
+            map.serialize_entry("archivedAt", &iso(at))?;
         }
-        object
+        map.end()
     }
 }
 
@@ -335,6 +376,11 @@ impl Store {
                 .copied(),
             Some(property) => self.unique.get(property)?.get(id).copied(),
         }
+    }
+
+    /// The live contact whose primary email is `lowercase_email`.
+    pub fn primary_email_owner(&self, lowercase_email: &str) -> Option<u64> {
+        self.by_email.get(lowercase_email).copied()
     }
 
     /// Whether `name` is usable as an `idProperty`.

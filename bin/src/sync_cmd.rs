@@ -1,0 +1,148 @@
+//! `tte-sync sync`: one full two-way reconcile, with a plan (`--dry-run`), a per-direction
+//! summary (or `--json`) and a progress bar when stderr is a terminal.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use indicatif::{ProgressBar, ProgressStyle};
+use tte_sync_core::connector::{ConnectorContext, registry};
+use tte_sync_core::engine::{Engine, Progress, ReconcileOptions, SyncDirection};
+use tte_sync_core::mapping::Mapping;
+use tte_sync_core::store::Store;
+use tte_sync_core::tte::TteClient;
+
+use crate::config::Config;
+
+/// How often the spinner of a phase without a known length ticks.
+const TICK: Duration = Duration::from_millis(120);
+
+/// Arguments of `tte-sync sync`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, short, value_name = "FILE")]
+    config: PathBuf,
+    /// Print the plan and write nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Which sides may be written: both, to-crm or to-hub.
+    #[arg(long, default_value = "both", value_name = "DIRECTION")]
+    direction: SyncDirection,
+    /// Print the summary as JSON on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs `tte-sync sync`.
+///
+/// # Errors
+/// Fails when the config, mapping, store, 10to8 or the CRM cannot be used.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async move {
+        let engine = engine_from_config(&args.config).await?;
+        let progress: Option<Arc<dyn Progress>> = if std::io::stderr().is_terminal() && !args.json {
+            Some(Arc::new(Bar::new()))
+        } else {
+            None
+        };
+        let options = ReconcileOptions {
+            dry_run: args.dry_run,
+            direction: args.direction,
+            progress: progress.clone(),
+        };
+        let summary = engine.reconcile(&options).await?;
+        drop(progress);
+        let text = if args.json {
+            let json = serde_json::to_string_pretty(&summary).context("writing the summary")?;
+            format!("{json}\n")
+        } else {
+            summary.to_string()
+        };
+        std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())
+            .context("writing the summary")?;
+        Ok(if summary.has_failures() {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        })
+    })
+}
+
+/// Loads the config and builds the engine it describes: store (migrated), mapping, 10to8
+/// client and CRM connector.
+///
+/// # Errors
+/// Fails with a message naming what to fix.
+pub async fn engine_from_config(path: &Path) -> anyhow::Result<Engine> {
+    let config = Config::load(path)?;
+    let plugin = registry::find(&config.crm.connector).map_err(|e| anyhow!("{e}"))?;
+    let mapping = match &config.mapping {
+        Some(file) => Mapping::load(file).map_err(|d| anyhow!("{d}"))?,
+        None => Mapping::compile(
+            plugin.default_mapping,
+            &format!("<{} default>", plugin.name),
+        )
+        .map_err(|d| anyhow!("{d}"))?,
+    };
+    let store = Store::open(&config.database)
+        .await
+        .with_context(|| format!("opening the state store `{}`", config.database))?;
+    let crm = plugin
+        .build(
+            config.crm.config.clone(),
+            ConnectorContext {
+                tokens: Arc::new(store.clone()),
+            },
+        )
+        .map_err(|e| anyhow!("crm.config: {e}"))?;
+    let tte = TteClient::new(config.tte.clone()).map_err(|e| anyhow!("{e}"))?;
+    Ok(Engine::new(store, tte, crm, Arc::new(mapping)))
+}
+
+/// A progress bar on stderr, one phase at a time.
+struct Bar {
+    bar: ProgressBar,
+}
+
+impl Bar {
+    fn new() -> Self {
+        let bar = ProgressBar::new_spinner();
+        bar.enable_steady_tick(TICK);
+        Self { bar }
+    }
+}
+
+impl Progress for Bar {
+    fn phase(&self, name: &str, total: u64) {
+        self.bar.reset();
+        if total == 0 {
+            self.bar.set_style(
+                ProgressStyle::with_template("{spinner} {msg}: {pos} records")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+            );
+        } else {
+            self.bar.set_length(total);
+            self.bar.set_style(
+                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})")
+                    .unwrap_or_else(|_| ProgressStyle::default_bar())
+                    .progress_chars("=> "),
+            );
+        }
+        self.bar.set_message(name.to_owned());
+    }
+
+    fn advance(&self, steps: u64) {
+        self.bar.inc(steps);
+    }
+}
+
+impl Drop for Bar {
+    fn drop(&mut self) {
+        self.bar.finish_and_clear();
+    }
+}

@@ -1,0 +1,343 @@
+//! Live processing of inbox items (HubSpot events, 10to8 notifications), in batches.
+//!
+//! A batch is claimed from the store (already coalesced per object, leased so no two workers
+//! hold one object), merges re-point links, and the touched objects plus their linked partners
+//! are re-fetched in batch (10to8 one GET per customer, the CRM one batch read). The same
+//! pairing, planning and writing as a full pass then runs over just those objects, so live and
+//! full passes can never disagree. Events caused by our own writes are dropped early by the
+//! webhook receiver where the source says so (HubSpot's `changeSource`/`sourceId`); any that
+//! get through re-fetch a pair that equals its snapshots and write nothing.
+//!
+//! Limits of a live batch: matching by email only sees the CRM (HubSpot enforces unique
+//! emails, so a create that collides links to the existing record) — a record new in the CRM
+//! whose person is an unlinked 10to8 customer gets a new customer; the next full pass would
+//! have linked them, and in steady state every customer is linked.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use chrono::Utc;
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use tracing::{debug, warn};
+
+use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides};
+use super::summary::Summary;
+use super::{Engine, EngineError};
+use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
+use crate::record::{CrmId, CustomerUri};
+use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
+
+/// Items claimed per batch.
+pub const LIVE_BATCH: u32 = 100;
+/// How long a claim holds its items.
+const LEASE: Duration = Duration::from_secs(120);
+/// The first retry of a failed batch waits this long, doubling per attempt.
+const RETRY_BASE: Duration = Duration::from_secs(2);
+/// The longest wait before a retry.
+const RETRY_MAX: Duration = Duration::from_secs(600);
+/// What separates the ids of 10to8-merged customers in the External ID.
+const MERGED_SEPARATOR: char = ',';
+
+/// What live processing did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct LiveSummary {
+    /// Inbox items processed.
+    pub processed: u64,
+    /// Items that failed and will be retried or were dead-lettered.
+    pub failed: u64,
+    /// The writes, per direction.
+    pub sync: Summary,
+}
+
+impl LiveSummary {
+    fn add(&mut self, other: &LiveSummary) {
+        self.processed += other.processed;
+        self.failed += other.failed;
+        for (total, part) in [
+            (&mut self.sync.to_crm, other.sync.to_crm),
+            (&mut self.sync.to_hub, other.sync.to_hub),
+        ] {
+            total.created += part.created;
+            total.updated += part.updated;
+            total.linked += part.linked;
+            total.unchanged += part.unchanged;
+            total.conflicts += part.conflicts;
+            total.failed += part.failed;
+            total.deleted += part.deleted;
+        }
+        self.sync.delete_blocked += other.sync.delete_blocked;
+        self.sync
+            .ambiguous
+            .extend(other.sync.ambiguous.iter().cloned());
+    }
+}
+
+/// The inbox change kind of a 10to8 notification (which says only "something changed").
+const HUB_CHANGED: &str = "changed";
+
+/// The inbox change kind of a CRM event.
+fn kind_name(kind: &ChangeKind) -> &'static str {
+    match kind {
+        ChangeKind::Created => "created",
+        ChangeKind::PropertyChanged => "property_changed",
+        ChangeKind::Deleted => "deleted",
+        ChangeKind::Restored => "restored",
+        ChangeKind::Merged { .. } => "merged",
+        ChangeKind::PrivacyDeleted => "privacy_deleted",
+    }
+}
+
+impl Engine {
+    /// Queues the customers a 10to8 notification names, due now.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be written (answer the notification with an error so that
+    /// 10to8 sends it again).
+    pub async fn enqueue_hub_changes(&self, uris: &[CustomerUri]) -> Result<Enqueued, EngineError> {
+        let now = Utc::now();
+        let items = uris
+            .iter()
+            .map(|uri| Enqueue {
+                object: ObjectRef::hub(self.connector(), uri.as_str()),
+                change: Change::new(HUB_CHANGED).with_occurred_at(now),
+                due_at: now,
+            })
+            .collect();
+        Ok(self.store.enqueue(items).await?)
+    }
+
+    /// Queues CRM events, due now, dropping those the connector recognises as our own writes.
+    /// Returns what was queued and how many echoes were dropped.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be written (answer the webhook with an error so that the
+    /// CRM sends it again).
+    pub async fn enqueue_crm_events(
+        &self,
+        events: &[ChangeEvent],
+    ) -> Result<(Enqueued, u64), EngineError> {
+        let receiver = self.crm.webhooks();
+        let mut dropped = 0;
+        let mut items = Vec::new();
+        for event in events {
+            if receiver.is_some_and(|r| r.is_own_echo(event)) {
+                dropped += 1;
+                continue;
+            }
+            let mut change =
+                Change::new(kind_name(&event.kind)).with_occurred_at(event.occurred_at);
+            if let Some(property) = &event.property {
+                change = change.with_property(property.clone());
+            }
+            if let ChangeKind::Merged { merged_ids } = &event.kind {
+                change = change.with_merged(merged_ids.iter().map(|id| id.as_str().to_owned()));
+            }
+            items.push(Enqueue {
+                object: ObjectRef::crm(self.connector(), event.object_id.as_str()),
+                change,
+                due_at: Utc::now(),
+            });
+        }
+        debug!(queued = items.len(), dropped, "Queued CRM events.");
+        Ok((self.store.enqueue(items).await?, dropped))
+    }
+
+    /// Claims one batch of due inbox items as `worker` and processes it.
+    ///
+    /// # Errors
+    /// Fails only when the store cannot be used; a batch whose objects cannot be fetched or
+    /// written is put back for a retry with backoff (or dead-lettered after the last attempt).
+    pub async fn process_inbox(&self, worker: &str) -> Result<LiveSummary, EngineError> {
+        let items = self.store.claim(worker, LIVE_BATCH, LEASE).await?;
+        if items.is_empty() {
+            return Ok(LiveSummary::default());
+        }
+        let mut summary = LiveSummary {
+            processed: items.len() as u64,
+            ..LiveSummary::default()
+        };
+        match self.process_items(&items).await {
+            Ok(sync) => {
+                summary.sync = sync;
+                for item in &items {
+                    self.store.complete(item).await?;
+                }
+            }
+            Err(error) => {
+                warn!(items = items.len(), %error, "Live batch failed; retrying later.");
+                let retryable = match &error {
+                    EngineError::Tte(e) => e.kind().is_retryable(),
+                    EngineError::Crm(e) => e.kind().is_retryable(),
+                    _ => true,
+                };
+                let message = error.to_string();
+                for item in &items {
+                    let retry_at = retryable.then(|| Utc::now() + backoff(item.attempts));
+                    self.store.fail(item, &message, retry_at).await?;
+                    summary.failed += 1;
+                }
+            }
+        }
+        Ok(summary)
+    }
+
+    /// Processes inbox batches until no item is due.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be used.
+    pub async fn drain_inbox(&self) -> Result<LiveSummary, EngineError> {
+        let worker = format!("drain-{}", std::process::id());
+        let mut total = LiveSummary::default();
+        loop {
+            let batch = self.process_inbox(&worker).await?;
+            if batch.processed == 0 {
+                return Ok(total);
+            }
+            total.add(&batch);
+            if batch.failed == batch.processed {
+                // Everything failed and waits for its retry time; do not spin.
+                return Ok(total);
+            }
+        }
+    }
+
+    async fn process_items(&self, items: &[InboxItem]) -> Result<Summary, EngineError> {
+        let connector = self.connector();
+        let mut uris: BTreeSet<CustomerUri> = BTreeSet::new();
+        let mut ids: BTreeSet<CrmId> = BTreeSet::new();
+        let mut hub_times = HashMap::new();
+        for item in items {
+            match item.object.side {
+                Side::Hub => {
+                    let uri = CustomerUri(item.object.object_id.clone());
+                    hub_times.insert(
+                        uri.as_str().to_owned(),
+                        item.change.occurred_at.unwrap_or(item.enqueued_at),
+                    );
+                    uris.insert(uri);
+                }
+                Side::Crm => {
+                    let id = CrmId(item.object.object_id.clone());
+                    if !item.change.merged_ids.is_empty() {
+                        let from: Vec<CrmId> =
+                            item.change.merged_ids.iter().cloned().map(CrmId).collect();
+                        let repointed = self.store.repoint_crm(connector, &from, &id).await?;
+                        debug!(record = %id, unlinked = repointed.unlinked.len(), "Re-pointed links after a CRM merge.");
+                        uris.extend(repointed.unlinked.into_iter().map(|l| l.hub_uri));
+                    }
+                    ids.insert(id);
+                }
+            }
+        }
+
+        // The linked partners of every touched object.
+        let mut links: HashMap<String, Link> = HashMap::new();
+        let by_hub = self
+            .store
+            .links_by_hub(connector, &uris.iter().cloned().collect::<Vec<_>>())
+            .await?;
+        let by_crm = self
+            .store
+            .links_by_crm(connector, &ids.iter().cloned().collect::<Vec<_>>())
+            .await?;
+        for link in by_hub.into_iter().chain(by_crm) {
+            uris.insert(link.hub_uri.clone());
+            ids.insert(link.crm_id.clone());
+            links.insert(link.hub_uri.as_str().to_owned(), link);
+        }
+
+        let mut customers = self.fetch_customers(&uris).await?;
+        // Unlinked customers naming an unlinked record (External ID) bring it along.
+        let identity = self.mapping.identity().clone();
+        let mut named: Vec<CrmId> = Vec::new();
+        for customer in &customers {
+            if links.contains_key(&customer.resource_uri) {
+                continue;
+            }
+            if let Some(external) = customer.custom_fields.get(&identity.crm_id_custom_field) {
+                named.extend(
+                    external
+                        .split(MERGED_SEPARATOR)
+                        .map(str::trim)
+                        .filter(|id| !id.is_empty())
+                        .map(CrmId::from)
+                        .filter(|id| !ids.contains(id)),
+                );
+            }
+        }
+        let taken = self.store.links_by_crm(connector, &named).await?;
+        named.retain(|id| !taken.iter().any(|l| &l.crm_id == id));
+        ids.extend(named);
+
+        let id_list: Vec<CrmId> = ids.iter().cloned().collect();
+        let mut records = HashMap::new();
+        for chunk in id_list.chunks(super::reconcile::CRM_BATCH) {
+            let found = self.crm.read(chunk, self.mapping.crm_properties()).await?;
+            for record in found.into_iter().flatten() {
+                records.insert(record.id.clone(), record);
+            }
+        }
+        // Unlinked records naming an unlinked customer bring it along.
+        let mut more: BTreeSet<CustomerUri> = BTreeSet::new();
+        for record in records.values() {
+            if links.values().any(|l| l.crm_id == record.id) {
+                continue;
+            }
+            let uri = record.property(&identity.hub_id_property);
+            if !uri.is_empty() && !uris.contains(&CustomerUri::from(uri)) {
+                more.insert(CustomerUri::from(uri));
+            }
+        }
+        let taken = self
+            .store
+            .links_by_hub(connector, &more.iter().cloned().collect::<Vec<_>>())
+            .await?;
+        more.retain(|uri| !taken.iter().any(|l| &l.hub_uri == uri));
+        customers.extend(self.fetch_customers(&more).await?);
+
+        let sides = Sides {
+            customers,
+            records,
+            links,
+            hub_times,
+        };
+        self.sync_sides(&sides, &ReconcileOptions::default()).await
+    }
+
+    /// The live customers among `uris` (a 404 means deleted, and leaves it out).
+    async fn fetch_customers(
+        &self,
+        uris: &BTreeSet<CustomerUri>,
+    ) -> Result<Vec<crate::record::Customer>, EngineError> {
+        let tte = &self.tte;
+        let fetched: Vec<_> = stream::iter(uris.iter())
+            .map(|uri| async move {
+                match tte.get(uri).await {
+                    Ok(found) => Ok(found),
+                    Err(e) if *e.kind() == ErrorKind::NotFound => Ok(None),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffered(HUB_CONCURRENCY)
+            .collect()
+            .await;
+        let mut customers = Vec::new();
+        for customer in fetched {
+            if let Some(customer) = customer? {
+                if !customer.deleted && !customer.resource_uri.is_empty() {
+                    customers.push(customer);
+                }
+            }
+        }
+        Ok(customers)
+    }
+}
+
+/// How long to wait before retrying a batch that failed `attempts` times already.
+fn backoff(attempts: u32) -> chrono::Duration {
+    let wait = RETRY_BASE
+        .saturating_mul(2_u32.saturating_pow(attempts.min(16)))
+        .min(RETRY_MAX);
+    chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(600))
+}

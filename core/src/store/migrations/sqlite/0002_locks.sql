@@ -1,0 +1,7 @@
+-- Named locks with an expiry, for work one replica does at a time (the periodic reconcile).
+
+CREATE TABLE locks (
+    name       TEXT    PRIMARY KEY,
+    holder     TEXT    NOT NULL,
+    expires_at INTEGER NOT NULL
+);

@@ -1,0 +1,282 @@
+//! Live processing against both simulators: inbox items queued as the webhook routes queue
+//! them, edits made in either app propagate, concurrent edits of different fields both
+//! survive, the same field follows the policy, echoes of our own writes write nothing,
+//! deletes follow the policy, and `retry` requeues dead letters.
+
+mod support;
+
+use chrono::Utc;
+use tte_sync_core::CrmId;
+use tte_sync_core::connector::{ChangeEvent, ChangeKind};
+use tte_sync_core::store::{Change, ObjectRef};
+use tte_sync_core::tte::CustomerPatch;
+
+use support::{EXTERNAL_ID, HUB_STATUS, SEED, World};
+
+const CONNECTOR: &str = "hubspot";
+
+fn crm_event(id: &str, kind: ChangeKind, source_id: Option<&str>) -> ChangeEvent {
+    ChangeEvent {
+        object_id: CrmId::from(id),
+        kind,
+        property: Some("phone".into()),
+        value: None,
+        occurred_at: Utc::now(),
+        change_source: Some("CRM_UI".into()),
+        source_id: source_id.map(str::to_owned),
+        account: None,
+        event_id: None,
+    }
+}
+
+/// A synced world of `n` customers; returns it with (customer id, contact id) pairs.
+async fn synced(n: u64) -> (World, Vec<(u64, String)>) {
+    let world = World::start().await;
+    world.tte.seed(SEED, 0, n, false);
+    world.sync().await;
+    let pairs = world
+        .customers()
+        .iter()
+        .map(|c| (c.id, c.custom_fields[EXTERNAL_ID].clone()))
+        .collect();
+    (world, pairs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn edits_in_either_app_propagate_and_their_echoes_write_nothing() {
+    let (world, pairs) = synced(4).await;
+    let (customer, contact) = pairs[0].clone();
+    let (other_customer, other_contact) = pairs[1].clone();
+    let uri = world.tte.customer_uri(customer);
+    let other_uri = world.tte.customer_uri(other_customer);
+
+    // Different fields on the two sides of one pair, and the same field on another pair.
+    world
+        .tte
+        .edit(
+            customer,
+            &CustomerPatch {
+                name: Some("Grace Hopper".into()),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    world
+        .hub
+        .user_edit(
+            contact.parse().expect("id"),
+            &[("phone", "+1 555 0100")],
+            None,
+        )
+        .expect("edit");
+    world
+        .tte
+        .edit(
+            other_customer,
+            &CustomerPatch {
+                numbers: Some(vec!["+44 1111".into()]),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    world
+        .hub
+        .user_edit(
+            other_contact.parse().expect("id"),
+            &[("phone", "+44 2222")],
+            None,
+        )
+        .expect("edit");
+
+    world
+        .engine
+        .enqueue_hub_changes(&[uri.clone(), other_uri.clone()])
+        .await
+        .expect("queue");
+    let events = [
+        crm_event(
+            &contact,
+            ChangeKind::PropertyChanged,
+            Some("userId:882761034"),
+        ),
+        crm_event(
+            &other_contact,
+            ChangeKind::PropertyChanged,
+            Some("userId:882761034"),
+        ),
+    ];
+    let (queued, dropped) = world
+        .engine
+        .enqueue_crm_events(&events)
+        .await
+        .expect("queue");
+    assert_eq!((queued.inserted, dropped), (2, 0));
+
+    world.reset_stats();
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.processed, 4);
+    assert_eq!(done.failed, 0);
+    assert_eq!(done.sync.to_crm.conflicts, 1, "{}", done.sync);
+    let contacts = world.contacts().await;
+    assert_eq!(contacts[&contact].property("lastname"), "Hopper");
+    assert_eq!(
+        world
+            .tte
+            .customer(customer)
+            .expect("customer")
+            .numbers
+            .first()
+            .map(String::as_str),
+        Some("+1 555 0100")
+    );
+    assert_eq!(
+        contacts[&other_contact].property("phone"),
+        "+44 1111",
+        "10to8 wins"
+    );
+    let writes = world.writes();
+    assert!(
+        writes.0 > 0 && writes.1 > 0,
+        "both sides were written: {writes:?}"
+    );
+
+    // The echoes: HubSpot names our app as the source (dropped before the inbox); 10to8's
+    // notifications of our patches are processed and find nothing to do.
+    let echoes = [
+        crm_event(&contact, ChangeKind::PropertyChanged, Some("app:54321")),
+        crm_event(
+            &other_contact,
+            ChangeKind::PropertyChanged,
+            Some("app:54321"),
+        ),
+    ];
+    let (queued, dropped) = world
+        .engine
+        .enqueue_crm_events(&echoes)
+        .await
+        .expect("queue");
+    assert_eq!((queued.inserted, dropped), (0, 2));
+    world
+        .engine
+        .enqueue_hub_changes(&[uri, other_uri])
+        .await
+        .expect("queue");
+    // An echo HubSpot could not attribute to us is caught by the snapshots.
+    world
+        .engine
+        .enqueue_crm_events(&[crm_event(&contact, ChangeKind::PropertyChanged, None)])
+        .await
+        .expect("queue");
+    world.reset_stats();
+    let echo = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(echo.processed, 3);
+    assert_eq!(echo.sync.writes(), 0, "{}", echo.sync);
+    assert_eq!(world.writes(), (0, 0), "echoes lead to zero writes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn new_records_and_deletes_are_handled_live() {
+    let (world, pairs) = synced(3).await;
+
+    // A customer new in 10to8 gets a contact; a contact new in HubSpot gets a customer.
+    let fresh = world.tte.seed(SEED, 100, 1, false);
+    let contact = world
+        .hub
+        .user_create(
+            &[
+                ("firstname", "Ada"),
+                ("lastname", "Lovelace"),
+                ("email", "ada@example.com"),
+            ],
+            None,
+        )
+        .expect("create");
+    world
+        .engine
+        .enqueue_hub_changes(&fresh)
+        .await
+        .expect("queue");
+    world
+        .engine
+        .enqueue_crm_events(&[crm_event(&contact.to_string(), ChangeKind::Created, None)])
+        .await
+        .expect("queue");
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.sync.to_crm.created, 1, "{}", done.sync);
+    assert_eq!(done.sync.to_hub.created, 1, "{}", done.sync);
+    assert_eq!(world.customers().len(), 5);
+    assert_eq!(world.contacts().await.len(), 5);
+
+    // Deleted in 10to8: archived. Archived in HubSpot with future bookings: blocked.
+    let (gone, gone_contact) = pairs[0].clone();
+    let (booked, booked_contact) = pairs[1].clone();
+    world.tte.delete(gone).expect("delete");
+    world.tte.set_future_bookings(booked, 2).expect("bookings");
+    assert!(
+        world
+            .hub
+            .user_archive(booked_contact.parse().expect("id"), None)
+    );
+    world
+        .engine
+        .enqueue_hub_changes(&[world.tte.customer_uri(gone)])
+        .await
+        .expect("queue");
+    world
+        .engine
+        .enqueue_crm_events(&[crm_event(&booked_contact, ChangeKind::Deleted, None)])
+        .await
+        .expect("queue");
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.sync.to_crm.deleted, 1, "{}", done.sync);
+    assert_eq!(done.sync.delete_blocked, 1, "{}", done.sync);
+    assert!(
+        world
+            .hub
+            .contact(gone_contact.parse().expect("id"))
+            .expect("contact")
+            .1
+    );
+    let kept = world.tte.customer(booked).expect("customer");
+    assert!(!kept.deleted);
+    assert_eq!(
+        kept.custom_fields[HUB_STATUS],
+        "Error: delete blocked: future bookings"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_requeues_dead_letters_and_processes_them() {
+    let (world, pairs) = synced(2).await;
+    let (customer, _) = pairs[0].clone();
+    let uri = world.tte.customer_uri(customer);
+    let object = ObjectRef::hub(CONNECTOR, uri.as_str());
+    world
+        .store
+        .record_dead_letter(&object, Change::new("reconcile"), "10to8 was down", 1)
+        .await
+        .expect("dead letter");
+    world
+        .tte
+        .edit(
+            customer,
+            &CustomerPatch {
+                name: Some("Ada King".into()),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    assert!(
+        world
+            .store
+            .requeue_dead_letter_for(&object)
+            .await
+            .expect("requeue")
+    );
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.processed, 1);
+    assert_eq!(done.sync.to_crm.updated, 1, "{}", done.sync);
+    assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
+    let contact = &world.contacts().await[&pairs[0].1];
+    assert_eq!(contact.property("lastname"), "King");
+}
