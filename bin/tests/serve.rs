@@ -1,7 +1,7 @@
 //! End to end through the real binary: `setup` against both simulators (idempotent), then
-//! `serve` — its first reconcile links both sides; then edits travel to the other side (by
-//! webhook and live worker, or the next reconcile, every second here); the simulators' signed
-//! HubSpot webhooks and 10to8 notifications are accepted and queued, the dashboard and `/api/status`
+//! `serve` — its first reconcile links both sides; then edits travel live (the next reconcile
+//! is an hour away): the simulators' signed HubSpot webhooks and 10to8 notifications are
+//! accepted, queued and processed by the live worker, the dashboard and `/api/status`
 //! show it, `status` prints it, and SIGTERM ends the server with exit code 0.
 
 use std::future::Future;
@@ -42,7 +42,7 @@ fn write_config(dir: &Path, hubspot: &HubSpotSimulator, tte: &TteSimulator, port
          private_app_token: {token}\n    developer_api_key: {dev}\n    app_id: {app}\n    \
          webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]\n\
          server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
-         sync:\n  reconcile_interval_secs: 1\n  poll_interval_millis: 50\n\
+         sync:\n  reconcile_interval_secs: 3600\n  poll_interval_millis: 50\n\
          log:\n  level: info,tte_sync_core=debug\n",
         db = dir.join("state.db").display(),
         tte_url = tte.base_url(),
