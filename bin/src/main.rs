@@ -9,12 +9,19 @@ use clap::{Parser, Subcommand};
 // Links the HubSpot connector so that it registers itself.
 use tte_sync_hubspot as _;
 
+mod app;
 mod config;
 mod config_cmd;
 mod connectors_cmd;
+mod demo_cmd;
+mod logging;
 mod mapping_cmd;
 mod retry_cmd;
+mod serve;
+mod serve_cmd;
+mod setup_cmd;
 mod simulate_cmd;
+mod status_cmd;
 mod sync_cmd;
 
 /// Two-way customer sync between 10to8 and a CRM.
@@ -37,8 +44,14 @@ enum Command {
         #[command(subcommand)]
         command: mapping_cmd::MappingCommand,
     },
+    /// Run the server: webhooks, OAuth install, workers, dashboard, metrics.
+    Serve(serve_cmd::Args),
+    /// Create the CRM properties and the webhook subscriptions on both sides (idempotent).
+    Setup(setup_cmd::Args),
+    /// Print the dashboard's summary: health, inbox, runs, failures.
+    Status(status_cmd::Args),
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
-    Demo,
+    Demo(demo_cmd::Args),
     /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
     Sync(sync_cmd::Args),
     /// Retry records that failed for good (the dead letters): one, or `--all`.
@@ -52,16 +65,14 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),
-        Command::Mapping { command } => mapping_cmd::run(command),
         Command::Simulate(args) => simulate_cmd::run(args),
+        Command::Mapping { command } => mapping_cmd::run(command),
+        Command::Serve(args) => serve_cmd::run(args),
+        Command::Setup(args) => setup_cmd::run(args),
+        Command::Status(args) => status_cmd::run(args),
+        Command::Demo(args) => demo_cmd::run(args),
         Command::Sync(args) => sync_cmd::run(args),
         Command::Retry(args) => retry_cmd::run(args),
-        Command::Demo => {
-            eprintln!(
-                "The demo is not available yet: it arrives with the host (serve, dashboard)."
-            );
-            Ok(ExitCode::FAILURE)
-        }
     };
     match result {
         Ok(code) => code,

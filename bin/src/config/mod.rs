@@ -36,6 +36,35 @@ pub struct Config {
     /// Logging.
     #[serde(default)]
     pub log: LogConfig,
+    /// How `serve` processes changes.
+    #[serde(default)]
+    pub sync: SyncConfig,
+}
+
+/// How `serve` processes changes.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SyncConfig {
+    /// Live workers per `serve` process; each claims inbox batches on its own.
+    #[serde(default = "default_workers")]
+    pub workers: usize,
+    /// How often an idle worker looks for due changes in the inbox.
+    #[serde(default = "default_poll_interval_millis")]
+    pub poll_interval_millis: u64,
+    /// How often `serve` runs a full two-way reconcile to heal missed webhooks; `0` turns
+    /// it off. Replicas sharing a database skip a pass another one ran recently.
+    #[serde(default = "default_reconcile_interval_secs")]
+    pub reconcile_interval_secs: u64,
+}
+
+impl Default for SyncConfig {
+    fn default() -> Self {
+        Self {
+            workers: default_workers(),
+            poll_interval_millis: default_poll_interval_millis(),
+            reconcile_interval_secs: default_reconcile_interval_secs(),
+        }
+    }
 }
 
 /// The CRM side.
@@ -60,6 +89,15 @@ pub struct ServerConfig {
     /// redirect), e.g. `https://sync.example.com`. Needed by `setup` and `serve`.
     #[serde(default)]
     pub public_url: Option<url::Url>,
+    /// The largest request body accepted; larger ones get 413 (HubSpot batches stay far below).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: usize,
+    /// How long one request may take before it is answered with 408.
+    #[serde(default = "default_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// On SIGTERM or Ctrl-C, how long to wait for in-flight requests and work to finish.
+    #[serde(default = "default_shutdown_grace_secs")]
+    pub shutdown_grace_secs: u64,
 }
 
 impl Default for ServerConfig {
@@ -67,6 +105,9 @@ impl Default for ServerConfig {
         Self {
             listen: default_listen(),
             public_url: None,
+            max_body_bytes: default_max_body_bytes(),
+            request_timeout_secs: default_request_timeout_secs(),
+            shutdown_grace_secs: default_shutdown_grace_secs(),
         }
     }
 }
@@ -100,6 +141,30 @@ fn default_database() -> String {
 
 fn default_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 8080))
+}
+
+fn default_max_body_bytes() -> usize {
+    1024 * 1024
+}
+
+fn default_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_shutdown_grace_secs() -> u64 {
+    20
+}
+
+fn default_workers() -> usize {
+    1
+}
+
+fn default_poll_interval_millis() -> u64 {
+    100
+}
+
+fn default_reconcile_interval_secs() -> u64 {
+    15 * 60
 }
 
 fn default_log_level() -> String {

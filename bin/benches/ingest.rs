@@ -1,0 +1,212 @@
+//! Webhook ingest benchmark through the real binary: `serve` against both simulators, fed
+//! signed HubSpot batches of 10 events at a fixed rate on loopback. Prints acknowledgement
+//! latency percentiles, then waits for the live worker to empty the inbox and checks that every
+//! event was received and nothing was refused or dead-lettered.
+//!
+//! `cargo bench -p tte-sync --bench ingest` (`INGEST_SECS`, `INGEST_RATE` to change the load).
+
+#![allow(clippy::print_stdout)]
+
+use std::net::TcpListener;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
+use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
+
+const EVENTS_PER_REQUEST: usize = 10;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn sign(secret: &str, uri: &str, body: &[u8], timestamp: &str) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(b"POST");
+    mac.update(uri.as_bytes());
+    mac.update(body);
+    mac.update(timestamp.as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index]
+}
+
+async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
+    let text = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find(|l| l.starts_with(name))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(f64::NAN)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let secs = env_or("INGEST_SECS", 30);
+    let rate = env_or("INGEST_RATE", 500);
+    let hubspot = HubSpotSimulator::start(
+        SimulatorConfig {
+            rate_limits: RateLimits::off(),
+            ..SimulatorConfig::default()
+        },
+        0,
+    )
+    .await
+    .unwrap();
+    let tte = TteSimulator::start(TteSimConfig::default(), 0)
+        .await
+        .unwrap();
+    let ids = hubspot.seed(3, 0, 2_000);
+    let sim = hubspot.config().clone();
+    let dir = std::env::temp_dir().join(format!("tte-sync-ingest-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.join("tte-sync.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "database: sqlite://{db}\ntte:\n  api_base_url: {tte}\n  api_key: {key}\n\
+             crm:\n  connector: hubspot\n  config:\n    api_base_url: {hub}\n    \
+             private_app_token: {token}\n    app_id: {app}\n    webhooks:\n      \
+             client_secret: {secret}\n      portal_ids: [{portal}]\n\
+             server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
+             sync:\n  reconcile_interval_secs: 0\nlog:\n  level: warn\n",
+            db = dir.join("state.db").display(),
+            tte = tte.base_url(),
+            key = tte.api_key(),
+            hub = hubspot.base_url(),
+            token = sim.private_app_tokens[0],
+            app = sim.app_id,
+            secret = sim.client_secret,
+            portal = sim.portal_id,
+        ),
+    )
+    .unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_tte-sync"))
+        .args(["serve", "--config", &config.display().to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let uri = format!("{base}/webhooks/hubspot");
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()
+        .unwrap();
+    while http.get(format!("{base}/readyz")).send().await.is_err() {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let total = secs * rate;
+    let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
+    let mut ticker = tokio::time::interval(Duration::from_secs_f64(1.0 / rate as f64));
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let started = Instant::now();
+    for n in 0..total {
+        ticker.tick().await;
+        let events: Vec<_> = (0..EVENTS_PER_REQUEST)
+            .map(|k| {
+                let id = ids[((n as usize) * EVENTS_PER_REQUEST + k) % ids.len()];
+                serde_json::json!({
+                    "eventId": n * 100 + k as u64, "subscriptionId": 1, "portalId": sim.portal_id,
+                    "appId": 1, "occurredAt": chrono::Utc::now().timestamp_millis(),
+                    "subscriptionType": "contact.propertyChange", "attemptNumber": 0,
+                    "objectId": id, "propertyName": "firstname", "propertyValue": "x",
+                    "changeSource": "CRM_UI", "sourceId": "userId:1"
+                })
+            })
+            .collect();
+        let body = serde_json::to_vec(&events).unwrap();
+        let timestamp = chrono::Utc::now().timestamp_millis().to_string();
+        let signature = sign(&sim.client_secret, &uri, &body, &timestamp);
+        let request = http
+            .post(&uri)
+            .header("content-type", "application/json")
+            .header("x-hubspot-request-timestamp", timestamp)
+            .header("x-hubspot-signature-v3", signature)
+            .body(body);
+        let sent_tx = sent_tx.clone();
+        tokio::spawn(async move {
+            let at = Instant::now();
+            let status = request
+                .send()
+                .await
+                .map(|r| r.status().as_u16())
+                .unwrap_or(0);
+            let _ = sent_tx.send((at.elapsed(), status));
+        });
+    }
+    drop(sent_tx);
+    let mut latencies = Vec::with_capacity(total as usize);
+    let mut failed = 0;
+    while let Some((latency, status)) = sent_rx.recv().await {
+        if status != 200 {
+            failed += 1;
+        }
+        latencies.push(latency);
+    }
+    let wall = started.elapsed();
+    latencies.sort();
+    println!(
+        "webhook ingest: {total} requests x {EVENTS_PER_REQUEST} events in {:.1} s ({:.0} req/s offered {rate}), non-200: {failed}",
+        wall.as_secs_f64(),
+        total as f64 / wall.as_secs_f64()
+    );
+    println!(
+        "ack latency: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms (target p99 < 25 ms)",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3,
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3,
+        latencies.last().unwrap().as_secs_f64() * 1e3
+    );
+    let received = metric(
+        &http,
+        &base,
+        "tte_sync_events_received_total{source=\"crm\"}",
+    )
+    .await;
+    println!(
+        "events received {received} of {} sent",
+        total * EVENTS_PER_REQUEST as u64
+    );
+    let drain = Instant::now();
+    loop {
+        let depth = metric(&http, &base, "tte_sync_inbox_depth").await;
+        if depth == 0.0 || drain.elapsed() > Duration::from_secs(300) {
+            println!(
+                "inbox drained to {depth} in {:.1} s; dead letters {}",
+                drain.elapsed().as_secs_f64(),
+                metric(&http, &base, "tte_sync_dead_letters").await
+            );
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let _ = Command::new("kill")
+        .args(["-TERM", &server.id().to_string()])
+        .status();
+    let _ = server.wait();
+    hubspot.shutdown().await;
+    tte.shutdown().await;
+    let _ = std::fs::remove_dir_all(dir);
+}

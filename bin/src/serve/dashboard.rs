@@ -1,0 +1,201 @@
+//! `GET /`: the dashboard, server-rendered HTML with no scripts — health, inbox, runs,
+//! failures with a retry button (`POST /dead-letters/{id}/retry`), conflicts and activity.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::response::{Html, Redirect};
+use chrono::{DateTime, Utc};
+
+use super::html::{escape, page};
+use super::status::{Check, Status};
+use super::{ApiError, AppState};
+
+/// `GET /`.
+///
+/// # Errors
+/// 503 when the store cannot be read.
+pub async fn index(State(state): State<Arc<AppState>>) -> Result<Html<String>, ApiError> {
+    let status = state.status().await?;
+    Ok(Html(page("tte-sync", &render(&status))))
+}
+
+/// `POST /dead-letters/{id}/retry`: queue the dead letter's change again, back to `/`.
+///
+/// # Errors
+/// 404 when there is no such dead letter; 503 when the store fails.
+pub async fn retry(
+    State(state): State<Arc<AppState>>,
+    Path(id): Path<i64>,
+) -> Result<Redirect, ApiError> {
+    if state.store.requeue_dead_letter(id).await? {
+        tracing::info!(
+            dead_letter = id,
+            "Requeued a dead letter from the dashboard."
+        );
+        Ok(Redirect::to("/"))
+    } else {
+        Err(ApiError::NotFound)
+    }
+}
+
+fn time(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M:%S UTC").to_string()
+}
+
+fn check(name: &str, check: &Check) -> String {
+    let class = if check.ok { "ok" } else { "bad" };
+    let word = if check.ok { "OK" } else { "FAILING" };
+    format!(
+        "<tr><th>{}</th><td class=\"{class}\">{word}</td><td>{}</td></tr>",
+        escape(name),
+        escape(&check.detail)
+    )
+}
+
+/// The dashboard body.
+pub fn render(status: &Status) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<p class=\"muted\">Connector <strong>{}</strong> · as of {} · \
+         <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
+        escape(&status.connector),
+        time(status.at)
+    );
+    out.push_str("<h2>Connections</h2><table id=\"health\">");
+    out.push_str(&check("10to8", &status.health.tte));
+    out.push_str(&check(&status.connector, &status.health.crm));
+    if let Some(expires) = status.health.crm_token_expires_at {
+        let _ = write!(
+            out,
+            "<tr><th>Access token expires</th><td></td><td>{}</td></tr>",
+            time(expires)
+        );
+    }
+    out.push_str("</table>");
+
+    let inbox = &status.inbox;
+    let _ = write!(
+        out,
+        "<h2>Inbox</h2><table id=\"inbox\"><tr><th>Waiting</th><td>{}</td></tr>\
+         <tr><th>Due now</th><td>{}</td></tr><tr><th>Being processed</th><td>{}</td></tr>\
+         <tr><th>Oldest</th><td>{}</td></tr></table>",
+        inbox.depth,
+        inbox.ready,
+        inbox.claimed,
+        inbox
+            .oldest_enqueued_at
+            .map_or_else(|| "—".to_owned(), time)
+    );
+
+    out.push_str("<h2>Last runs</h2>");
+    if status.runs.is_empty() {
+        out.push_str("<p class=\"muted\">No runs yet.</p>");
+    } else {
+        out.push_str("<table id=\"runs\"><tr><th>Kind</th><th>Started</th><th>Finished</th><th>Outcome</th><th>Summary</th></tr>");
+        for run in &status.runs {
+            let summary = run
+                .summary
+                .as_ref()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
+                escape(&format!("{:?}", run.kind).to_lowercase()),
+                time(run.started_at),
+                run.finished_at.map_or_else(|| "running".to_owned(), time),
+                escape(&run.outcome.map(|o| format!("{o:?}")).unwrap_or_default()),
+                escape(&summary)
+            );
+        }
+        out.push_str("</table>");
+    }
+
+    let _ = write!(
+        out,
+        "<h2>Failing records ({})</h2>",
+        status.failing_count + status.dead_letters.len() as u64
+    );
+    if status.dead_letters.is_empty() && status.failing.is_empty() {
+        out.push_str("<p class=\"ok\">None.</p>");
+    }
+    if !status.dead_letters.is_empty() {
+        out.push_str("<table id=\"dead-letters\"><tr><th>Side</th><th>Record</th><th>Reason</th><th>Attempts</th><th>Failed</th><th></th></tr>");
+        for dead in &status.dead_letters {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td>{}</td><td>{}</td>\
+                 <td><form method=\"post\" action=\"/dead-letters/{}/retry\">\
+                 <button type=\"submit\">Retry</button></form></td></tr>",
+                escape(&dead.side),
+                escape(&dead.object_id),
+                escape(&dead.error),
+                dead.attempts,
+                time(dead.failed_at),
+                dead.id
+            );
+        }
+        out.push_str("</table>");
+    }
+    if !status.failing.is_empty() {
+        out.push_str("<table id=\"failing\"><tr><th>Name</th><th>Side</th><th>Record</th><th>Reason</th><th>When</th></tr>");
+        for record in &status.failing {
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td>{}</td></tr>",
+                escape(&record.display_name),
+                record.object.side,
+                escape(&record.object.object_id),
+                escape(&record.message),
+                time(record.updated_at)
+            );
+        }
+        out.push_str("</table>");
+    }
+
+    out.push_str("<h2>Conflicts</h2>");
+    activity_table(&mut out, "conflicts", &status.conflicts, "No conflicts.");
+    out.push_str("<h2>Recent activity</h2>");
+    activity_table(
+        &mut out,
+        "activity",
+        &status.activity,
+        "Nothing synced yet.",
+    );
+    out
+}
+
+fn activity_table(
+    out: &mut String,
+    id: &str,
+    entries: &[tte_sync_core::store::Activity],
+    empty: &str,
+) {
+    if entries.is_empty() {
+        let _ = write!(out, "<p class=\"muted\">{}</p>", escape(empty));
+        return;
+    }
+    let _ = write!(
+        out,
+        "<table id=\"{id}\"><tr><th>When</th><th>Direction</th><th>Action</th><th>Name</th><th>Detail</th></tr>"
+    );
+    for entry in entries {
+        let direction = match entry.direction {
+            tte_sync_core::store::Direction::HubToCrm => "10to8 → CRM",
+            tte_sync_core::store::Direction::CrmToHub => "CRM → 10to8",
+            _ => "—",
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{direction}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            time(entry.at),
+            escape(&format!("{:?}", entry.action).to_lowercase()),
+            escape(&entry.display_name),
+            escape(&entry.detail)
+        );
+    }
+    out.push_str("</table>");
+}

@@ -1,0 +1,167 @@
+//! The operator's view of an installation, gathered once and shown three ways: `GET /` (HTML),
+//! `GET /api/status` (JSON) and `tte-sync status` (terminal). Everything comes from the store,
+//! plus two quick health checks (10to8 answers; the CRM token is valid and when it expires).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tte_sync_core::store::{Action, Activity, InboxStats, RecordStatus, Run, Store};
+use tte_sync_core::tte::TteClient;
+
+/// How long a health check may take before it counts as failed.
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many entries of each list the summary shows.
+pub const LIST_LIMIT: u32 = 50;
+
+/// The operator's view of an installation.
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    /// When this view was taken.
+    pub at: DateTime<Utc>,
+    /// The CRM connector's name.
+    pub connector: String,
+    /// Whether 10to8 and the CRM can be reached with our credentials.
+    pub health: Health,
+    /// The inbox: changes waiting.
+    pub inbox: InboxStats,
+    /// The last runs (reconciles, setup), newest first.
+    pub runs: Vec<Run>,
+    /// The latest activity, newest first.
+    pub activity: Vec<Activity>,
+    /// Records whose changes failed for good, with the reason; each can be retried.
+    pub dead_letters: Vec<DeadLetterView>,
+    /// Records whose last sync failed.
+    pub failing: Vec<RecordStatus>,
+    /// How many records failed in all.
+    pub failing_count: u64,
+    /// The latest conflicts the policy settled.
+    pub conflicts: Vec<Activity>,
+}
+
+/// Connection health.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    /// 10to8: `ok`, or what failed.
+    pub tte: Check,
+    /// The CRM's credentials.
+    pub crm: Check,
+    /// When the CRM's OAuth access token expires (refreshed on use), if OAuth is used.
+    pub crm_token_expires_at: Option<DateTime<Utc>>,
+}
+
+/// One health check.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    /// Whether it passed.
+    pub ok: bool,
+    /// What was found, for a person.
+    pub detail: String,
+}
+
+/// A dead letter as shown.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeadLetterView {
+    /// Its id (the retry button posts it).
+    pub id: i64,
+    /// `hub` or `crm`.
+    pub side: String,
+    /// The 10to8 URI or CRM id.
+    pub object_id: String,
+    /// Why it failed.
+    pub error: String,
+    /// How many attempts were made.
+    pub attempts: u32,
+    /// When it was given up.
+    pub failed_at: DateTime<Utc>,
+}
+
+impl Status {
+    /// Gathers the view. `tte` is checked when given; `crm_uses_oauth` says whether a stored
+    /// token is expected.
+    ///
+    /// # Errors
+    /// When the store cannot be read.
+    pub async fn gather(
+        store: &Store,
+        connector: &str,
+        tte: Option<&TteClient>,
+        crm_uses_oauth: bool,
+    ) -> tte_sync_core::store::Result<Self> {
+        let (tte_check, token) = tokio::join!(check_tte(tte), store.token(connector, None));
+        let token = token?;
+        let crm = match (&token, crm_uses_oauth) {
+            (Some(token), _) if token.expires_at > Utc::now() => Check {
+                ok: true,
+                detail: format!("OAuth token for account {} is valid", token.account),
+            },
+            (Some(token), _) => Check {
+                ok: true,
+                detail: format!(
+                    "OAuth token for account {} expired; it is refreshed on the next call",
+                    token.account
+                ),
+            },
+            (None, true) => Check {
+                ok: false,
+                detail: format!("not installed yet: open /{connector}/install/start"),
+            },
+            (None, false) => Check {
+                ok: true,
+                detail: "uses the configured static token".to_owned(),
+            },
+        };
+        let dead_letters = store
+            .dead_letters(LIST_LIMIT)
+            .await?
+            .into_iter()
+            .map(|d| DeadLetterView {
+                id: d.id,
+                side: d.object.side.to_string(),
+                object_id: d.object.object_id,
+                error: d.error,
+                attempts: d.attempts,
+                failed_at: d.failed_at,
+            })
+            .collect();
+        Ok(Self {
+            at: Utc::now(),
+            connector: connector.to_owned(),
+            health: Health {
+                tte: tte_check,
+                crm,
+                crm_token_expires_at: token.map(|t| t.expires_at),
+            },
+            inbox: store.inbox_stats().await?,
+            runs: store.recent_runs(10).await?,
+            activity: store.recent_activity(LIST_LIMIT, None).await?,
+            dead_letters,
+            failing: store.failing_records(LIST_LIMIT).await?,
+            failing_count: store.count_failing_records().await?,
+            conflicts: store.recent_activity(20, Some(Action::Conflict)).await?,
+        })
+    }
+}
+
+async fn check_tte(tte: Option<&TteClient>) -> Check {
+    let Some(tte) = tte else {
+        return Check {
+            ok: false,
+            detail: "not checked".to_owned(),
+        };
+    };
+    match tokio::time::timeout(HEALTH_TIMEOUT, tte.subscriptions()).await {
+        Ok(Ok(subscriptions)) => Check {
+            ok: true,
+            detail: format!("reachable, {} subscription(s)", subscriptions.len()),
+        },
+        Ok(Err(error)) => Check {
+            ok: false,
+            detail: error.to_string(),
+        },
+        Err(_) => Check {
+            ok: false,
+            detail: format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()),
+        },
+    }
+}

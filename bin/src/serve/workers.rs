@@ -1,0 +1,117 @@
+//! Background work of `serve`, all of it done by the engine: live workers drain the inbox
+//! (claimed in batches with leases, so replicas never work on one object at once), and a
+//! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
+//! finished one less than an interval ago (checked in the shared store). On shutdown a worker
+//! finishes the batch it holds and releases anything still claimed.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use tokio::sync::watch;
+use tte_sync_core::engine::{Engine, ReconcileOptions};
+use tte_sync_core::store::RunKind;
+
+/// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
+/// first (the engine writes in batches and records what it did).
+/// `first_done` turns true once the first pass (if one was due) is over, so that live workers
+/// do not work on records the first pass is still linking.
+pub async fn reconcile_loop(
+    engine: Engine,
+    interval: Duration,
+    first_done: watch::Sender<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        if due(&engine, interval).await {
+            tracing::info!(connector = engine.connector(), "Reconcile started.");
+            match engine.reconcile(&ReconcileOptions::default()).await {
+                Ok(summary) => tracing::info!(
+                    to_crm = summary.to_crm.writes(),
+                    to_hub = summary.to_hub.writes(),
+                    failed = summary.to_crm.failed + summary.to_hub.failed,
+                    "Reconcile finished."
+                ),
+                Err(error) => {
+                    tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
+                }
+            }
+        }
+        first_done.send_replace(true);
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
+}
+
+/// Whether a pass is due: no reconcile finished within the last `interval` (by any replica).
+async fn due(engine: &Engine, interval: Duration) -> bool {
+    match engine.store().last_finished_run(RunKind::Reconcile).await {
+        Ok(Some(run)) => {
+            let since = Utc::now() - run.finished_at.unwrap_or(run.started_at);
+            since
+                .to_std()
+                .is_ok_and(|since| since >= interval.mul_f32(0.9))
+        }
+        Ok(None) => true,
+        Err(error) => {
+            tracing::warn!(%error, "Cannot read the run history; reconciling anyway.");
+            true
+        }
+    }
+}
+
+/// Processes inbox batches as `worker` until `stop` turns true; looks again every `poll`
+/// while nothing is due. The batch in hand is finished before stopping, then any claim left
+/// is released so another worker or replica takes it at once.
+/// Starts once `ready` turns true (after the first reconcile).
+pub async fn live_loop(
+    engine: Engine,
+    worker: String,
+    poll: Duration,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    tokio::select! {
+        _ = ready.wait_for(|ready| *ready) => {}
+        _ = stop.wait_for(|stopped| *stopped) => return,
+    }
+    loop {
+        if *stop.borrow() {
+            break;
+        }
+        let pause = match engine.process_inbox(&worker).await {
+            Ok(summary) if summary.processed > 0 => {
+                tracing::debug!(
+                    worker,
+                    processed = summary.processed,
+                    failed = summary.failed,
+                    "Processed an inbox batch."
+                );
+                continue;
+            }
+            Ok(_) => poll,
+            Err(error) => {
+                tracing::warn!(worker, %error, "Inbox processing failed; retrying.");
+                poll * ERROR_PAUSE_FACTOR
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|stopped| *stopped) => break,
+        }
+    }
+    match engine.store().release(&worker).await {
+        Ok(0) => {}
+        Ok(released) => tracing::info!(worker, released, "Released claimed inbox items."),
+        Err(error) => {
+            tracing::warn!(worker, %error, "Could not release claims; they expire with their lease.")
+        }
+    }
+}
+
+/// After a failure, a worker waits this many poll intervals.
+const ERROR_PAUSE_FACTOR: u32 = 20;

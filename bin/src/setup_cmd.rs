@@ -1,0 +1,243 @@
+//! `tte-sync setup`: makes both systems ready for sync, idempotently. The CRM gets the
+//! mapping's custom properties and a webhook subscription to `<public_url>/webhooks/<crm>`;
+//! 10to8 gets a customer subscription to `<public_url>/webhooks/tte/<token>`, with the token
+//! made once and kept in the store. Prints each thing looked at; a second run changes nothing.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use tte_sync_core::connector::{SetupAction, SetupChange, SetupReport};
+use tte_sync_core::tte::SCOPE_CUSTOMER;
+use url::Url;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::serve::webhooks::{TTE_TOKEN_SETTING, new_token};
+
+/// Options of `tte-sync setup`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, short, env = "TTE_SYNC_CONFIG")]
+    config: PathBuf,
+    /// Show what would change without changing anything.
+    #[arg(long)]
+    dry_run: bool,
+}
+
+/// Runs setup and prints what changed.
+///
+/// # Errors
+/// When loading fails, `server.public_url` is unset, or either system refuses a call.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    crate::logging::init(&config.log)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = App::load(config).await?;
+        let report = setup(&app, args.dry_run).await?;
+        print_report(&report, args.dry_run)?;
+        app.store.close().await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Sets up the CRM and 10to8 for `app`; with `dry_run`, only reports what would change.
+///
+/// # Errors
+/// When `server.public_url` is unset, or a system or the store refuses a call.
+pub async fn setup(app: &App, dry_run: bool) -> anyhow::Result<SetupReport> {
+    let public_url = app.required_public_url()?;
+    let mut report = SetupReport::default();
+    let connector = app.connector.name();
+    match app.connector.setup() {
+        Some(setup) => {
+            let properties = setup
+                .ensure_properties(app.mapping.property_specs(), dry_run)
+                .await
+                .with_context(|| format!("creating the {connector} properties"))?;
+            report.changes.extend(properties.changes);
+            let callback = join(&public_url, &format!("webhooks/{connector}"))?;
+            let subscriptions = setup
+                .ensure_subscriptions(&callback, app.mapping.crm_properties(), dry_run)
+                .await
+                .with_context(|| format!("subscribing to {connector} webhooks"))?;
+            report.changes.extend(subscriptions.changes);
+        }
+        None => tracing::info!(
+            connector,
+            "The connector has no setup; skipping the CRM side."
+        ),
+    }
+    report
+        .changes
+        .extend(setup_tte(app, &public_url, dry_run).await?);
+    Ok(report)
+}
+
+/// Ensures the 10to8 path token and the one customer subscription that uses it; removes
+/// subscriptions to this server made with an older token.
+async fn setup_tte(app: &App, public_url: &Url, dry_run: bool) -> anyhow::Result<Vec<SetupChange>> {
+    let mut changes = Vec::new();
+    let stored = app.store.setting(TTE_TOKEN_SETTING).await?;
+    let token = match (stored, dry_run) {
+        (Some(token), _) => token,
+        (None, true) => {
+            changes.push(change(
+                SetupAction::Created,
+                "10to8 notification token",
+                "a new random token",
+            ));
+            "<new token>".to_owned()
+        }
+        (None, false) => {
+            let token = app
+                .store
+                .setting_or_insert(TTE_TOKEN_SETTING, &new_token())
+                .await?;
+            changes.push(change(
+                SetupAction::Created,
+                "10to8 notification token",
+                "kept in the state store",
+            ));
+            token
+        }
+    };
+    let prefix = join(public_url, "webhooks/tte/")?;
+    let wanted = join(public_url, &format!("webhooks/tte/{token}"))?;
+    let existing = app
+        .tte
+        .subscriptions()
+        .await
+        .context("listing the 10to8 subscriptions")?;
+    let target = "10to8 customer subscription";
+    let mut found = false;
+    for subscription in existing.iter().filter(|s| s.scope == SCOPE_CUSTOMER) {
+        if subscription.callback_url == wanted.as_str() {
+            found = true;
+        } else if subscription.callback_url.starts_with(prefix.as_str()) {
+            if !dry_run {
+                app.tte
+                    .delete_subscription(&subscription.resource_uri)
+                    .await
+                    .context("removing an outdated 10to8 subscription")?;
+            }
+            changes.push(change(
+                SetupAction::Updated,
+                target,
+                "removed a subscription with an old token",
+            ));
+        }
+    }
+    if found {
+        changes.push(change(
+            SetupAction::Unchanged,
+            target,
+            &redacted(public_url),
+        ));
+    } else {
+        if !dry_run {
+            app.tte
+                .create_subscription(wanted.as_str())
+                .await
+                .context("subscribing to 10to8 customer notifications")?;
+        }
+        changes.push(change(SetupAction::Created, target, &redacted(public_url)));
+    }
+    Ok(changes)
+}
+
+/// The callback as printed: the token stays out of terminals and logs.
+fn redacted(public_url: &Url) -> String {
+    format!("{}webhooks/tte/**redacted**", slash(public_url))
+}
+
+fn slash(url: &Url) -> String {
+    let text = url.as_str();
+    if text.ends_with('/') {
+        text.to_owned()
+    } else {
+        format!("{text}/")
+    }
+}
+
+/// `public_url` + a relative path, keeping any path prefix of `public_url`.
+fn join(public_url: &Url, path: &str) -> anyhow::Result<Url> {
+    Url::parse(&format!("{}{path}", slash(public_url)))
+        .with_context(|| format!("`server.public_url` + `{path}` is not a valid URL"))
+}
+
+fn change(action: SetupAction, target: &str, detail: &str) -> SetupChange {
+    SetupChange {
+        action,
+        target: target.to_owned(),
+        detail: detail.to_owned(),
+    }
+}
+
+fn action_word(action: SetupAction, dry_run: bool) -> &'static str {
+    match (action, dry_run) {
+        (SetupAction::Created, false) => "created",
+        (SetupAction::Created, true) => "would create",
+        (SetupAction::Updated, false) => "updated",
+        (SetupAction::Updated, true) => "would update",
+        (SetupAction::Unchanged, _) => "unchanged",
+        (SetupAction::Mismatch, _) => "MISMATCH",
+    }
+}
+
+/// Prints one line per thing looked at, then a summary line.
+fn print_report(report: &SetupReport, dry_run: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for item in &report.changes {
+        writeln!(
+            out,
+            "{:<13} {}{}",
+            action_word(item.action, dry_run),
+            item.target,
+            if item.detail.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", item.detail)
+            }
+        )?;
+    }
+    let summary = match (report.changed_anything(), dry_run) {
+        (false, _) => "Nothing changed: everything was already set up.",
+        (true, true) => "Dry run: nothing was changed.",
+        (true, false) => "Setup done.",
+    };
+    writeln!(out, "{summary}")?;
+    if report
+        .changes
+        .iter()
+        .any(|c| c.action == SetupAction::Mismatch)
+    {
+        writeln!(
+            out,
+            "Some things differ in ways setup does not fix on its own; see MISMATCH lines."
+        )?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn join_keeps_a_path_prefix() {
+        let base: Url = "https://sync.example.com/tte".parse().unwrap();
+        assert_eq!(
+            join(&base, "webhooks/hubspot").unwrap().as_str(),
+            "https://sync.example.com/tte/webhooks/hubspot"
+        );
+        let bare: Url = "https://sync.example.com".parse().unwrap();
+        assert_eq!(
+            join(&bare, "webhooks/tte/x").unwrap().as_str(),
+            "https://sync.example.com/webhooks/tte/x"
+        );
+    }
+}

@@ -1,0 +1,134 @@
+//! `tte-sync status`: the dashboard's summary on the terminal, read straight from the state
+//! store (the server need not run), plus the same health checks.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+
+use crate::app::App;
+use crate::config::Config;
+use crate::serve::status::{Check, Status};
+
+/// Options of `tte-sync status`.
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// The config file.
+    #[arg(long, short, env = "TTE_SYNC_CONFIG")]
+    config: PathBuf,
+    /// Print JSON (the same as `GET /api/status`) instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Prints the summary. Exits 1 when a health check fails or records are failing.
+///
+/// # Errors
+/// When the config or the store cannot be loaded.
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.config)?;
+    crate::logging::init(&config.log)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    let status = runtime.block_on(async {
+        let app = App::load(config).await?;
+        let status = Status::gather(
+            &app.store,
+            app.connector.name(),
+            Some(&app.tte),
+            app.connector.oauth().is_some(),
+        )
+        .await?;
+        app.store.close().await;
+        anyhow::Ok(status)
+    })?;
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        writeln!(out, "{}", serde_json::to_string_pretty(&status)?)?;
+    } else {
+        print(&mut out, &status)?;
+    }
+    let healthy = status.health.tte.ok
+        && status.health.crm.ok
+        && status.dead_letters.is_empty()
+        && status.failing_count == 0;
+    Ok(if healthy {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn line(check: &Check) -> String {
+    format!(
+        "{} ({})",
+        if check.ok { "ok" } else { "FAILING" },
+        check.detail
+    )
+}
+
+fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
+    writeln!(out, "10to8            {}", line(&status.health.tte))?;
+    writeln!(out, "{:<16} {}", status.connector, line(&status.health.crm))?;
+    if let Some(expires) = status.health.crm_token_expires_at {
+        writeln!(out, "token expires    {expires}")?;
+    }
+    let inbox = &status.inbox;
+    write!(
+        out,
+        "inbox            {} waiting, {} due, {} in progress",
+        inbox.depth, inbox.ready, inbox.claimed
+    )?;
+    match inbox.oldest_enqueued_at {
+        Some(oldest) => writeln!(out, ", oldest from {oldest}")?,
+        None => writeln!(out)?,
+    }
+    match status.runs.first() {
+        Some(run) => writeln!(
+            out,
+            "last run         {:?} started {}, {}",
+            run.kind,
+            run.started_at,
+            run.outcome
+                .map_or_else(|| "running".to_owned(), |o| format!("{o:?}"))
+        )?,
+        None => writeln!(out, "last run         none yet")?,
+    }
+    writeln!(
+        out,
+        "failing records  {} (dead letters: {})",
+        status.failing_count,
+        status.dead_letters.len()
+    )?;
+    for dead in &status.dead_letters {
+        writeln!(
+            out,
+            "  #{:<5} {} {}: {}",
+            dead.id, dead.side, dead.object_id, dead.error
+        )?;
+    }
+    for record in &status.failing {
+        writeln!(
+            out,
+            "  {} {} {}: {}",
+            record.object.side, record.object.object_id, record.display_name, record.message
+        )?;
+    }
+    writeln!(out, "conflicts        {} recent", status.conflicts.len())?;
+    writeln!(
+        out,
+        "activity         {} recent entries",
+        status.activity.len()
+    )?;
+    for entry in status.activity.iter().take(10) {
+        writeln!(
+            out,
+            "  {} {:?} {:?} {}",
+            entry.at.format("%Y-%m-%d %H:%M:%S"),
+            entry.direction,
+            entry.action,
+            entry.display_name
+        )?;
+    }
+    Ok(())
+}
