@@ -84,6 +84,16 @@ where
     }
 }
 
+/// The spawned server, killed if the test fails before stopping it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 fn sigterm(child: &Child) {
     let status = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
@@ -132,12 +142,14 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     );
     assert_eq!(tte.subscriptions().len(), 1);
 
-    let mut server = Command::new(BIN)
-        .args(["serve", "--config", &config_arg])
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-        .spawn()
-        .unwrap();
+    let mut server = Server(
+        Command::new(BIN)
+            .args(["serve", "--config", &config_arg])
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let base = format!("http://127.0.0.1:{port}");
     let http = reqwest::Client::new();
     eventually("the server answers /readyz", || async {
@@ -236,10 +248,8 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     assert!(dashboard.contains("<h2>Inbox</h2>"), "{dashboard}");
     assert!(dashboard.contains("reconcile"), "{dashboard}");
 
-    sigterm(&server);
-    let exit = tokio::task::spawn_blocking(move || server.wait().unwrap())
-        .await
-        .unwrap();
+    sigterm(&server.0);
+    let exit = tokio::task::block_in_place(|| server.0.wait().unwrap());
     assert!(exit.success(), "serve exited with {exit}");
 
     let printed = run(vec!["status".into(), "--config".into(), config_arg]).await;
