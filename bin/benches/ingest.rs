@@ -189,18 +189,36 @@ async fn main() {
         "events received {received} of {} sent",
         total * EVENTS_PER_REQUEST as u64
     );
+    let sent_events = total * EVENTS_PER_REQUEST as u64;
     let drain = Instant::now();
-    loop {
+    let (depth, dead_letters) = loop {
         let depth = metric(&http, &base, "tte_sync_inbox_depth").await;
         if depth == 0.0 || drain.elapsed() > Duration::from_secs(300) {
+            let dead_letters = metric(&http, &base, "tte_sync_dead_letters").await;
             println!(
-                "inbox drained to {depth} in {:.1} s; dead letters {}",
-                drain.elapsed().as_secs_f64(),
-                metric(&http, &base, "tte_sync_dead_letters").await
+                "inbox drained to {depth} in {:.1} s; dead letters {dead_letters}",
+                drain.elapsed().as_secs_f64()
             );
-            break;
+            break (depth, dead_letters);
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let mut problems = Vec::new();
+    if failed > 0 {
+        problems.push(format!("{failed} requests were not answered 200"));
+    }
+    if received < sent_events as f64 {
+        problems.push(format!(
+            "only {received} of {sent_events} events were received"
+        ));
+    }
+    if depth > 0.0 {
+        problems.push(format!(
+            "{depth} inbox items were still waiting after 300 s"
+        ));
+    }
+    if dead_letters > 0.0 {
+        problems.push(format!("{dead_letters} objects went to the dead letters"));
     }
     let _ = Command::new("kill")
         .args(["-TERM", &server.id().to_string()])
@@ -209,4 +227,8 @@ async fn main() {
     hubspot.shutdown().await;
     tte.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
+    if !problems.is_empty() {
+        eprintln!("ingest FAILED: {}", problems.join("; "));
+        std::process::exit(1);
+    }
 }
