@@ -48,12 +48,16 @@ pub struct LiveSummary {
     pub failed: u64,
     /// The writes, per direction.
     pub sync: Summary,
+    /// For each item processed without failure: how long from its oldest change (when the
+    /// source said it happened, else when it arrived) until it was done — the end-to-end lag.
+    pub lags: Vec<Duration>,
 }
 
 impl LiveSummary {
     fn add(&mut self, other: &LiveSummary) {
         self.processed += other.processed;
         self.failed += other.failed;
+        self.lags.extend_from_slice(&other.lags);
         for (total, part) in [
             (&mut self.sync.to_crm, other.sync.to_crm),
             (&mut self.sync.to_hub, other.sync.to_hub),
@@ -153,6 +157,8 @@ impl Engine {
         if items.is_empty() {
             return Ok(LiveSummary::default());
         }
+        let objects = batch_objects(&items);
+        debug!(worker, items = items.len(), objects, "Live batch started.");
         let mut summary = LiveSummary {
             processed: items.len() as u64,
             ..LiveSummary::default()
@@ -163,6 +169,14 @@ impl Engine {
                 for item in &items {
                     self.store.complete(item).await?;
                 }
+                let done = Utc::now();
+                summary.lags = items
+                    .iter()
+                    .map(|item| {
+                        let since = item.change.occurred_at.unwrap_or(item.enqueued_at);
+                        (done - since).to_std().unwrap_or_default()
+                    })
+                    .collect();
             }
             Err(error) => {
                 warn!(items = items.len(), %error, "Live batch failed; retrying later.");
@@ -179,6 +193,13 @@ impl Engine {
                 }
             }
         }
+        debug!(
+            worker,
+            items = items.len(),
+            objects,
+            failed = summary.failed,
+            "Live batch finished."
+        );
         Ok(summary)
     }
 
@@ -333,6 +354,20 @@ impl Engine {
         }
         Ok(customers)
     }
+}
+
+/// The objects of a batch for the log, `side:id` separated by spaces.
+fn batch_objects(items: &[InboxItem]) -> String {
+    let mut objects = String::new();
+    for item in items {
+        if !objects.is_empty() {
+            objects.push(' ');
+        }
+        objects.push_str(item.object.side.as_str());
+        objects.push(':');
+        objects.push_str(&item.object.object_id);
+    }
+    objects
 }
 
 /// How long to wait before retrying a batch that failed `attempts` times already.
