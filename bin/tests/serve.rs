@@ -4,125 +4,21 @@
 //! accepted, queued and processed by the live worker, the dashboard and `/api/status`
 //! show it, `status` prints it, and SIGTERM ends the server with exit code 0.
 
-use std::future::Future;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+mod support;
 
+use support::{ServeOptions, Server, eventually, run, scratch_dir, text, wait_ready, write_config};
 use tte_sync_core::tte::CustomerPatch;
-use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
-use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
-
-const BIN: &str = env!("CARGO_BIN_EXE_tte-sync");
-/// How long to wait for something that should happen within seconds, before failing.
-const PATIENCE: Duration = Duration::from_secs(120);
-
-fn scratch_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tte-sync-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-fn write_config(dir: &Path, hubspot: &HubSpotSimulator, tte: &TteSimulator, port: u16) -> PathBuf {
-    let sim = hubspot.config();
-    let text = format!(
-        "database: sqlite://{db}\n\
-         tte:\n  api_base_url: {tte_url}\n  api_key: {tte_key}\n\
-         crm:\n  connector: hubspot\n  config:\n    api_base_url: {hub_url}\n    \
-         private_app_token: {token}\n    developer_api_key: {dev}\n    app_id: {app}\n    \
-         webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]\n\
-         server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
-         sync:\n  reconcile_interval_secs: 3600\n  poll_interval_millis: 50\n\
-         log:\n  level: info,tte_sync_core=debug\n",
-        db = dir.join("state.db").display(),
-        tte_url = tte.base_url(),
-        tte_key = tte.api_key(),
-        hub_url = hubspot.base_url(),
-        token = sim.private_app_tokens[0],
-        dev = sim.developer_api_key,
-        app = sim.app_id,
-        secret = sim.client_secret,
-        portal = sim.portal_id,
-    );
-    let path = dir.join("tte-sync.yaml");
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-async fn run(args: Vec<String>) -> Output {
-    tokio::task::spawn_blocking(move || Command::new(BIN).args(&args).output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-async fn eventually<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    while !check().await {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "gave up waiting: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// The spawned server, killed if the test fails before stopping it.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn sigterm(child: &Child) {
-    let status = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
-    let hubspot = HubSpotSimulator::start(
-        SimulatorConfig {
-            rate_limits: RateLimits::off(),
-            ..SimulatorConfig::default()
-        },
-        0,
-    )
-    .await
-    .unwrap();
-    let tte = TteSimulator::start(TteSimConfig::default(), 0)
-        .await
-        .unwrap();
+    let (hubspot, tte) = support::start_simulators().await;
     // People 0..6 in 10to8 and 4..10 in HubSpot: 4 and 5 are in both, with the same email.
     let customers = tte.seed(7, 0, 6, false);
     assert_eq!(customers.len(), 6);
     hubspot.seed(7, 4, 6);
     let dir = scratch_dir("serve");
-    let port = free_port();
-    let config = write_config(&dir, &hubspot, &tte, port);
+    let options = ServeOptions::sqlite_in(&dir);
+    let config = write_config(&dir, &hubspot, &tte, &options);
     let config_arg = config.display().to_string();
 
     let first = run(vec!["setup".into(), "--config".into(), config_arg.clone()]).await;
@@ -142,33 +38,13 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     );
     assert_eq!(tte.subscriptions().len(), 1);
 
-    let mut server = Server(
-        Command::new(BIN)
-            .args(["serve", "--config", &config_arg])
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join("serve.log")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
-    let base = format!("http://127.0.0.1:{port}");
+    let mut server = Server::spawn(&config, &dir.join("serve.log"), &[]);
+    let base = options.base_url();
     let http = reqwest::Client::new();
-    eventually("the server answers /readyz", || async {
-        http.get(format!("{base}/readyz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status().is_success())
-    })
-    .await;
+    wait_ready(&http, &base).await;
 
     // The first reconcile links the shared people and creates the others on both sides.
-    eventually("every 10to8 customer is linked to a contact", || async {
-        tte.customers().iter().filter(|c| !c.deleted).all(|c| {
-            c.custom_fields
-                .get("External ID")
-                .is_some_and(|v| !v.is_empty())
-        })
-    })
-    .await;
+    support::wait_linked(&tte).await;
     assert_eq!(
         hubspot.contact_count(),
         10,
@@ -248,8 +124,8 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     assert!(dashboard.contains("<h2>Inbox</h2>"), "{dashboard}");
     assert!(dashboard.contains("reconcile"), "{dashboard}");
 
-    sigterm(&server.0);
-    let exit = tokio::task::block_in_place(|| server.0.wait().unwrap());
+    server.sigterm();
+    let exit = server.wait();
     assert!(exit.success(), "serve exited with {exit}");
 
     let printed = run(vec!["status".into(), "--config".into(), config_arg]).await;
