@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::config::Config;
 use tte_sync_core::engine::Engine;
 
-use crate::serve::workers::{live_loop, reconcile_loop};
+use crate::serve::workers::{live_loop, reconcile_loop, release_claims};
 use crate::serve::{AppState, Limits, Metrics, router};
 
 /// Options of `tte-sync serve`.
@@ -120,10 +120,13 @@ pub async fn serve(
         }
         let replica = &crate::serve::webhooks::new_token()[..8];
         let poll = Duration::from_millis(app.config.sync.poll_interval_millis);
-        for index in 0..app.config.sync.workers.max(1) {
+        let names: Vec<String> = (0..app.config.sync.workers.max(1))
+            .map(|index| format!("serve-{replica}-{index}"))
+            .collect();
+        for name in &names {
             workers.spawn_local(live_loop(
                 engine_of(&app),
-                format!("serve-{replica}-{index}"),
+                name.clone(),
                 poll,
                 ready.clone(),
                 stopped.clone(),
@@ -158,6 +161,12 @@ pub async fn serve(
         {
             tracing::warn!("Background work did not finish in time; stopping it.");
             workers.abort_all();
+            while workers.join_next().await.is_some() {}
+            // A stopped batch is like a crash (every step is idempotent), but its items need
+            // not wait for their lease: hand them back so a restart takes them at once.
+            for name in &names {
+                release_claims(&app.store, name).await;
+            }
         }
             anyhow::Ok(())
         })

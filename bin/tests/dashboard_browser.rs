@@ -262,10 +262,10 @@ impl Demo {
         let process = Server(child);
         let (lines, received) = mpsc::channel();
         std::thread::spawn(move || {
+            // Reads to the end even when nobody listens any more: a closed pipe would make
+            // the demo's next print fail.
             for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if lines.send(line).is_err() {
-                    break;
-                }
+                let _ = lines.send(line);
             }
         });
         let mut printed = String::new();

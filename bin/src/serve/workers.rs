@@ -9,7 +9,7 @@ use std::time::Duration;
 use chrono::Utc;
 use tokio::sync::watch;
 use tte_sync_core::engine::{Engine, ReconcileOptions};
-use tte_sync_core::store::RunKind;
+use tte_sync_core::store::{RunKind, Store};
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -104,7 +104,13 @@ pub async fn live_loop(
             _ = stop.wait_for(|stopped| *stopped) => break,
         }
     }
-    match engine.store().release(&worker).await {
+    release_claims(engine.store(), &worker).await;
+}
+
+/// Hands back whatever `worker` still has claimed, so that another worker or a restart takes
+/// it at once instead of after the lease.
+pub async fn release_claims(store: &Store, worker: &str) {
+    match store.release(worker).await {
         Ok(0) => {}
         Ok(released) => tracing::info!(worker, released, "Released claimed inbox items."),
         Err(error) => {

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
+use tte_sync_core::tte::CustomerPatch;
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
 use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
 
@@ -254,6 +255,114 @@ pub fn linked_pairs(tte: &TteSimulator) -> Vec<(u64, u64)> {
             (c.id, contact)
         })
         .collect()
+}
+
+/// Edits as people in the apps would: in HubSpot, `hub_edited[n]`'s contact gets the first
+/// name `Hubedit<n>`; in 10to8, `tte_edited[n]`'s customer gets the name `Tteedit<n> Burst`.
+/// Pairs are `(customer id, contact id)` as [`linked_pairs`] returns them.
+pub fn edit_both_sides(
+    hubspot: &HubSpotSimulator,
+    tte: &TteSimulator,
+    hub_edited: &[(u64, u64)],
+    tte_edited: &[(u64, u64)],
+) {
+    for (n, &(_, contact)) in hub_edited.iter().enumerate() {
+        hubspot
+            .user_edit(contact, &[("firstname", &format!("Hubedit{n}"))], None)
+            .unwrap();
+    }
+    for (n, &(customer, _)) in tte_edited.iter().enumerate() {
+        let patch = CustomerPatch {
+            name: Some(format!("Tteedit{n} Burst")),
+            ..CustomerPatch::default()
+        };
+        tte.edit(customer, &patch).unwrap();
+    }
+}
+
+/// The edits of [`edit_both_sides`] that have not reached the other side yet, described.
+pub fn edits_missing(
+    hubspot: &HubSpotSimulator,
+    tte: &TteSimulator,
+    hub_edited: &[(u64, u64)],
+    tte_edited: &[(u64, u64)],
+) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (n, (customer, contact)) in hub_edited.iter().enumerate() {
+        let name = tte.customer(*customer).map(|c| c.name).unwrap_or_default();
+        let first = format!("Hubedit{n}");
+        // The last name stays as it was, and some people have none.
+        if name != first && !name.starts_with(&format!("{first} ")) {
+            missing.push(format!(
+                "HubSpot {contact} -> 10to8 {customer} (name {name:?})"
+            ));
+        }
+    }
+    for (n, (customer, contact)) in tte_edited.iter().enumerate() {
+        let first = hubspot
+            .contact(*contact)
+            .and_then(|(p, _)| p.get("firstname").cloned())
+            .unwrap_or_default();
+        if first != format!("Tteedit{n}") {
+            missing.push(format!(
+                "10to8 {customer} -> HubSpot {contact} (firstname {first:?})"
+            ));
+        }
+    }
+    missing
+}
+
+/// Waits until every edit of [`edit_both_sides`] arrived; on failure lists the missing ones.
+pub async fn wait_edits_arrived(
+    hubspot: &HubSpotSimulator,
+    tte: &TteSimulator,
+    hub_edited: &[(u64, u64)],
+    tte_edited: &[(u64, u64)],
+    patience: Duration,
+) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let missing = edits_missing(hubspot, tte, hub_edited, tte_edited);
+        if missing.is_empty() {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} edits never arrived: {missing:?}",
+            missing.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Asserts that both sides still hold exactly the people of `pairs` (taken once the first
+/// reconcile was over), linked the same way: no record was duplicated, lost or re-linked.
+pub fn assert_same_people(hubspot: &HubSpotSimulator, tte: &TteSimulator, pairs: &[(u64, u64)]) {
+    let mut now = linked_pairs(tte);
+    now.sort_unstable();
+    let mut before = pairs.to_vec();
+    before.sort_unstable();
+    assert_eq!(
+        now.len(),
+        before.len(),
+        "10to8 customers were added or lost"
+    );
+    assert_eq!(now, before, "customers were re-linked");
+    assert_eq!(
+        hubspot.contact_count(),
+        pairs.len(),
+        "HubSpot contacts were added or lost"
+    );
+    for &(customer, contact) in pairs {
+        let (properties, archived) = hubspot.contact(contact).unwrap();
+        assert!(!archived, "contact {contact} is archived");
+        let uri = tte.customer_uri(customer);
+        assert_eq!(
+            properties.get("tte_customer_uri").map(String::as_str),
+            Some(uri.as_str()),
+            "contact {contact} names another customer than {customer}"
+        );
+    }
 }
 
 /// A PostgreSQL schema of the test's own in the database at [`DATABASE_ENV`], dropped when
