@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use support::{
-    PgSchema, ServeOptions, Server, api_status, eventually, eventually_within, free_port,
-    scratch_dir, wait_ready, write_config,
+    PgSchema, ServeOptions, Server, api_status, eventually_within, free_port, scratch_dir,
+    wait_ready, write_config,
 };
 
 /// Edits made on each side.
@@ -71,11 +71,15 @@ async fn two_replicas_share_the_work_without_overlap_or_loss() {
     }
     let base = replicas[0].0.base_url();
     support::wait_linked(&tte).await;
-    eventually("the first reconcile's echoes are processed", || async {
-        api_status(&http, &base)
-            .await
-            .is_some_and(|s| s["inbox"]["depth"] == 0)
-    })
+    eventually_within(
+        BURST_PATIENCE,
+        "the first reconcile's echoes are processed",
+        || async {
+            api_status(&http, &base)
+                .await
+                .is_some_and(|s| s["inbox"]["depth"] == 0)
+        },
+    )
     .await;
     let linked_at = started.elapsed();
     let pairs = support::linked_pairs(&tte);

@@ -81,6 +81,11 @@ async fn sigterm_mid_batch_then_restart_loses_no_edit() {
     ])
     .await;
     let printed = support::text(&printed.stdout);
+    // Finished or handed back: nothing stays claimed by the stopped process.
+    assert!(
+        printed.contains(", 0 in progress"),
+        "claims outlived the process:\n{printed}"
+    );
     assert!(
         arrived_at_stop < 2 * EDITS_PER_SIDE,
         "every edit arrived before the stop; nothing was left for the restart"
