@@ -1,15 +1,14 @@
 //! Background work of `serve`, all of it done by the engine: live workers drain the inbox
 //! (claimed in batches with leases, so replicas never work on one object at once), and a
 //! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
-//! finished one less than an interval ago (checked in the shared store). On shutdown a worker
-//! finishes the batch it holds and releases anything still claimed.
+//! finished one less than an interval ago; the engine's sync lock keeps passes and batches
+//! from overlapping, across replicas too. On shutdown a worker finishes the batch it holds
+//! and releases anything still claimed.
 
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::watch;
 use tte_sync_core::engine::{Engine, ReconcileOptions};
-use tte_sync_core::store::RunKind;
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -25,41 +24,27 @@ pub async fn reconcile_loop(
         if *stop.borrow() {
             return;
         }
-        if due(&engine, interval).await {
-            tracing::info!(connector = engine.connector(), "Reconcile started.");
-            match engine.reconcile(&ReconcileOptions::default()).await {
-                Ok(summary) => tracing::info!(
-                    to_crm = summary.to_crm.writes(),
-                    to_hub = summary.to_hub.writes(),
-                    failed = summary.to_crm.failed + summary.to_hub.failed,
-                    "Reconcile finished."
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
-                }
+        // A pass counts as due a little early, so replicas' timers drifting apart do not
+        // skip a whole interval.
+        match engine
+            .reconcile_if_due(interval.mul_f32(0.9), &ReconcileOptions::default())
+            .await
+        {
+            Ok(Some(summary)) => tracing::info!(
+                to_crm = summary.to_crm.writes(),
+                to_hub = summary.to_hub.writes(),
+                failed = summary.to_crm.failed + summary.to_hub.failed,
+                "Reconcile finished."
+            ),
+            Ok(None) => tracing::debug!("Reconcile skipped: another replica ran one recently."),
+            Err(error) => {
+                tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
             }
         }
         first_done.send_replace(true);
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
-        }
-    }
-}
-
-/// Whether a pass is due: no reconcile finished within the last `interval` (by any replica).
-async fn due(engine: &Engine, interval: Duration) -> bool {
-    match engine.store().last_finished_run(RunKind::Reconcile).await {
-        Ok(Some(run)) => {
-            let since = Utc::now() - run.finished_at.unwrap_or(run.started_at);
-            since
-                .to_std()
-                .is_ok_and(|since| since >= interval.mul_f32(0.9))
-        }
-        Ok(None) => true,
-        Err(error) => {
-            tracing::warn!(%error, "Cannot read the run history; reconciling anyway.");
-            true
         }
     }
 }

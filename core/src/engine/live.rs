@@ -21,6 +21,7 @@ use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use tracing::{debug, warn};
 
+use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides};
 use super::summary::Summary;
 use super::{Engine, EngineError};
@@ -153,6 +154,20 @@ impl Engine {
     /// Fails only when the store cannot be used; a batch whose objects cannot be fetched or
     /// written is put back for a retry with backoff (or dead-lettered after the last attempt).
     pub async fn process_inbox(&self, worker: &str) -> Result<LiveSummary, EngineError> {
+        if !self.store.has_ready().await? {
+            return Ok(LiveSummary::default());
+        }
+        let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
+        let summary = self.process_batch(worker, &lock).await;
+        lock.release().await;
+        summary
+    }
+
+    async fn process_batch(
+        &self,
+        worker: &str,
+        lock: &SyncLock,
+    ) -> Result<LiveSummary, EngineError> {
         let items = self.store.claim(worker, LIVE_BATCH, LEASE).await?;
         if items.is_empty() {
             return Ok(LiveSummary::default());
@@ -163,7 +178,7 @@ impl Engine {
             processed: items.len() as u64,
             ..LiveSummary::default()
         };
-        match self.process_items(&items).await {
+        match self.process_items(&items, lock).await {
             Ok(sync) => {
                 summary.sync = sync;
                 for item in &items {
@@ -223,7 +238,11 @@ impl Engine {
         }
     }
 
-    async fn process_items(&self, items: &[InboxItem]) -> Result<Summary, EngineError> {
+    async fn process_items(
+        &self,
+        items: &[InboxItem],
+        lock: &SyncLock,
+    ) -> Result<Summary, EngineError> {
         let connector = self.connector();
         let mut uris: BTreeSet<CustomerUri> = BTreeSet::new();
         let mut ids: BTreeSet<CrmId> = BTreeSet::new();
@@ -324,7 +343,8 @@ impl Engine {
             hub_times,
             archived: None,
         };
-        self.sync_sides(&sides, &ReconcileOptions::default()).await
+        self.sync_sides(&sides, &ReconcileOptions::default(), Some(lock))
+            .await
     }
 
     /// The live customers among `uris` (a 404 means deleted, and leaves it out).

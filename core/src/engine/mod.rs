@@ -8,13 +8,17 @@
 //! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
 //!   touched objects and their partners, then the same pairing and planning as a full pass.
 //! - [`summary`]: what a pass did, per direction.
+//! - `journal`: the activity log and per-record status the dashboard shows.
+//! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
 //!
 //! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
 //! create is preceded by a pending-create intent and the created customer carries the CRM id in
 //! its External ID (so a rerun after a crash finds it by the id fields instead of creating
 //! another), and links are saved only after both writes went through.
 
+mod journal;
 pub mod live;
+mod lock;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
@@ -48,6 +52,12 @@ pub enum EngineError {
     /// The CRM could not be read or refused the credentials.
     #[error("CRM: {0}")]
     Crm(#[from] ConnectorError),
+    /// The sync lock expired while this worker held it (the store was out of reach for
+    /// longer than the lock lasts); the work stopped before saving, and is done again later.
+    #[error(
+        "the sync lock expired while in use (the state store was unreachable for too long); stopped before saving, the work will be retried"
+    )]
+    LockLost,
 }
 
 /// Which way a sync may write.

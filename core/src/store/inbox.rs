@@ -420,6 +420,19 @@ impl Store {
         Ok(done.rows_affected())
     }
 
+    /// Whether any item could be claimed now (cheap: one index probe).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn has_ready(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM inbox WHERE ready_at <= $1 LIMIT 1")
+            .bind(self.now_millis())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(StoreError::query("inbox probe"))?;
+        Ok(row.is_some())
+    }
+
     /// The inbox at a glance.
     ///
     /// # Errors
