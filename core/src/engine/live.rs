@@ -24,6 +24,7 @@ use tracing::{debug, warn};
 use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides};
 use super::summary::Summary;
+use super::turns::Turns;
 use super::{Engine, EngineError};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
 use crate::record::{CrmId, CustomerUri};
@@ -343,7 +344,7 @@ impl Engine {
             hub_times,
             archived: None,
         };
-        self.sync_sides(&sides, &ReconcileOptions::default(), Some(lock))
+        self.sync_sides(&sides, &ReconcileOptions::default(), Turns::Held(lock))
             .await
     }
 

@@ -1,16 +1,19 @@
 //! The sync lock: one writer per connector at a time, across workers, processes and replicas.
 //!
-//! A full pass and a live batch both read records, plan against the stored links and then
-//! write; two of them interleaving could each plan from what the other is about to change
-//! (a reconcile holding a stale copy would undo a live edit, two batches would link one record
-//! twice). So every pass and batch holds the store's named lock `sync:<connector>` while it
-//! works, renewed in the background and released at the end; a holder that dies loses it when
-//! it expires. Serialising costs little: the CRM's rate limit is per account, so replicas
-//! running batches side by side would only share the same budget. Replicas add availability.
+//! A live batch reads records, plans against the stored links and writes; two batches
+//! interleaving could each plan from what the other is about to change (and link one record
+//! twice). So a batch holds the store's named lock `sync:<connector>` while it works, renewed
+//! in the background and released at the end; a holder that dies loses it when it expires.
+//! Serialising costs little: the CRM's rate limit is per account, so replicas running batches
+//! side by side would only share one budget. Replicas add availability.
 //!
-//! A reconcile waiting for the lock would never get it while live batches follow each other
-//! back to back, so it first takes a second lock, the turnstile `sync-next:<connector>`, and
-//! live batches do not start while someone else holds that.
+//! A full pass reads everything without the lock (that takes a while) and takes it per chunk
+//! of writes, checking each chunk against the links as they are now (see `turns`); a pass
+//! with nothing to write never takes it. So live batches wait for at most one chunk. For the
+//! pass not to be starved by batches following each other back to back, a chunk first takes
+//! the turnstile `sync-next:<connector>`, which new live batches wait behind: batches and
+//! chunks take turns. One full pass at a time runs per connector, under the lock
+//! `reconcile:<connector>`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -30,12 +33,12 @@ const SAY_AFTER: Duration = Duration::from_secs(2);
 /// How often a waiter tries again.
 const POLL: Duration = Duration::from_millis(25);
 
-/// Who wants the lock: decides whether it waits behind the turnstile.
+/// Who wants the sync lock: decides who waits for whom.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Claimant {
-    /// A full pass: takes the turnstile first so live batches let it in.
-    Reconcile,
-    /// A live batch: waits while a reconcile holds the turnstile.
+    /// A chunk of a full pass: takes the turnstile first, so that live batches let it in.
+    Background,
+    /// A live batch: waits while a background chunk holds the turnstile.
     Live,
 }
 
@@ -61,7 +64,7 @@ impl SyncLock {
         let turnstile = format!("sync-next:{connector}");
         let mut names = Vec::with_capacity(2);
         let mut waiting = Waiting::new(store, &main);
-        if claimant == Claimant::Reconcile {
+        if claimant == Claimant::Background {
             while !store.acquire_lock(&turnstile, &holder, TTL).await? {
                 waiting.pause().await;
             }
@@ -69,13 +72,27 @@ impl SyncLock {
         }
         loop {
             let may_try =
-                claimant == Claimant::Reconcile || store.lock_holder(&turnstile).await?.is_none();
+                claimant == Claimant::Background || store.lock_holder(&turnstile).await?.is_none();
             if may_try && store.acquire_lock(&main, &holder, TTL).await? {
                 break;
             }
             waiting.pause().await;
         }
         names.push(main);
+        Ok(Self::held(store, names, holder))
+    }
+
+    /// Waits until this process holds the plain lock `name` (no turnstile, no yielding).
+    pub(crate) async fn exclusive(store: &Store, name: String) -> Result<Self, StoreError> {
+        let holder = unique_holder();
+        let mut waiting = Waiting::new(store, &name);
+        while !store.acquire_lock(&name, &holder, TTL).await? {
+            waiting.pause().await;
+        }
+        Ok(Self::held(store, vec![name], holder))
+    }
+
+    fn held(store: &Store, names: Vec<String>, holder: String) -> Self {
         let lost = Arc::new(AtomicBool::new(false));
         let renewal = tokio::spawn(renew(
             store.clone(),
@@ -83,19 +100,20 @@ impl SyncLock {
             holder.clone(),
             lost.clone(),
         ));
-        Ok(Self {
+        Self {
             store: store.clone(),
             names,
             holder,
             lost,
             renewal: Some(renewal),
-        })
+        }
     }
 
-    /// Whether the lock expired under us (the store could not be reached to renew it for
-    /// longer than its lifetime, and someone else may hold it now).
-    pub(crate) fn is_lost(&self) -> bool {
-        self.lost.load(Ordering::Relaxed)
+    /// A flag that turns true when the lock expired under us (the store could not be reached
+    /// to renew it for longer than its lifetime, and someone else may hold it now). Whoever
+    /// writes under the lock checks it before saving.
+    pub(crate) fn lost_flag(&self) -> Arc<AtomicBool> {
+        self.lost.clone()
     }
 
     /// Releases the lock.
@@ -209,4 +227,87 @@ fn unique_holder() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::SQLITE_MEMORY;
+
+    async fn store() -> Store {
+        Store::open(SQLITE_MEMORY).await.expect("store")
+    }
+
+    #[tokio::test]
+    async fn a_second_claimant_waits_until_the_first_releases() {
+        let store = store().await;
+        let first = SyncLock::acquire(&store, "crm", Claimant::Live)
+            .await
+            .expect("lock");
+        let waiter = tokio::spawn({
+            let store = store.clone();
+            async move {
+                let lock = SyncLock::acquire(&store, "crm", Claimant::Live)
+                    .await
+                    .expect("lock");
+                lock.release().await;
+            }
+        });
+        tokio::time::sleep(POLL * 8).await;
+        assert!(!waiter.is_finished(), "the lock is held");
+        first.release().await;
+        waiter.await.expect("the waiter gets it once released");
+    }
+
+    #[tokio::test]
+    async fn a_waiting_background_chunk_goes_before_later_live_batches() {
+        let store = store().await;
+        let live = SyncLock::acquire(&store, "crm", Claimant::Live)
+            .await
+            .expect("lock");
+        let reconcile = tokio::spawn({
+            let store = store.clone();
+            async move { SyncLock::acquire(&store, "crm", Claimant::Background).await }
+        });
+        // Once the chunk holds the turnstile, a new live batch waits behind it.
+        while store
+            .lock_holder("sync-next:crm")
+            .await
+            .expect("holder")
+            .is_none()
+        {
+            tokio::time::sleep(POLL).await;
+        }
+        let next_live = tokio::spawn({
+            let store = store.clone();
+            async move { SyncLock::acquire(&store, "crm", Claimant::Live).await }
+        });
+        live.release().await;
+        let reconcile = reconcile.await.expect("task").expect("lock");
+        tokio::time::sleep(POLL * 8).await;
+        assert!(!next_live.is_finished(), "the reconcile holds the lock");
+        reconcile.release().await;
+        next_live
+            .await
+            .expect("task")
+            .expect("lock")
+            .release()
+            .await;
+    }
+
+    #[tokio::test]
+    async fn locks_of_different_connectors_are_independent() {
+        let store = store().await;
+        let a = SyncLock::acquire(&store, "a", Claimant::Background)
+            .await
+            .expect("lock");
+        let b = SyncLock::acquire(&store, "b", Claimant::Live)
+            .await
+            .expect("lock");
+        assert!(!a.lost_flag().load(Ordering::Relaxed));
+        assert!(!b.lost_flag().load(Ordering::Relaxed));
+        a.release().await;
+        b.release().await;
+        assert!(store.lock_holder("sync:a").await.expect("holder").is_none());
+    }
 }

@@ -10,6 +10,7 @@
 //! - [`summary`]: what a pass did, per direction.
 //! - `journal`: the activity log and per-record status the dashboard shows.
 //! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
+//! - `turns`: how a full pass writes chunk by chunk under that lock, live work first.
 //!
 //! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
 //! create is preceded by a pending-create intent and the created customer carries the CRM id in
@@ -23,6 +24,7 @@ pub mod pair;
 pub mod plan;
 pub mod reconcile;
 pub mod summary;
+mod turns;
 
 use std::fmt;
 use std::str::FromStr;

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
@@ -25,6 +26,7 @@ use super::lock::{Claimant, SyncLock};
 use super::pair::{Found, Pairing, pair};
 use super::plan::{ChangeTimes, Flow, PairPlan, Snapshots, apply_patch, plan_pair, snapshots_of};
 use super::summary::{Planned, Summary};
+use super::turns::{LinksNow, Turns};
 use super::{Engine, EngineError, SyncDirection};
 use crate::connector::{CrmWrite, ErrorKind, ListQuery, WriteOutcome};
 use crate::mapping::{FromCrmDelete, FromHubDelete, SyncTime};
@@ -127,9 +129,9 @@ impl Engine {
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         if options.dry_run {
             let sides = self.read_sides(options).await?;
-            return self.sync_sides(&sides, options, None).await;
+            return self.sync_sides(&sides, options, Turns::PerChunk).await;
         }
-        let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Reconcile).await?;
+        let lock = self.reconcile_lock().await?;
         self.reconcile_locked(options, lock).await
     }
 
@@ -144,7 +146,7 @@ impl Engine {
         interval: std::time::Duration,
         options: &ReconcileOptions,
     ) -> Result<Option<Summary>, EngineError> {
-        let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Reconcile).await?;
+        let lock = self.reconcile_lock().await?;
         if let Some(run) = self.store.last_finished_run(RunKind::Reconcile).await? {
             let since = Utc::now() - run.finished_at.unwrap_or(run.started_at);
             if since.to_std().is_ok_and(|since| since < interval) {
@@ -155,13 +157,19 @@ impl Engine {
         self.reconcile_locked(options, lock).await.map(Some)
     }
 
+    /// The right to run the one full pass of this connector.
+    async fn reconcile_lock(&self) -> Result<SyncLock, EngineError> {
+        let name = format!("reconcile:{}", self.connector());
+        Ok(SyncLock::exclusive(&self.store, name).await?)
+    }
+
     async fn reconcile_locked(
         &self,
         options: &ReconcileOptions,
         lock: SyncLock,
     ) -> Result<Summary, EngineError> {
         let run = self.store.start_run(RunKind::Reconcile).await?;
-        let result = self.reconcile_pass(options, &lock).await;
+        let result = self.reconcile_pass(options).await;
         let (outcome, summary) = match &result {
             Ok(summary) if summary.has_failures() => (
                 RunOutcome::PartlyFailed,
@@ -184,22 +192,18 @@ impl Engine {
         result
     }
 
-    async fn reconcile_pass(
-        &self,
-        options: &ReconcileOptions,
-        lock: &SyncLock,
-    ) -> Result<Summary, EngineError> {
+    async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         let sides = self.read_sides(options).await?;
-        self.sync_sides(&sides, options, Some(lock)).await
+        self.sync_sides(&sides, options, Turns::PerChunk).await
     }
 
-    /// Pairs, plans and writes the objects in `sides`. Writing needs the sync lock held
-    /// (`lock`); a dry run passes none.
+    /// Pairs, plans and writes the objects in `sides`, taking `turns` at the sync lock (a
+    /// dry run writes nothing and takes none).
     pub(crate) async fn sync_sides(
         &self,
         sides: &Sides,
         options: &ReconcileOptions,
-        lock: Option<&SyncLock>,
+        turns: Turns<'_>,
     ) -> Result<Summary, EngineError> {
         let now = SyncTime::new(Utc::now());
         let pairing = pair(
@@ -230,7 +234,7 @@ impl Engine {
         }
         let mut pass = Pass {
             engine: self,
-            lock,
+            lost: None,
             sides,
             now: &now,
             direction: options.direction,
@@ -246,15 +250,21 @@ impl Engine {
             + pairing.hub_deleted.len()
             + pairing.crm_deleted.len()) as u64;
         pass.phase("writing", total);
-        pass.write_pairs(work).await?;
-        if options.direction.writes_crm() {
-            pass.create_in_crm(&pairing.create_in_crm).await?;
+        match turns {
+            Turns::Held(lock) => {
+                pass.lost = Some(lock.lost_flag());
+                pass.write_pairs(work).await?;
+                if options.direction.writes_crm() {
+                    pass.create_in_crm(&pairing.create_in_crm).await?;
+                }
+                if options.direction.writes_hub() {
+                    pass.create_in_hub(&pairing.create_in_hub).await?;
+                }
+                pass.deletes(&pairing).await?;
+                pass.flush_links().await?;
+            }
+            Turns::PerChunk => pass.write_in_turns(&pairing, work).await?,
         }
-        if options.direction.writes_hub() {
-            pass.create_in_hub(&pairing.create_in_hub).await?;
-        }
-        pass.deletes(&pairing).await?;
-        pass.flush_links().await?;
         let linked: Vec<CrmId> = pairing.pairs.iter().map(|p| p.record.clone()).collect();
         self.store
             .resolve_pending_creates(self.connector(), &linked)
@@ -517,8 +527,8 @@ fn restrict(plan: &mut PairPlan, direction: SyncDirection, link: Option<&Link>) 
 /// The state of one pass while it writes.
 struct Pass<'a> {
     engine: &'a Engine,
-    /// The sync lock this pass writes under; checked before saving links.
-    lock: Option<&'a SyncLock>,
+    /// Set when the sync lock this pass writes under expired; checked before saving links.
+    lost: Option<Arc<AtomicBool>>,
     sides: &'a Sides,
     now: &'a SyncTime,
     direction: SyncDirection,
@@ -562,7 +572,11 @@ impl Pass<'_> {
     }
 
     async fn flush_links(&mut self) -> Result<(), EngineError> {
-        if self.lock.is_some_and(SyncLock::is_lost) {
+        if self
+            .lost
+            .as_ref()
+            .is_some_and(|lost| lost.load(Ordering::Relaxed))
+        {
             return Err(EngineError::LockLost);
         }
         if !self.links.is_empty() {
@@ -577,6 +591,131 @@ impl Pass<'_> {
                 .await?;
         }
         Ok(())
+    }
+
+    /// Writes a full pass chunk by chunk, each chunk under the sync lock and checked against
+    /// the links as they are now (see `turns`).
+    async fn write_in_turns(
+        &mut self,
+        pairing: &Pairing,
+        work: Vec<PairWork>,
+    ) -> Result<(), EngineError> {
+        let sides = self.sides;
+        let read_by_crm: HashMap<&CrmId, &Link> =
+            sides.links.values().map(|l| (&l.crm_id, l)).collect();
+        let uri_of = |c: usize| sides.customers[c].resource_uri.as_str();
+
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            let chunk: Vec<PairWork> = work.by_ref().take(CRM_BATCH).collect();
+            let uris: Vec<CustomerUri> = chunk.iter().map(|w| uri_of(w.customer).into()).collect();
+            let ids: Vec<CrmId> = chunk.iter().map(|w| w.record.clone()).collect();
+            let turn = self.take_turn().await?;
+            let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &ids).await?;
+            let (keep, skip): (Vec<_>, Vec<_>) = chunk.into_iter().partition(|w| {
+                let uri = uri_of(w.customer);
+                now.hub_unchanged(uri, sides.links.get(uri))
+                    && now.crm_unchanged(&w.record, read_by_crm.get(&w.record).copied())
+            });
+            self.skipped(skip.len());
+            self.write_pairs(keep).await?;
+            self.end_turn(turn).await?;
+        }
+        if self.direction.writes_crm() {
+            for chunk in pairing.create_in_crm.chunks(CRM_BATCH) {
+                let uris: Vec<CustomerUri> = chunk.iter().map(|&c| uri_of(c).into()).collect();
+                let turn = self.take_turn().await?;
+                let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
+                let (keep, skip): (Vec<usize>, Vec<usize>) = chunk
+                    .iter()
+                    .partition(|&&c| now.hub_unchanged(uri_of(c), sides.links.get(uri_of(c))));
+                self.skipped(skip.len());
+                self.create_in_crm(&keep).await?;
+                self.end_turn(turn).await?;
+            }
+        }
+        if self.direction.writes_hub() {
+            for chunk in pairing.create_in_hub.chunks(CRM_BATCH) {
+                let turn = self.take_turn().await?;
+                let now = LinksNow::load(&self.engine.store, self.connector(), &[], chunk).await?;
+                let (keep, skip): (Vec<CrmId>, Vec<CrmId>) = chunk
+                    .iter()
+                    .cloned()
+                    .partition(|id| now.crm_unchanged(id, read_by_crm.get(id).copied()));
+                self.skipped(skip.len());
+                self.create_in_hub(&keep).await?;
+                self.end_turn(turn).await?;
+            }
+        }
+        let gone: Vec<&Link> = pairing
+            .hub_deleted
+            .iter()
+            .chain(pairing.crm_deleted.iter().map(|(l, _)| l))
+            .chain(&pairing.stale)
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let uris: Vec<CustomerUri> = gone.iter().map(|l| l.hub_uri.clone()).collect();
+        let turn = self.take_turn().await?;
+        let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
+        let unchanged = |l: &Link| now.hub_unchanged(l.hub_uri.as_str(), Some(l));
+        let deletes = Pairing {
+            hub_deleted: pairing
+                .hub_deleted
+                .iter()
+                .filter(|l| unchanged(l))
+                .cloned()
+                .collect(),
+            crm_deleted: pairing
+                .crm_deleted
+                .iter()
+                .filter(|(l, _)| unchanged(l))
+                .cloned()
+                .collect(),
+            stale: pairing
+                .stale
+                .iter()
+                .filter(|l| unchanged(l))
+                .cloned()
+                .collect(),
+            ..Pairing::default()
+        };
+        self.skipped(
+            gone.len()
+                - deletes.hub_deleted.len()
+                - deletes.crm_deleted.len()
+                - deletes.stale.len(),
+        );
+        self.deletes(&deletes).await?;
+        self.end_turn(turn).await
+    }
+
+    /// Waits for the sync lock for one chunk.
+    async fn take_turn(&mut self) -> Result<SyncLock, EngineError> {
+        let lock =
+            SyncLock::acquire(&self.engine.store, self.connector(), Claimant::Background).await?;
+        self.lost = Some(lock.lost_flag());
+        Ok(lock)
+    }
+
+    /// Saves the chunk's links and journal, then lets the lock go.
+    async fn end_turn(&mut self, lock: SyncLock) -> Result<(), EngineError> {
+        let saved = self.flush_links().await;
+        self.lost = None;
+        lock.release().await;
+        saved
+    }
+
+    /// Counts work left out because a live batch got to its objects first.
+    fn skipped(&mut self, count: usize) {
+        if count > 0 {
+            debug!(
+                count,
+                "Left out of this pass: changed by live processing meanwhile."
+            );
+            self.advance(count as u64);
+        }
     }
 
     /// Records a per-record failure in the dead letters and the journal.
