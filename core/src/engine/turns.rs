@@ -95,9 +95,14 @@ mod tests {
             .expect("load")
             .expect("link");
 
-        let now = LinksNow::load(&store, "crm", &[uri.clone()], &[id.clone()])
-            .await
-            .expect("load");
+        let now = LinksNow::load(
+            &store,
+            "crm",
+            std::slice::from_ref(&uri),
+            std::slice::from_ref(&id),
+        )
+        .await
+        .expect("load");
         assert!(now.hub_unchanged(uri.as_str(), Some(&read)));
         assert!(now.crm_unchanged(&id, Some(&read)));
         assert!(!now.hub_unchanged(uri.as_str(), None), "linked meanwhile");
@@ -105,9 +110,14 @@ mod tests {
         let mut synced = read.clone();
         synced.hub_snapshot.insert("name".into(), "Ada".into());
         store.upsert_link(&synced).await.expect("save");
-        let now = LinksNow::load(&store, "crm", &[uri.clone()], &[id.clone()])
-            .await
-            .expect("load");
+        let now = LinksNow::load(
+            &store,
+            "crm",
+            std::slice::from_ref(&uri),
+            std::slice::from_ref(&id),
+        )
+        .await
+        .expect("load");
         assert!(
             !now.hub_unchanged(uri.as_str(), Some(&read)),
             "synced meanwhile"
