@@ -87,6 +87,7 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
     });
     let state = state_of(&app);
+    crate::serve::oauth::load_installed(&state).await;
     if app.config.server.public_url.is_none() {
         tracing::warn!(
             public_url = %state.public_url,
@@ -114,6 +115,7 @@ pub async fn serve(
             workers.spawn(reconcile_loop(
                 engine_of(&app),
                 Duration::from_secs(interval),
+                state.metrics.clone(),
                 first_done,
                 stopped.clone(),
             ));
@@ -125,6 +127,7 @@ pub async fn serve(
                 engine_of(&app),
                 format!("serve-{replica}-{index}"),
                 poll,
+                state.metrics.clone(),
                 ready.clone(),
                 stopped.clone(),
             ));

@@ -53,10 +53,22 @@ pub async fn crm_webhook(
         body: &body,
     };
     let now = Utc::now();
-    let events = receiver
+    let verified = receiver
         .verify(&request, now)
-        .and_then(|()| receiver.parse(&body))
-        .map_err(|error| refuse(&state, Source::Crm, &error))?;
+        .and_then(|()| receiver.parse(&body));
+    let events = match verified {
+        // Installed since this process loaded the accounts (here or on another replica):
+        // learn them from the store and parse again. Only signed requests get this far.
+        Err(WebhookError::UnknownAccount(account))
+            if super::oauth::load_installed(&state)
+                .await
+                .contains(&account) =>
+        {
+            receiver.parse(&body)
+        }
+        other => other,
+    }
+    .map_err(|error| refuse(&state, Source::Crm, &error))?;
     let received = events.len() as u64;
     let (queued, echoes) = state.engine.enqueue_crm_events(&events).await?;
     tracing::debug!(

@@ -2,14 +2,18 @@
 //! (claimed in batches with leases, so replicas never work on one object at once), and a
 //! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
 //! finished one less than an interval ago (checked in the shared store). On shutdown a worker
-//! finishes the batch it holds and releases anything still claimed.
+//! finishes the batch it holds and releases anything still claimed. What each pass and batch
+//! wrote (and each live item's lag) is counted in the shared [`Metrics`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::sync::watch;
 use tte_sync_core::engine::{Engine, ReconcileOptions};
 use tte_sync_core::store::RunKind;
+
+use super::Metrics;
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -18,6 +22,7 @@ use tte_sync_core::store::RunKind;
 pub async fn reconcile_loop(
     engine: Engine,
     interval: Duration,
+    metrics: Arc<Metrics>,
     first_done: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -28,12 +33,15 @@ pub async fn reconcile_loop(
         if due(&engine, interval).await {
             tracing::info!(connector = engine.connector(), "Reconcile started.");
             match engine.reconcile(&ReconcileOptions::default()).await {
-                Ok(summary) => tracing::info!(
-                    to_crm = summary.to_crm.writes(),
-                    to_hub = summary.to_hub.writes(),
-                    failed = summary.to_crm.failed + summary.to_hub.failed,
-                    "Reconcile finished."
-                ),
+                Ok(summary) => {
+                    metrics.record_sync(&summary);
+                    tracing::info!(
+                        to_crm = summary.to_crm.writes(),
+                        to_hub = summary.to_hub.writes(),
+                        failed = summary.to_crm.failed + summary.to_hub.failed,
+                        "Reconcile finished."
+                    );
+                }
                 Err(error) => {
                     tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
                 }
@@ -72,6 +80,7 @@ pub async fn live_loop(
     engine: Engine,
     worker: String,
     poll: Duration,
+    metrics: Arc<Metrics>,
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -85,6 +94,7 @@ pub async fn live_loop(
         }
         let pause = match engine.process_inbox(&worker).await {
             Ok(summary) if summary.processed > 0 => {
+                metrics.record_live(&summary);
                 tracing::debug!(
                     worker,
                     processed = summary.processed,

@@ -371,6 +371,12 @@ async fn conformance_recovers_from_token_expiry() {
 }
 
 #[tokio::test]
+async fn conformance_health_check() {
+    conformance::check_health_check(&Harness::start(Auth::OAuth).await).await;
+    conformance::check_health_check(&Harness::start(Auth::PrivateApp).await).await;
+}
+
+#[tokio::test]
 async fn conformance_webhook_signatures() {
     conformance::check_webhook_signatures(&Harness::start(Auth::OAuth).await).await;
 }
