@@ -4,7 +4,8 @@
 //!
 //! - `POST /webhooks/<crm>`: verified by the connector's `WebhookReceiver` against the URL
 //!   the CRM signed (`server.public_url` + the path); the engine queues the events and drops
-//!   those of our own writes.
+//!   those of our own writes. Events of an account the connector does not know yet send it to
+//!   the store once for accounts installed since it loaded them (by another replica, say).
 //! - `POST /webhooks/tte/<token>`: 10to8 does not sign notifications, so the secret path token
 //!   (made by `setup`, kept in the store) is the credential, compared in constant time.
 
