@@ -127,7 +127,8 @@ impl Status {
             Err(_) => Check {
                 ok: false,
                 detail: format!(
-                    "unreachable: no answer within {} s ({credentials})",
+                    "unreachable: no answer within {} s; it may also be waiting for its rate \
+                     limit ({credentials})",
                     HEALTH_TIMEOUT.as_secs()
                 ),
             },

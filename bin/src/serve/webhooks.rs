@@ -4,8 +4,9 @@
 //!
 //! - `POST /webhooks/<crm>`: verified by the connector's `WebhookReceiver` against the URL
 //!   the CRM signed (`server.public_url` + the path); the engine queues the events and drops
-//!   those of our own writes. Events of an account the connector does not know yet send it to
-//!   the store once for accounts installed since it loaded them (by another replica, say).
+//!   those of our own writes. When the events name an account the connector does not know,
+//!   it first re-reads the installed accounts from the store (an install since it last loaded
+//!   them, on this replica or another), then decides.
 //! - `POST /webhooks/tte/<token>`: 10to8 does not sign notifications, so the secret path token
 //!   (made by `setup`, kept in the store) is the credential, compared in constant time.
 
