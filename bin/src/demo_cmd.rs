@@ -170,7 +170,9 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     }
 
     print_try_it(&mut out, &tte, &hubspot, &public_url)?;
-    let result = crate::serve_cmd::serve(app, async {
+    let metrics = Arc::new(crate::serve::Metrics::default());
+    metrics.record_sync(&summary);
+    let result = crate::serve_cmd::serve(app, metrics, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

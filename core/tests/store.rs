@@ -1107,6 +1107,8 @@ async fn tokens_round_trip_through_the_token_store(db: TestDb) {
     assert_eq!(other.refresh_token.expose(), "refresh-b1");
     assert!(tokens.load_token("other", None).await.unwrap().is_none());
     assert!(!format!("{latest:?}").contains("a2"));
+    assert_eq!(tokens.accounts(HUBSPOT).await.unwrap(), ["111", "222"]);
+    assert!(tokens.accounts("other").await.unwrap().is_empty());
 }
 
 async fn runs_are_recorded_and_pruned(db: TestDb) {

@@ -3,12 +3,16 @@
 //! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
 //! finished one less than an interval ago; the engine's sync lock keeps passes and batches
 //! from overlapping, across replicas too. On shutdown a worker finishes the batch it holds
-//! and releases anything still claimed.
+//! and releases anything still claimed. What each pass and batch wrote (and each live item's
+//! lag) is counted in the shared [`Metrics`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::watch;
 use tte_sync_core::engine::{Engine, ReconcileOptions};
+
+use super::Metrics;
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -17,6 +21,7 @@ use tte_sync_core::engine::{Engine, ReconcileOptions};
 pub async fn reconcile_loop(
     engine: Engine,
     interval: Duration,
+    metrics: Arc<Metrics>,
     first_done: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -30,12 +35,15 @@ pub async fn reconcile_loop(
             .reconcile_if_due(interval.mul_f32(0.9), &ReconcileOptions::default())
             .await
         {
-            Ok(Some(summary)) => tracing::info!(
-                to_crm = summary.to_crm.writes(),
-                to_hub = summary.to_hub.writes(),
-                failed = summary.to_crm.failed + summary.to_hub.failed,
-                "Reconcile finished."
-            ),
+            Ok(Some(summary)) => {
+                metrics.record_sync(&summary);
+                tracing::info!(
+                    to_crm = summary.to_crm.writes(),
+                    to_hub = summary.to_hub.writes(),
+                    failed = summary.to_crm.failed + summary.to_hub.failed,
+                    "Reconcile finished."
+                );
+            }
             Ok(None) => tracing::debug!("Reconcile skipped: another replica ran one recently."),
             Err(error) => {
                 tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
@@ -57,6 +65,7 @@ pub async fn live_loop(
     engine: Engine,
     worker: String,
     poll: Duration,
+    metrics: Arc<Metrics>,
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -70,6 +79,7 @@ pub async fn live_loop(
         }
         let pause = match engine.process_inbox(&worker).await {
             Ok(summary) if summary.processed > 0 => {
+                metrics.record_live(&summary);
                 tracing::debug!(
                     worker,
                     processed = summary.processed,
