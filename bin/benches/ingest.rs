@@ -134,7 +134,7 @@ async fn main() {
         .metric(&http, "tte_sync_events_received_total{source=\"crm\"}")
         .await;
     println!(
-        "events received {received} of {} sent",
+        "events received {received} for {} sent (the rest are the simulator's own webhooks of our writes)",
         total * EVENTS_PER_REQUEST as u64
     );
     let sent_events = total * EVENTS_PER_REQUEST as u64;
