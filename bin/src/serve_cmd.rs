@@ -67,6 +67,7 @@ pub fn engine_of(app: &App) -> Engine {
         app.connector.clone(),
         app.mapping.clone(),
     )
+    .with_new_record_settle(Duration::from_secs(app.config.sync.new_record_settle_secs))
 }
 
 /// Serves `app` until `stop` resolves, then drains in-flight requests (up to

@@ -16,6 +16,7 @@ use tte_sync_core::CrmId;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ChangeEvent, ChangeKind};
 use tte_sync_core::engine::{Engine, ReconcileOptions};
+use tte_sync_core::mapping::valid_email;
 use tte_sync_core::simulate::serve_on_loopback;
 use tte_sync_core::store::{Change, ObjectRef};
 use tte_sync_core::tte::CustomerPatch;
@@ -505,4 +506,60 @@ async fn two_live_workers_and_a_full_pass_at_once_converge_without_duplicates() 
             format!("Person{n}")
         );
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_new_on_both_sides_at_once_is_linked_not_duplicated() {
+    let (world, _) = synced(2).await;
+    let engine = world
+        .engine
+        .clone()
+        .with_new_record_settle(Duration::from_secs(1));
+    // The same person, new in 10to8 and in HubSpot; HubSpot's webhook comes first.
+    let uris = world.tte.seed(SEED, 100, 5, false);
+    let customer = uris
+        .iter()
+        .filter_map(|uri| world.tte.customer(world.tte.customer_id(uri)?))
+        .find(|c| c.emails.first().is_some_and(|e| valid_email(e)))
+        .expect("a seeded person with an email HubSpot accepts");
+    let email = customer.emails[0].clone();
+    let contact = world
+        .hub
+        .user_create(&[("firstname", "Same"), ("email", &email)], None)
+        .expect("create");
+    engine
+        .enqueue_crm_events(&[crm_event(&contact.to_string(), ChangeKind::Created, None)])
+        .await
+        .expect("queue");
+    let first = engine.drain_inbox().await.expect("drain");
+    assert_eq!(first.held, 1, "the new contact waits");
+    assert_eq!(first.sync.to_hub.created, 0, "{}", first.sync);
+
+    // 10to8's notification arrives meanwhile: the customer's create finds the contact.
+    engine
+        .enqueue_hub_changes(&[world.tte.customer_uri(customer.id)])
+        .await
+        .expect("queue");
+    let second = engine.drain_inbox().await.expect("drain");
+    assert_eq!(second.sync.to_crm.linked, 1, "{}", second.sync);
+    // The contact's turn comes again once its wait is over: nothing left to create.
+    let deadline = tokio::time::Instant::now() + NOTIFICATION_GUARD;
+    while world.store.inbox_stats().await.expect("stats").depth > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the contact never came back"
+        );
+        let later = engine.drain_inbox().await.expect("drain");
+        assert_eq!(later.sync.to_hub.created, 0, "{}", later.sync);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let linked = world.tte.customer(customer.id).expect("customer");
+    assert_eq!(linked.custom_fields[EXTERNAL_ID], contact.to_string());
+    let holders = world
+        .customers()
+        .iter()
+        .filter(|c| c.emails.first() == Some(&email))
+        .count();
+    assert_eq!(holders, 1, "no second customer for {email}");
+    assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
 }

@@ -119,6 +119,7 @@ pub struct Engine {
     tte: TteClient,
     crm: Arc<dyn CrmConnector>,
     mapping: Arc<Mapping>,
+    new_record_settle: std::time::Duration,
 }
 
 impl fmt::Debug for Engine {
@@ -143,7 +144,16 @@ impl Engine {
             tte,
             crm,
             mapping,
+            new_record_settle: live::NEW_RECORD_SETTLE,
         }
+    }
+
+    /// How long a record new in the CRM waits in live processing before a 10to8 customer is
+    /// created for it (default [`live::NEW_RECORD_SETTLE`]); zero creates at once.
+    #[must_use]
+    pub fn with_new_record_settle(mut self, settle: std::time::Duration) -> Self {
+        self.new_record_settle = settle;
+        self
     }
 
     /// The connector's registered name (the key of links and inbox items).

@@ -83,6 +83,17 @@ pub(crate) struct Sides {
     /// is neither live nor archived vanished (merged, or erased for privacy): its customer is
     /// unlinked, never deleted. `None` (live) trusts the event that said it was deleted.
     pub(crate) archived: Option<HashSet<CrmId>>,
+    /// Records no customer may be created for before the given time (live: a record just
+    /// created in the CRM may be a person just created in 10to8 too, whose notification is on
+    /// its way; creating a customer now would make a duplicate).
+    pub(crate) hold_creates: HashMap<CrmId, DateTime<Utc>>,
+}
+
+/// What [`Engine::sync_sides`] did.
+pub(crate) struct Synced {
+    pub(crate) summary: Summary,
+    /// Records held back from a create in 10to8, with when to look at them again.
+    pub(crate) held: Vec<(CrmId, DateTime<Utc>)>,
 }
 
 /// A pair whose plan writes something.
@@ -129,7 +140,10 @@ impl Engine {
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         if options.dry_run {
             let sides = self.read_sides(options).await?;
-            return self.sync_sides(&sides, options, Turns::PerChunk).await;
+            return Ok(self
+                .sync_sides(&sides, options, Turns::PerChunk)
+                .await?
+                .summary);
         }
         let lock = self.reconcile_lock().await?;
         self.reconcile_locked(options, lock).await
@@ -194,7 +208,10 @@ impl Engine {
 
     async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         let sides = self.read_sides(options).await?;
-        self.sync_sides(&sides, options, Turns::PerChunk).await
+        Ok(self
+            .sync_sides(&sides, options, Turns::PerChunk)
+            .await?
+            .summary)
     }
 
     /// Pairs, plans and writes the objects in `sides`, taking `turns` at the sync lock (a
@@ -204,9 +221,9 @@ impl Engine {
         sides: &Sides,
         options: &ReconcileOptions,
         turns: Turns<'_>,
-    ) -> Result<Summary, EngineError> {
+    ) -> Result<Synced, EngineError> {
         let now = SyncTime::new(Utc::now());
-        let pairing = pair(
+        let mut pairing = pair(
             &self.mapping,
             &sides.customers,
             &sides.records,
@@ -227,10 +244,20 @@ impl Engine {
             ambiguous: pairing.ambiguous.clone(),
             ..Summary::default()
         };
+        let mut held = Vec::new();
+        pairing
+            .create_in_hub
+            .retain(|id| match sides.hold_creates.get(id) {
+                Some(until) if *until > Utc::now() => {
+                    held.push((id.clone(), *until));
+                    false
+                }
+                _ => true,
+            });
         let work = self.plan_pairs(sides, &pairing, options.direction, &now, &mut summary);
         if options.dry_run {
             self.dry_run_plan(sides, &pairing, &work, options.direction, &mut summary);
-            return Ok(summary);
+            return Ok(Synced { summary, held });
         }
         let mut pass = Pass {
             engine: self,
@@ -269,7 +296,10 @@ impl Engine {
         self.store
             .resolve_pending_creates(self.connector(), &linked)
             .await?;
-        Ok(pass.summary)
+        Ok(Synced {
+            summary: pass.summary,
+            held,
+        })
     }
 
     async fn read_sides(&self, options: &ReconcileOptions) -> Result<Sides, EngineError> {
@@ -336,6 +366,7 @@ impl Engine {
             links,
             hub_times: HashMap::new(),
             archived: Some(archived),
+            hold_creates: HashMap::new(),
         })
     }
 
@@ -917,6 +948,28 @@ impl Pass<'_> {
                 })
                 .collect();
             let outcomes = self.engine.crm.write(writes).await?;
+            // A live batch knows only its own objects' links: ask the store whether the
+            // records the creates collided with are linked already.
+            let collided: Vec<CrmId> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    WriteOutcome::Failed(e) => match e.kind() {
+                        ErrorKind::Conflict {
+                            existing_id: Some(id),
+                        } if !linked_ids.contains(id) => Some(id.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            let linked_elsewhere: HashMap<CrmId, CustomerUri> = self
+                .engine
+                .store
+                .links_by_crm(self.connector(), &collided)
+                .await?
+                .into_iter()
+                .map(|l| (l.crm_id, l.hub_uri))
+                .collect();
             let mut jobs = Vec::new();
             let mut made = Vec::new();
             for ((&c, out), outcome) in chunk.iter().zip(outputs).zip(outcomes) {
@@ -975,6 +1028,16 @@ impl Pass<'_> {
                         }
                     }
                     WriteOutcome::Failed(error) => match error.kind() {
+                        ErrorKind::Conflict {
+                            existing_id: Some(existing),
+                        } if linked_elsewhere.contains_key(existing) => {
+                            let message = format!(
+                                "CRM record {existing} has the same email and is linked to another 10to8 customer ({}); merge the two customers in 10to8",
+                                linked_elsewhere[existing]
+                            );
+                            self.fail_customer(customer, &message).await?;
+                            self.summary.to_crm.failed += 1;
+                        }
                         ErrorKind::Conflict {
                             existing_id: Some(existing),
                         } if !linked_ids.contains(existing) => {

@@ -156,7 +156,9 @@ impl World {
         let mut client_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
         client_config.requests_per_second = tte_requests_per_second;
         let client = TteClient::new(client_config).expect("10to8 client");
-        let engine = Engine::new(store.clone(), client, crm.clone(), mapping);
+        // Creates at once; the test of the wait sets its own.
+        let engine = Engine::new(store.clone(), client, crm.clone(), mapping)
+            .with_new_record_settle(std::time::Duration::ZERO);
         Self {
             tte,
             hub,
