@@ -1,23 +1,31 @@
-//! Webhook ingest benchmark through the real binary: `serve` against both simulators, fed
-//! signed HubSpot batches of 10 events at a fixed rate on loopback. Prints acknowledgement
-//! latency percentiles, then waits for the live worker to empty the inbox and checks that every
-//! event was received and nothing was refused or dead-lettered.
+//! Webhook ingest benchmark through the real binary: `setup`, then `serve` against both
+//! simulators, fed signed HubSpot batches of 10 events at a fixed rate on loopback. Prints
+//! acknowledgement latency percentiles, then waits for the live worker to empty the inbox and
+//! checks that every event was received and every object processed: the events name 2,000
+//! contacts that exist only in HubSpot, so processing them creates 2,000 10to8 customers,
+//! each linked, none dead-lettered.
 //!
 //! `cargo bench -p tte-sync --bench ingest` (`INGEST_SECS`, `INGEST_RATE` to change the load).
 
-#![allow(clippy::print_stdout)]
+#![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::net::TcpListener;
-use std::process::{Command, Stdio};
+mod support;
+
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
-use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
+use tte_sync_core::tte::simulator::TteSimConfig;
+use tte_sync_hubspot::simulator::{RateLimits, SimulatorConfig};
+
+use support::{Bench, percentile};
 
 const EVENTS_PER_REQUEST: usize = 10;
+const CONTACTS: u64 = 2_000;
+/// The 10to8 client's pace here: every contact costs a 10to8 create, and the default of 5/s
+/// (a guess at 10to8's unpublished limit) would make the drain take minutes.
+const TTE_REQUESTS_PER_SECOND: f64 = 50.0;
 
 fn env_or(name: &str, default: u64) -> u64 {
     std::env::var(name)
@@ -35,88 +43,31 @@ fn sign(secret: &str, uri: &str, body: &[u8], timestamp: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(mac.finalize().into_bytes())
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index]
-}
-
-async fn metric(http: &reqwest::Client, base: &str, name: &str) -> f64 {
-    let text = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find(|l| l.starts_with(name))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(f64::NAN)
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let secs = env_or("INGEST_SECS", 30);
     let rate = env_or("INGEST_RATE", 500);
-    let hubspot = HubSpotSimulator::start(
+    let bench = Bench::start(
+        "ingest",
         SimulatorConfig {
             rate_limits: RateLimits::off(),
             ..SimulatorConfig::default()
         },
-        0,
+        TteSimConfig::default(),
+        TTE_REQUESTS_PER_SECOND,
+        "  reconcile_interval_secs: 0",
     )
-    .await
-    .unwrap();
-    let tte = TteSimulator::start(TteSimConfig::default(), 0)
-        .await
-        .unwrap();
-    let ids = hubspot.seed(3, 0, 2_000);
-    let sim = hubspot.config().clone();
-    let dir = std::env::temp_dir().join(format!("tte-sync-ingest-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let config = dir.join("tte-sync.yaml");
-    std::fs::write(
-        &config,
-        format!(
-            "database: sqlite://{db}\ntte:\n  api_base_url: {tte}\n  api_key: {key}\n\
-             crm:\n  connector: hubspot\n  config:\n    api_base_url: {hub}\n    \
-             private_app_token: {token}\n    app_id: {app}\n    webhooks:\n      \
-             client_secret: {secret}\n      portal_ids: [{portal}]\n\
-             server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
-             sync:\n  reconcile_interval_secs: 0\nlog:\n  level: warn\n",
-            db = dir.join("state.db").display(),
-            tte = tte.base_url(),
-            key = tte.api_key(),
-            hub = hubspot.base_url(),
-            token = sim.private_app_tokens[0],
-            app = sim.app_id,
-            secret = sim.client_secret,
-            portal = sim.portal_id,
-        ),
-    )
-    .unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_tte-sync"))
-        .args(["serve", "--config", &config.display().to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
-    let uri = format!("{base}/webhooks/hubspot");
+    .await;
+    let ids = bench.hubspot.seed(3, 0, CONTACTS);
+    let sim = bench.hubspot.config().clone();
+    bench.run("setup");
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(256)
         .build()
         .unwrap();
-    while http.get(format!("{base}/readyz")).send().await.is_err() {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let server = bench.serve(&http).await;
+    let base = bench.base.clone();
+    let uri = format!("{base}/webhooks/hubspot");
 
     let total = secs * rate;
     let (sent_tx, mut sent_rx) = tokio::sync::mpsc::unbounded_channel();
@@ -179,24 +130,21 @@ async fn main() {
         percentile(&latencies, 0.99).as_secs_f64() * 1e3,
         latencies.last().unwrap().as_secs_f64() * 1e3
     );
-    let received = metric(
-        &http,
-        &base,
-        "tte_sync_events_received_total{source=\"crm\"}",
-    )
-    .await;
+    let received = bench
+        .metric(&http, "tte_sync_events_received_total{source=\"crm\"}")
+        .await;
     println!(
-        "events received {received} of {} sent",
+        "events received {received} for {} sent (the rest are the simulator's own webhooks of our writes)",
         total * EVENTS_PER_REQUEST as u64
     );
     let sent_events = total * EVENTS_PER_REQUEST as u64;
     let drain = Instant::now();
     let (depth, dead_letters) = loop {
-        let depth = metric(&http, &base, "tte_sync_inbox_depth").await;
+        let depth = bench.metric(&http, "tte_sync_inbox_depth").await;
         if depth == 0.0 || drain.elapsed() > Duration::from_secs(300) {
-            let dead_letters = metric(&http, &base, "tte_sync_dead_letters").await;
+            let dead_letters = bench.metric(&http, "tte_sync_dead_letters").await;
             println!(
-                "inbox drained to {depth} in {:.1} s; dead letters {dead_letters}",
+                "inbox drained to {depth} in {:.1} s (10to8 client at {TTE_REQUESTS_PER_SECOND} requests/s); dead letters {dead_letters}",
                 drain.elapsed().as_secs_f64()
             );
             break (depth, dead_letters);
@@ -220,13 +168,27 @@ async fn main() {
     if dead_letters > 0.0 {
         problems.push(format!("{dead_letters} objects went to the dead letters"));
     }
-    let _ = Command::new("kill")
-        .args(["-TERM", &server.id().to_string()])
-        .status();
-    let _ = server.wait();
-    hubspot.shutdown().await;
-    tte.shutdown().await;
-    let _ = std::fs::remove_dir_all(dir);
+    let customers = bench.tte.customers().len() as u64;
+    let linked = ids
+        .iter()
+        .filter(|id| {
+            bench.hubspot.contact(**id).is_some_and(|(properties, _)| {
+                properties
+                    .get("tte_customer_uri")
+                    .is_some_and(|u| !u.is_empty())
+            })
+        })
+        .count() as u64;
+    println!(
+        "10to8 customers created {customers} of {CONTACTS}; contacts naming their customer {linked} of {CONTACTS}"
+    );
+    if customers != CONTACTS || linked != CONTACTS {
+        problems.push(format!(
+            "{customers} customers and {linked} linked contacts, expected {CONTACTS} each"
+        ));
+    }
+    drop(server);
+    bench.finish().await;
     if !problems.is_empty() {
         eprintln!("ingest FAILED: {}", problems.join("; "));
         std::process::exit(1);

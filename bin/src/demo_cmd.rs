@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use tte_sync_core::engine::{Engine, Progress, ReconcileOptions};
+use tte_sync_core::engine::{Progress, ReconcileOptions};
 use tte_sync_core::tte::TteConfig;
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
 use tte_sync_hubspot::simulator::{HubSpotSimulator, SimulatorConfig};
@@ -120,12 +120,7 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     }
 
     writeln!(out, "\nFull sync:")?;
-    let engine = Engine::new(
-        app.store.clone(),
-        app.tte.clone(),
-        app.connector.clone(),
-        app.mapping.clone(),
-    );
+    let engine = crate::serve_cmd::engine_of(&app);
     let options = ReconcileOptions {
         progress: Some(Arc::new(Printed::default())),
         ..ReconcileOptions::default()
@@ -170,7 +165,9 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     }
 
     print_try_it(&mut out, &tte, &hubspot, &public_url)?;
-    let result = crate::serve_cmd::serve(app, async {
+    let metrics = Arc::new(crate::serve::Metrics::default());
+    metrics.record_sync(&summary);
+    let result = crate::serve_cmd::serve(app, metrics, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;

@@ -36,13 +36,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let app = App::load(config).await?;
-        serve(app, shutdown_signal()).await
+        serve(app, Arc::default(), shutdown_signal()).await
     })?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The shared state of the HTTP app for a loaded installation.
-pub fn state_of(app: &App) -> Arc<AppState> {
+/// The shared state of the HTTP app for a loaded installation, counting into `metrics`.
+pub fn state_of(app: &App, metrics: Arc<Metrics>) -> Arc<AppState> {
     let server = &app.config.server;
     Arc::new(AppState {
         store: app.store.clone(),
@@ -55,7 +55,7 @@ pub fn state_of(app: &App) -> Arc<AppState> {
             max_body_bytes: server.max_body_bytes,
             request_timeout: Duration::from_secs(server.request_timeout_secs),
         },
-        metrics: Arc::new(Metrics::default()),
+        metrics,
     })
 }
 
@@ -67,15 +67,18 @@ pub fn engine_of(app: &App) -> Engine {
         app.connector.clone(),
         app.mapping.clone(),
     )
+    .with_new_record_settle(Duration::from_secs(app.config.sync.new_record_settle_secs))
 }
 
 /// Serves `app` until `stop` resolves, then drains in-flight requests (up to
-/// `server.shutdown_grace_secs`).
+/// `server.shutdown_grace_secs`). `/metrics` exports `metrics` (which may already hold the
+/// writes of a sync run before serving, as in the demo).
 ///
 /// # Errors
 /// When the listen address cannot be bound.
 pub async fn serve(
     app: App,
+    metrics: Arc<Metrics>,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let listen = app.config.server.listen;
@@ -86,7 +89,8 @@ pub async fn serve(
     let listener = listener.tap_io(|tcp| {
         let _ = tcp.set_nodelay(true);
     });
-    let state = state_of(&app);
+    let state = state_of(&app, metrics);
+    crate::serve::oauth::load_installed(&state).await;
     if app.config.server.public_url.is_none() {
         tracing::warn!(
             public_url = %state.public_url,
@@ -114,6 +118,7 @@ pub async fn serve(
             workers.spawn(reconcile_loop(
                 engine_of(&app),
                 Duration::from_secs(interval),
+                state.metrics.clone(),
                 first_done,
                 stopped.clone(),
             ));
@@ -128,6 +133,7 @@ pub async fn serve(
                 engine_of(&app),
                 name.clone(),
                 poll,
+                state.metrics.clone(),
                 ready.clone(),
                 stopped.clone(),
             ));

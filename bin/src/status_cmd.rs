@@ -32,13 +32,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let status = runtime.block_on(async {
         let app = App::load(config).await?;
-        let status = Status::gather(
-            &app.store,
-            app.connector.name(),
-            Some(&app.tte),
-            app.connector.oauth().is_some(),
-        )
-        .await?;
+        let status = Status::gather(&app.store, app.connector.as_ref(), Some(&app.tte)).await?;
         app.store.close().await;
         anyhow::Ok(status)
     })?;

@@ -2,7 +2,9 @@
 //! `serve` — its first reconcile links both sides; then edits travel live (the next reconcile
 //! is an hour away): the simulators' signed HubSpot webhooks and 10to8 notifications are
 //! accepted, queued and processed by the live worker, the dashboard and `/api/status`
-//! show it, `status` prints it, and SIGTERM ends the server with exit code 0.
+//! show it (both services reachable), `/metrics` counts the writes by direction and action,
+//! the API calls by service and status and each live item's lag in a well-formed exposition,
+//! `status` prints it, and SIGTERM ends the server with exit code 0.
 
 mod support;
 
@@ -109,6 +111,26 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
             .contains("tte_sync_webhooks_rejected_total{source=\"crm\",reason=\"unauthorized\"} 0"),
         "{metrics}"
     );
+    // A worker counts its batch once the batch is done, just after the write seen above.
+    eventually("both live edits are counted with their lag", || async {
+        let Ok(response) = http.get(format!("{base}/metrics")).send().await else {
+            return false;
+        };
+        let text = response.text().await.unwrap_or_default();
+        support::prometheus::parse(&text)
+            .value("tte_sync_event_lag_seconds_count", &[])
+            .is_some_and(|count| count >= 2.0)
+    })
+    .await;
+    let metrics = http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    check_sync_metrics(&metrics);
 
     let status: serde_json::Value = http
         .get(format!("{base}/api/status"))
@@ -119,6 +141,9 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
         .await
         .unwrap();
     assert_eq!(status["health"]["tte"]["ok"], true, "{status}");
+    assert_eq!(status["health"]["crm"]["ok"], true, "{status}");
+    let crm_detail = status["health"]["crm"]["detail"].as_str().unwrap();
+    assert!(crm_detail.starts_with("reachable"), "{status}");
     assert!(!status["runs"].as_array().unwrap().is_empty(), "{status}");
     let dashboard = http.get(&base).send().await.unwrap().text().await.unwrap();
     assert!(dashboard.contains("<h2>Inbox</h2>"), "{dashboard}");
@@ -139,4 +164,57 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     hubspot.shutdown().await;
     tte.shutdown().await;
     let _ = std::fs::remove_dir_all(dir);
+}
+
+/// What the sync above must have left in `/metrics`: the first reconcile created records on
+/// both sides and linked the shared people, the live edits updated one record each way (each
+/// with a lag), and both APIs answered 200s.
+fn check_sync_metrics(text: &str) {
+    let metrics = support::prometheus::parse(text);
+    let written = |direction: &str, action: &str| {
+        metrics
+            .value(
+                "tte_sync_records_written_total",
+                &[("direction", direction), ("action", action)],
+            )
+            .unwrap_or_else(|| panic!("no {direction}/{action} series:\n{text}"))
+    };
+    // People 0..4 only in 10to8 and 6..10 only in HubSpot; 4 and 5 on both sides.
+    assert!(written("to_crm", "created") >= 4.0, "{text}");
+    assert!(written("to_hub", "created") >= 4.0, "{text}");
+    assert!(written("to_crm", "linked") >= 2.0, "{text}");
+    assert!(written("to_crm", "updated") >= 1.0, "{text}");
+    assert!(written("to_hub", "updated") >= 1.0, "{text}");
+    assert_eq!(written("to_crm", "failed"), 0.0, "{text}");
+    assert_eq!(written("to_hub", "failed"), 0.0, "{text}");
+    for service in ["tte", "hubspot"] {
+        let ok = metrics
+            .value(
+                "tte_sync_api_calls_total",
+                &[("service", service), ("status", "200")],
+            )
+            .unwrap_or(0.0);
+        assert!(ok > 0.0, "no 200 from {service}:\n{text}");
+        assert!(
+            metrics
+                .value("tte_sync_rate_limit_waits_total", &[("service", service)])
+                .is_some(),
+            "no rate-limit series for {service}:\n{text}"
+        );
+    }
+    let lags = metrics
+        .value("tte_sync_event_lag_seconds_count", &[])
+        .unwrap();
+    assert!(lags >= 2.0, "both live edits have a lag:\n{text}");
+    let within_a_minute = metrics
+        .value("tte_sync_event_lag_seconds_bucket", &[("le", "60")])
+        .unwrap();
+    assert_eq!(
+        within_a_minute, lags,
+        "live edits take seconds, not minutes:\n{text}"
+    );
+    assert_eq!(
+        metrics.types["tte_sync_event_lag_seconds"], "histogram",
+        "{text}"
+    );
 }

@@ -63,6 +63,7 @@ on_both_backends!(
     inbox_failures_retry_then_dead_letter,
     dead_letters_requeue,
     release_and_renew_leases,
+    postponed_items_come_back_later_without_an_attempt,
     concurrent_claimers_never_overlap_and_lose_nothing,
     tokens_round_trip_through_the_token_store,
     runs_are_recorded_and_pruned,
@@ -924,6 +925,38 @@ async fn release_and_renew_leases(db: TestDb) {
     assert_eq!(store.claim("c", 10, LEASE).await.unwrap().len(), 4);
 }
 
+async fn postponed_items_come_back_later_without_an_attempt(db: TestDb) {
+    let clock = TestClock::new();
+    let store = db
+        .open_with(StoreOptions::default().clock(clock.clock()))
+        .await;
+    let object = ObjectRef::crm(HUBSPOT, "7");
+    store
+        .enqueue(vec![enqueue(&object, Change::new("created"), clock.now())])
+        .await
+        .unwrap();
+    let item = store.claim("a", 10, LEASE).await.unwrap().remove(0);
+    assert!(
+        store
+            .postpone(&item, clock.now() + chrono::Duration::seconds(5))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store.postpone(&item, clock.now()).await.unwrap(),
+        "the claim is gone"
+    );
+    assert!(
+        store.claim("b", 10, LEASE).await.unwrap().is_empty(),
+        "not due yet"
+    );
+    clock.advance(secs(5));
+    let again = store.claim("b", 10, LEASE).await.unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].attempts, 0);
+    assert!(again[0].change.kinds.contains("created"));
+}
+
 /// Several replicas (stores with pools of their own), each with several workers, claim while
 /// producers keep enqueueing. Every claim is checked against the objects in flight, and every
 /// enqueued change (a unique kind) must reach a worker.
@@ -1107,6 +1140,8 @@ async fn tokens_round_trip_through_the_token_store(db: TestDb) {
     assert_eq!(other.refresh_token.expose(), "refresh-b1");
     assert!(tokens.load_token("other", None).await.unwrap().is_none());
     assert!(!format!("{latest:?}").contains("a2"));
+    assert_eq!(tokens.accounts(HUBSPOT).await.unwrap(), ["111", "222"]);
+    assert!(tokens.accounts("other").await.unwrap().is_empty());
 }
 
 async fn runs_are_recorded_and_pruned(db: TestDb) {

@@ -15,7 +15,8 @@ use chrono::Utc;
 use tte_sync_core::CrmId;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ChangeEvent, ChangeKind};
-use tte_sync_core::engine::Engine;
+use tte_sync_core::engine::{Engine, ReconcileOptions};
+use tte_sync_core::mapping::valid_email;
 use tte_sync_core::simulate::serve_on_loopback;
 use tte_sync_core::store::{Change, ObjectRef};
 use tte_sync_core::tte::CustomerPatch;
@@ -397,4 +398,168 @@ async fn real_10to8_notifications_propagate_edits_and_their_echoes_write_nothing
         "the echo of our patch writes nothing"
     );
     receiver.shutdown().await;
+}
+
+/// Runs `process_inbox` as `worker` until nothing is due.
+async fn work_inbox(engine: Engine, worker: &'static str) -> u64 {
+    let mut failed = 0;
+    loop {
+        let batch = engine.process_inbox(worker).await.expect("batch");
+        if batch.processed == 0 {
+            return failed;
+        }
+        failed += batch.failed;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_live_workers_and_a_full_pass_at_once_converge_without_duplicates() {
+    const LINKED: u64 = 60;
+    const NEW_EACH_SIDE: u64 = 40;
+    let (world, pairs) = synced(LINKED).await;
+
+    // Edits on both sides of linked pairs, new people on both sides (some of them the same
+    // person), all queued as the webhook routes would queue them.
+    let mut uris = Vec::new();
+    let mut events = Vec::new();
+    for (n, (customer, contact)) in pairs.iter().enumerate() {
+        let name = format!("Person{n} Edited");
+        world
+            .tte
+            .edit(
+                *customer,
+                &CustomerPatch {
+                    name: Some(name),
+                    ..CustomerPatch::default()
+                },
+            )
+            .expect("edit");
+        let phone = format!("+44 7000 {n:04}");
+        world
+            .hub
+            .user_edit(contact.parse().expect("id"), &[("phone", &phone)], None)
+            .expect("edit");
+        uris.push(world.tte.customer_uri(*customer));
+        events.push(crm_event(contact, ChangeKind::PropertyChanged, None));
+    }
+    // People LINKED.. are new in 10to8; LINKED+NEW_EACH_SIDE/2.. are new in HubSpot, so half
+    // of each side's newcomers are the same person on both sides.
+    uris.extend(world.tte.seed(SEED, LINKED, NEW_EACH_SIDE, false));
+    for id in world
+        .hub
+        .seed(SEED, LINKED + NEW_EACH_SIDE / 2, NEW_EACH_SIDE)
+    {
+        events.push(crm_event(&id.to_string(), ChangeKind::Created, None));
+    }
+    world
+        .engine
+        .enqueue_hub_changes(&uris)
+        .await
+        .expect("queue");
+    world
+        .engine
+        .enqueue_crm_events(&events)
+        .await
+        .expect("queue");
+
+    // One task, three futures: they interleave at every await, as workers and a pass would.
+    let options = ReconcileOptions::default();
+    let (first, second, pass) = tokio::join!(
+        work_inbox(world.engine.clone(), "worker-a"),
+        work_inbox(world.engine.clone(), "worker-b"),
+        world.engine.reconcile(&options),
+    );
+    let pass = pass.expect("pass");
+    let failed = first + second;
+    assert_eq!(failed, 0, "no live batch failed");
+    assert!(!pass.has_failures(), "{pass}");
+    // Whatever the interleaving left, one more pass finishes, and the one after that has
+    // nothing to do.
+    world.sync().await;
+    world.reset_stats();
+    assert_eq!(world.sync().await.writes(), 0);
+    assert_eq!(world.writes(), (0, 0));
+
+    assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
+    let customers = world.customers();
+    let contacts = world.contacts().await;
+    assert_eq!(customers.len(), contacts.len(), "one contact per customer");
+    let mut named = std::collections::BTreeSet::new();
+    for customer in &customers {
+        let id = &customer.custom_fields[EXTERNAL_ID];
+        assert!(named.insert(id.clone()), "{id} names one customer only");
+        let contact = &contacts[id];
+        assert_eq!(
+            contact.property("tte_customer_uri"),
+            world.tte.customer_uri(customer.id).as_str()
+        );
+    }
+    for (n, (customer, contact)) in pairs.iter().enumerate() {
+        let customer = world.tte.customer(*customer).expect("customer");
+        assert_eq!(customer.name, format!("Person{n} Edited"));
+        assert_eq!(
+            customer.numbers.first().map(String::as_str),
+            Some(format!("+44 7000 {n:04}").as_str())
+        );
+        assert_eq!(
+            contacts[contact].property("firstname"),
+            format!("Person{n}")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_person_new_on_both_sides_at_once_is_linked_not_duplicated() {
+    let (world, _) = synced(2).await;
+    let engine = world
+        .engine
+        .clone()
+        .with_new_record_settle(Duration::from_secs(1));
+    // The same person, new in 10to8 and in HubSpot; HubSpot's webhook comes first.
+    let uris = world.tte.seed(SEED, 100, 5, false);
+    let customer = uris
+        .iter()
+        .filter_map(|uri| world.tte.customer(world.tte.customer_id(uri)?))
+        .find(|c| c.emails.first().is_some_and(|e| valid_email(e)))
+        .expect("a seeded person with an email HubSpot accepts");
+    let email = customer.emails[0].clone();
+    let contact = world
+        .hub
+        .user_create(&[("firstname", "Same"), ("email", &email)], None)
+        .expect("create");
+    engine
+        .enqueue_crm_events(&[crm_event(&contact.to_string(), ChangeKind::Created, None)])
+        .await
+        .expect("queue");
+    let first = engine.drain_inbox().await.expect("drain");
+    assert_eq!(first.held, 1, "the new contact waits");
+    assert_eq!(first.sync.to_hub.created, 0, "{}", first.sync);
+
+    // 10to8's notification arrives meanwhile: the customer's create finds the contact.
+    engine
+        .enqueue_hub_changes(&[world.tte.customer_uri(customer.id)])
+        .await
+        .expect("queue");
+    let second = engine.drain_inbox().await.expect("drain");
+    assert_eq!(second.sync.to_crm.linked, 1, "{}", second.sync);
+    // The contact's turn comes again once its wait is over: nothing left to create.
+    let deadline = tokio::time::Instant::now() + NOTIFICATION_GUARD;
+    while world.store.inbox_stats().await.expect("stats").depth > 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the contact never came back"
+        );
+        let later = engine.drain_inbox().await.expect("drain");
+        assert_eq!(later.sync.to_hub.created, 0, "{}", later.sync);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let linked = world.tte.customer(customer.id).expect("customer");
+    assert_eq!(linked.custom_fields[EXTERNAL_ID], contact.to_string());
+    let holders = world
+        .customers()
+        .iter()
+        .filter(|c| c.emails.first() == Some(&email))
+        .count();
+    assert_eq!(holders, 1, "no second customer for {email}");
+    assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
 }

@@ -11,6 +11,7 @@ use tte_sync_core::Secret;
 use tte_sync_core::engine::{ReconcileOptions, SyncDirection};
 use tte_sync_core::mapping::valid_email;
 use tte_sync_core::simulate::people;
+use tte_sync_core::store::{Action, Direction, Side};
 use tte_sync_core::tte::{CustomerPatch, CustomerWrite, TteClient, TteConfig};
 
 use support::{CRM_STATUS, EXTERNAL_ID, HUB_STATUS, OK_PREFIX, SEED, URI_PROPERTY, World};
@@ -125,9 +126,61 @@ async fn a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writ
         expected
     );
 
+    // The dashboard's record: one entry per create and link, the invalid emails failing.
+    let activity = world
+        .store
+        .recent_activity(10_000, None)
+        .await
+        .expect("log");
+    let count = |direction: Direction, action: Action| {
+        activity
+            .iter()
+            .filter(|a| a.direction == direction && a.action == action)
+            .count() as u64
+    };
+    assert_eq!(
+        count(Direction::HubToCrm, Action::Created),
+        first.to_crm.created
+    );
+    assert_eq!(
+        count(Direction::CrmToHub, Action::Created),
+        first.to_hub.created
+    );
+    assert_eq!(
+        count(Direction::HubToCrm, Action::Linked),
+        first.to_crm.linked
+    );
+    let invalid: BTreeSet<String> = customers
+        .iter()
+        .filter(|c| c.emails.first().is_some_and(|e| !valid_email(e)))
+        .map(|c| world.tte.customer_uri(c.id).as_str().to_owned())
+        .collect();
+    assert!(!invalid.is_empty(), "the seed has invalid emails");
+    let failing = world.store.failing_records(10_000).await.expect("failing");
+    let failing_customers: BTreeSet<String> = failing
+        .iter()
+        .filter(|r| r.object.side == Side::Hub)
+        .inspect(|r| assert!(r.message.contains("Invalid email"), "{r:?}"))
+        .map(|r| r.object.object_id.clone())
+        .collect();
+    assert_eq!(
+        failing_customers, invalid,
+        "exactly the invalid emails fail"
+    );
+
     // A second sync reads and writes nothing.
     world.reset_stats();
     let second = world.sync().await;
+    assert_eq!(
+        world
+            .store
+            .recent_activity(10_000, None)
+            .await
+            .expect("log")
+            .len(),
+        activity.len(),
+        "nothing new in the activity log"
+    );
     assert_eq!(second.writes(), 0, "{second}");
     assert_eq!(world.writes(), (0, 0), "no write reached either simulator");
     assert_eq!(second.to_crm.unchanged as usize, expected);
@@ -238,6 +291,17 @@ async fn edits_on_either_side_propagate_and_conflicts_follow_the_policy() {
         Some("+1 555 0100")
     );
     assert_eq!(contacts[&other.to_string()].property("phone"), "+44 1111");
+    let conflicts = world
+        .store
+        .recent_activity(10, Some(Action::Conflict))
+        .await
+        .expect("log");
+    assert_eq!(conflicts.len(), 1, "{conflicts:?}");
+    assert!(conflicts[0].detail.contains("numbers"), "{conflicts:?}");
+    assert_eq!(
+        conflicts[0].crm_id.as_ref().map(|id| id.as_str()),
+        Some(other.to_string().as_str())
+    );
     world.reset_stats();
     assert_eq!(world.sync().await.writes(), 0);
     assert_eq!(world.writes(), (0, 0));
@@ -284,6 +348,21 @@ async fn deletes_follow_the_policy_and_future_bookings_block_them() {
         "Error: delete blocked: future bookings"
     );
     assert!(world.contacts().await.is_empty(), "no contact came back");
+    for action in [Action::Archived, Action::Deleted] {
+        let entries = world
+            .store
+            .recent_activity(10, Some(action))
+            .await
+            .expect("log");
+        assert_eq!(entries.len(), 1, "{action:?}: {entries:?}");
+    }
+    let failing = world.store.failing_records(10).await.expect("failing");
+    assert!(
+        failing
+            .iter()
+            .any(|r| r.message.contains("delete blocked: future bookings")),
+        "{failing:?}"
+    );
 
     // Still blocked: retried, nothing new written; once the bookings are gone it goes.
     world.reset_stats();

@@ -55,6 +55,11 @@ pub struct SyncConfig {
     /// it off. Replicas sharing a database skip a pass another one ran recently.
     #[serde(default = "default_reconcile_interval_secs")]
     pub reconcile_interval_secs: u64,
+    /// How long a contact new in the CRM waits before a 10to8 customer is created for it, in
+    /// case the same person was just created in 10to8 and its notification is on the way
+    /// (then the two are linked instead of duplicated). `0` creates at once.
+    #[serde(default = "default_new_record_settle_secs")]
+    pub new_record_settle_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -63,6 +68,7 @@ impl Default for SyncConfig {
             workers: default_workers(),
             poll_interval_millis: default_poll_interval_millis(),
             reconcile_interval_secs: default_reconcile_interval_secs(),
+            new_record_settle_secs: default_new_record_settle_secs(),
         }
     }
 }
@@ -165,6 +171,10 @@ fn default_poll_interval_millis() -> u64 {
 
 fn default_reconcile_interval_secs() -> u64 {
     15 * 60
+}
+
+fn default_new_record_settle_secs() -> u64 {
+    tte_sync_core::engine::live::NEW_RECORD_SETTLE.as_secs()
 }
 
 fn default_log_level() -> String {

@@ -71,13 +71,7 @@ impl AppState {
     /// # Errors
     /// When the store cannot be read.
     pub async fn status(&self) -> tte_sync_core::store::Result<status::Status> {
-        status::Status::gather(
-            &self.store,
-            self.connector.name(),
-            self.tte.as_ref(),
-            self.connector.oauth().is_some(),
-        )
-        .await
+        status::Status::gather(&self.store, self.connector.as_ref(), self.tte.as_ref()).await
     }
 }
 

@@ -2,6 +2,9 @@
 //! `state` (kept in the store with an expiry, so any replica can finish the flow);
 //! `GET /<crm>/install/callback` checks and spends the `state`, lets the connector exchange
 //! the code (it saves the tokens through the store) and names the account installed into.
+//! The accounts installed into stay in the store's token table; [`load_installed`] teaches the
+//! connector about them at startup (and when a webhook names an account it does not know), so
+//! their webhooks keep verifying across restarts and on every replica.
 
 use std::sync::Arc;
 
@@ -62,6 +65,33 @@ pub async fn install_start(State(state): State<Arc<AppState>>) -> Result<Redirec
         .await?;
     let target = oauth.authorize_url(&redirect_uri, &nonce);
     Ok(Redirect::to(target.as_str()))
+}
+
+/// Lets the connector learn the accounts earlier installs saved; returns them (empty when the
+/// connector has no OAuth install). A store failure is logged, not fatal: webhooks of those
+/// accounts are refused (401, so the CRM retries them) until the store answers again.
+pub async fn load_installed(state: &AppState) -> Vec<String> {
+    let Some(oauth) = state.connector.oauth() else {
+        return Vec::new();
+    };
+    match oauth.load_installed().await {
+        Ok(accounts) => {
+            tracing::debug!(
+                connector = state.connector.name(),
+                accounts = accounts.len(),
+                "Loaded the installed accounts."
+            );
+            accounts
+        }
+        Err(error) => {
+            tracing::warn!(
+                connector = state.connector.name(),
+                %error,
+                "Cannot load the installed accounts; their webhooks are refused until it works."
+            );
+            Vec::new()
+        }
+    }
 }
 
 /// The query the CRM redirects back with.

@@ -1,11 +1,13 @@
 //! The operator's view of an installation, gathered once and shown three ways: `GET /` (HTML),
 //! `GET /api/status` (JSON) and `tte-sync status` (terminal). Everything comes from the store,
-//! plus two quick health checks (10to8 answers; the CRM token is valid and when it expires).
+//! plus two quick health checks: 10to8 answers our key, and the CRM answers the connector's
+//! cheap authenticated call ([`CrmConnector::check`]), with when its OAuth token expires.
 
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tte_sync_core::connector::{CrmConnector, ErrorKind};
 use tte_sync_core::store::{Action, Activity, InboxStats, RecordStatus, Run, Store};
 use tte_sync_core::tte::TteClient;
 
@@ -42,9 +44,9 @@ pub struct Status {
 /// Connection health.
 #[derive(Debug, Clone, Serialize)]
 pub struct Health {
-    /// 10to8: `ok`, or what failed.
+    /// 10to8: reachable with our key, or what failed.
     pub tte: Check,
-    /// The CRM's credentials.
+    /// The CRM: reachable with our credentials (and which OAuth account), or what failed.
     pub crm: Check,
     /// When the CRM's OAuth access token expires (refreshed on use), if OAuth is used.
     pub crm_token_expires_at: Option<DateTime<Utc>>,
@@ -77,38 +79,58 @@ pub struct DeadLetterView {
 }
 
 impl Status {
-    /// Gathers the view. `tte` is checked when given; `crm_uses_oauth` says whether a stored
-    /// token is expected.
+    /// Gathers the view. `tte` is checked when given; the CRM is checked through `connector`.
     ///
     /// # Errors
     /// When the store cannot be read.
     pub async fn gather(
         store: &Store,
-        connector: &str,
+        connector: &dyn CrmConnector,
         tte: Option<&TteClient>,
-        crm_uses_oauth: bool,
     ) -> tte_sync_core::store::Result<Self> {
-        let (tte_check, token) = tokio::join!(check_tte(tte), store.token(connector, None));
-        let token = token?;
-        let crm = match (&token, crm_uses_oauth) {
-            (Some(token), _) if token.expires_at > Utc::now() => Check {
-                ok: true,
-                detail: format!("OAuth token for account {} is valid", token.account),
-            },
-            (Some(token), _) => Check {
-                ok: true,
-                detail: format!(
-                    "OAuth token for account {} expired; it is refreshed on the next call",
-                    token.account
-                ),
-            },
-            (None, true) => Check {
+        let name = connector.name();
+        let (tte_check, crm_answer) = tokio::join!(
+            check_tte(tte),
+            tokio::time::timeout(HEALTH_TIMEOUT, connector.check())
+        );
+        // Read after the check, which may have refreshed the token.
+        let token = store.token(name, None).await?;
+        let credentials = match (&token, connector.oauth().is_some()) {
+            (Some(token), _) if token.expires_at > Utc::now() => {
+                format!("OAuth token for account {} is valid", token.account)
+            }
+            (Some(token), _) => format!(
+                "OAuth token for account {} expired; it is refreshed on the next call",
+                token.account
+            ),
+            (None, true) => format!("not installed yet: open /{name}/install/start"),
+            (None, false) => "uses the configured static token".to_owned(),
+        };
+        let installed = token.is_some() || connector.oauth().is_none();
+        let crm = match crm_answer {
+            _ if !installed => Check {
                 ok: false,
-                detail: format!("not installed yet: open /{connector}/install/start"),
+                detail: credentials,
             },
-            (None, false) => Check {
+            Ok(Ok(())) => Check {
                 ok: true,
-                detail: "uses the configured static token".to_owned(),
+                detail: format!("reachable; {credentials}"),
+            },
+            Ok(Err(error)) if *error.kind() == ErrorKind::Unauthorized => Check {
+                ok: false,
+                detail: format!("reachable, but refused our credentials: {error} ({credentials})"),
+            },
+            Ok(Err(error)) => Check {
+                ok: false,
+                detail: format!("unreachable: {error} ({credentials})"),
+            },
+            Err(_) => Check {
+                ok: false,
+                detail: format!(
+                    "unreachable: no answer within {} s; it may also be waiting for its rate \
+                     limit ({credentials})",
+                    HEALTH_TIMEOUT.as_secs()
+                ),
             },
         };
         let dead_letters = store
@@ -126,7 +148,7 @@ impl Status {
             .collect();
         Ok(Self {
             at: Utc::now(),
-            connector: connector.to_owned(),
+            connector: name.to_owned(),
             health: Health {
                 tte: tte_check,
                 crm,
@@ -157,11 +179,14 @@ async fn check_tte(tte: Option<&TteClient>) -> Check {
         },
         Ok(Err(error)) => Check {
             ok: false,
-            detail: error.to_string(),
+            detail: format!("unreachable: {error}"),
         },
         Err(_) => Check {
             ok: false,
-            detail: format!("no answer within {} s", HEALTH_TIMEOUT.as_secs()),
+            detail: format!(
+                "unreachable: no answer within {} s",
+                HEALTH_TIMEOUT.as_secs()
+            ),
         },
     }
 }

@@ -1,6 +1,8 @@
 //! Router tests with `oneshot`: the webhook bad-input matrix (nothing queued for any refused
-//! request), coalescing of good events, and the OAuth install against the HubSpot simulator.
-//! Signatures are made here with an independent HMAC, not with the connector's own code.
+//! request), coalescing of good events, the OAuth install against the HubSpot simulator (and
+//! that the installed portal's webhooks still verify after a restart), the CRM health check,
+//! and the shape of `/metrics`. Signatures are made here with an independent HMAC, not with
+//! the connector's own code.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -23,6 +25,9 @@ use url::Url;
 use super::webhooks::TTE_TOKEN_SETTING;
 use super::*;
 
+#[path = "../../tests/support/prometheus.rs"]
+mod prometheus;
+
 const SECRET: &str = "test-client-secret";
 const PORTAL: u64 = 62_515;
 const PUBLIC_URL: &str = "https://sync.example.com";
@@ -32,6 +37,11 @@ const MIB: usize = 1024 * 1024;
 
 async fn state_with(hubspot: serde_json::Value, public_url: &str) -> Arc<AppState> {
     let store = Store::open(SQLITE_MEMORY).await.unwrap();
+    state_over(store, hubspot, public_url)
+}
+
+/// The state of a server started over `store` (as after a restart, when it is not new).
+fn state_over(store: Store, hubspot: serde_json::Value, public_url: &str) -> Arc<AppState> {
     let connector = registry::find("hubspot")
         .unwrap()
         .build(
@@ -343,6 +353,12 @@ async fn probes_and_metrics_answer() {
         "{text}"
     );
     assert!(text.contains("tte_sync_inbox_depth 1"), "{text}");
+    let parsed = prometheus::parse(&text);
+    assert_eq!(parsed.value("tte_sync_dead_letters", &[]), Some(0.0));
+    assert_eq!(
+        parsed.value("tte_sync_echoes_suppressed_total", &[]),
+        Some(0.0)
+    );
     state.store.close().await;
     assert_eq!(
         send(&router, get("/readyz")).await,
@@ -357,26 +373,9 @@ fn location(response: &axum::response::Response) -> String {
         .to_owned()
 }
 
-#[tokio::test]
-async fn oauth_install_against_the_simulator() {
-    let sim = HubSpotSimulator::start(SimulatorConfig::default(), 0)
-        .await
-        .unwrap();
-    let config = sim.config().clone();
-    let public_url = "http://localhost:8080";
-    let state = state_with(
-        serde_json::json!({
-            "api_base_url": sim.base_url(),
-            "oauth": {
-                "client_id": config.client_id,
-                "client_secret": config.client_secret,
-                "authorize_base_url": sim.base_url(),
-            }
-        }),
-        public_url,
-    )
-    .await;
-    let router = router(state.clone());
+/// Starts the install and lets the simulator approve it; returns the callback path and query
+/// the installer's browser is sent back to.
+async fn approved_callback(router: &Router, sim: &HubSpotSimulator, public_url: &str) -> String {
     let start = router
         .clone()
         .oneshot(
@@ -406,7 +405,30 @@ async fn oauth_install_against_the_simulator() {
             .as_str()
             .starts_with(&format!("{public_url}/hubspot/install/callback?"))
     );
-    let path = format!("{}?{}", callback.path(), callback.query().unwrap());
+    format!("{}?{}", callback.path(), callback.query().unwrap())
+}
+
+#[tokio::test]
+async fn oauth_install_against_the_simulator() {
+    let sim = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+        .await
+        .unwrap();
+    let config = sim.config().clone();
+    let public_url = "http://localhost:8080";
+    let state = state_with(
+        serde_json::json!({
+            "api_base_url": sim.base_url(),
+            "oauth": {
+                "client_id": config.client_id,
+                "client_secret": config.client_secret,
+                "authorize_base_url": sim.base_url(),
+            }
+        }),
+        public_url,
+    )
+    .await;
+    let router = router(state.clone());
+    let path = approved_callback(&router, &sim, public_url).await;
 
     // A wrong state is refused, and does not use up the real one.
     let forged = path.replace("state=", "state=forged");
@@ -442,4 +464,239 @@ async fn oauth_install_against_the_simulator() {
         .unwrap();
     assert!(String::from_utf8_lossy(&page).contains("/hubspot/install/start"));
     sim.shutdown().await;
+}
+
+fn oauth_config(sim: &HubSpotSimulator) -> serde_json::Value {
+    let config = sim.config();
+    serde_json::json!({
+        "api_base_url": sim.base_url(),
+        "oauth": {
+            "client_id": config.client_id,
+            "client_secret": config.client_secret,
+            "authorize_base_url": sim.base_url(),
+        }
+    })
+}
+
+#[tokio::test]
+async fn an_installed_portal_is_known_after_a_restart() {
+    let sim = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+        .await
+        .unwrap();
+    let secret = sim.config().client_secret.clone();
+    let portal = sim.config().portal_id;
+    let public_url = "http://localhost:8080";
+    let store = Store::open(SQLITE_MEMORY).await.unwrap();
+    let before = router(state_over(store.clone(), oauth_config(&sim), public_url));
+    let path = approved_callback(&before, &sim, public_url).await;
+    assert_eq!(
+        send(&before, Request::get(&path).body(Body::empty()).unwrap()).await,
+        StatusCode::OK
+    );
+
+    let signed = |portal: u64| {
+        let body = events(portal, &[(101, "email")]);
+        let uri = format!("{public_url}/webhooks/hubspot");
+        hubspot_request(Some(secret.as_str()), &uri, &body.clone(), body, now_ms())
+    };
+    // The restarted server only has the store: a new connector knows no portal until it asks.
+    let cold = state_over(store.clone(), oauth_config(&sim), public_url);
+    let receiver = cold.connector.webhooks().unwrap();
+    assert!(
+        matches!(
+            receiver.parse(&events(portal, &[(101, "email")])),
+            Err(tte_sync_core::connector::WebhookError::UnknownAccount(_))
+        ),
+        "the new connector starts without the portal"
+    );
+    let restarted = router(cold.clone());
+    assert_eq!(
+        send(&restarted, signed(portal)).await,
+        StatusCode::OK,
+        "the installed portal is looked up"
+    );
+    assert_eq!(depth(&cold).await, 1);
+    assert_eq!(
+        send(&restarted, signed(999)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        depth(&cold).await,
+        1,
+        "nothing queued for an unknown portal"
+    );
+
+    // At startup the server loads the installed portals before any webhook arrives.
+    let started = state_over(store.clone(), oauth_config(&sim), public_url);
+    assert_eq!(oauth::load_installed(&started).await, [portal.to_string()]);
+    let receiver = started.connector.webhooks().unwrap();
+    assert!(receiver.parse(&events(portal, &[(102, "email")])).is_ok());
+    assert_eq!(
+        send(&router(started.clone()), signed(999)).await,
+        StatusCode::UNAUTHORIZED
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_crm_health_check_reports_reachable_refused_and_unreachable() {
+    let sim = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+        .await
+        .unwrap();
+    let token = sim.config().private_app_tokens[0].clone();
+    let check = |config: serde_json::Value| async move {
+        let state = state_with(config, PUBLIC_URL).await;
+        let status = state.status().await.unwrap();
+        (status.health.crm.ok, status.health.crm.detail)
+    };
+    let (ok, detail) = check(serde_json::json!({
+        "api_base_url": sim.base_url(), "private_app_token": token
+    }))
+    .await;
+    assert!(ok, "{detail}");
+    assert!(
+        detail.starts_with("reachable; uses the configured static token"),
+        "{detail}"
+    );
+
+    let (ok, detail) = check(serde_json::json!({
+        "api_base_url": sim.base_url(), "private_app_token": "pat-not-a-real-token"
+    }))
+    .await;
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.starts_with("reachable, but refused our credentials"),
+        "{detail}"
+    );
+
+    let (ok, detail) = check(serde_json::json!({
+        "api_base_url": "http://127.0.0.1:9", "private_app_token": token
+    }))
+    .await;
+    assert!(!ok, "{detail}");
+    assert!(
+        detail.starts_with("unreachable: cannot reach hubspot"),
+        "{detail}"
+    );
+
+    let (ok, detail) = check(oauth_config(&sim)).await;
+    assert!(!ok, "{detail}");
+    assert_eq!(detail, "not installed yet: open /hubspot/install/start");
+
+    let page = dashboard::render(
+        &state_with(
+            serde_json::json!({
+                "api_base_url": "http://127.0.0.1:9", "private_app_token": token
+            }),
+            PUBLIC_URL,
+        )
+        .await
+        .status()
+        .await
+        .unwrap(),
+    );
+    assert!(page.contains("unreachable: cannot reach hubspot"), "{page}");
+    sim.shutdown().await;
+}
+
+#[test]
+fn metrics_render_a_valid_exposition_of_writes_lags_and_api_calls() {
+    use tte_sync_core::engine::{Counts, LiveSummary, Summary};
+    let metrics = Metrics::default();
+    metrics.record_sync(&Summary {
+        to_crm: Counts {
+            created: 3,
+            linked: 2,
+            ..Counts::default()
+        },
+        to_hub: Counts {
+            created: 1,
+            updated: 4,
+            failed: 1,
+            ..Counts::default()
+        },
+        ..Summary::default()
+    });
+    metrics.record_live(&LiveSummary {
+        processed: 4,
+        sync: Summary {
+            to_crm: Counts {
+                updated: 2,
+                conflicts: 1,
+                ..Counts::default()
+            },
+            to_hub: Counts {
+                deleted: 1,
+                ..Counts::default()
+            },
+            ..Summary::default()
+        },
+        lags: [50, 100, 700, 400_000]
+            .into_iter()
+            .map(Duration::from_millis)
+            .collect(),
+        ..LiveSummary::default()
+    });
+    let calls = tte_sync_core::http::stats::service("metrics-render-test");
+    calls.answered(StatusCode::OK);
+    calls.answered(StatusCode::TOO_MANY_REQUESTS);
+    calls.unanswered();
+    calls.waited(Duration::from_millis(250));
+    let text = metrics.render("");
+    let parsed = prometheus::parse(&text);
+    let written = |direction: &str, action: &str| {
+        parsed
+            .value(
+                "tte_sync_records_written_total",
+                &[("direction", direction), ("action", action)],
+            )
+            .unwrap()
+    };
+    assert_eq!(written("to_crm", "created"), 3.0);
+    assert_eq!(written("to_crm", "linked"), 2.0);
+    assert_eq!(written("to_crm", "updated"), 2.0);
+    assert_eq!(written("to_crm", "conflict"), 1.0);
+    assert_eq!(written("to_crm", "deleted"), 0.0);
+    assert_eq!(written("to_hub", "updated"), 4.0);
+    assert_eq!(written("to_hub", "failed"), 1.0);
+    assert_eq!(written("to_hub", "deleted"), 1.0);
+    let bucket = |le: &str| {
+        parsed
+            .value("tte_sync_event_lag_seconds_bucket", &[("le", le)])
+            .unwrap()
+    };
+    // 0.05 s and 0.1 s fall in the first bucket (bounds are inclusive), 0.7 s under 1 s, and
+    // 400 s only under +Inf.
+    assert_eq!(bucket("0.1"), 2.0);
+    assert_eq!(bucket("0.5"), 2.0);
+    assert_eq!(bucket("1"), 3.0);
+    assert_eq!(bucket("300"), 3.0);
+    assert_eq!(bucket("+Inf"), 4.0);
+    let sum = parsed.value("tte_sync_event_lag_seconds_sum", &[]).unwrap();
+    assert!((sum - 400.85).abs() < 1e-6, "{sum}");
+    let api = |status: &str| {
+        parsed
+            .value(
+                "tte_sync_api_calls_total",
+                &[("service", "metrics-render-test"), ("status", status)],
+            )
+            .unwrap()
+    };
+    assert_eq!(api("200"), 1.0);
+    assert_eq!(api("429"), 1.0);
+    assert_eq!(api("error"), 1.0);
+    assert_eq!(
+        parsed.value(
+            "tte_sync_rate_limit_waits_total",
+            &[("service", "metrics-render-test")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        parsed.value(
+            "tte_sync_rate_limit_wait_seconds_total",
+            &[("service", "metrics-render-test")]
+        ),
+        Some(0.25)
+    );
 }

@@ -4,7 +4,9 @@
 //!
 //! - `POST /webhooks/<crm>`: verified by the connector's `WebhookReceiver` against the URL
 //!   the CRM signed (`server.public_url` + the path); the engine queues the events and drops
-//!   those of our own writes.
+//!   those of our own writes. When the events name an account the connector does not know,
+//!   it first re-reads the installed accounts from the store (an install since it last loaded
+//!   them, on this replica or another), then decides.
 //! - `POST /webhooks/tte/<token>`: 10to8 does not sign notifications, so the secret path token
 //!   (made by `setup`, kept in the store) is the credential, compared in constant time.
 
@@ -53,10 +55,22 @@ pub async fn crm_webhook(
         body: &body,
     };
     let now = Utc::now();
-    let events = receiver
+    let verified = receiver
         .verify(&request, now)
-        .and_then(|()| receiver.parse(&body))
-        .map_err(|error| refuse(&state, Source::Crm, &error))?;
+        .and_then(|()| receiver.parse(&body));
+    let events = match verified {
+        // Installed since this process loaded the accounts (here or on another replica):
+        // learn them from the store and parse again. Only signed requests get this far.
+        Err(WebhookError::UnknownAccount(account))
+            if super::oauth::load_installed(&state)
+                .await
+                .contains(&account) =>
+        {
+            receiver.parse(&body)
+        }
+        other => other,
+    }
+    .map_err(|error| refuse(&state, Source::Crm, &error))?;
     let received = events.len() as u64;
     let (queued, echoes) = state.engine.enqueue_crm_events(&events).await?;
     tracing::debug!(

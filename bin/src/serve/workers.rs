@@ -1,15 +1,19 @@
 //! Background work of `serve`, all of it done by the engine: live workers drain the inbox
 //! (claimed in batches with leases, so replicas never work on one object at once), and a
 //! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
-//! finished one less than an interval ago (checked in the shared store). On shutdown a worker
-//! finishes the batch it holds and releases anything still claimed.
+//! finished one less than an interval ago; the engine's sync lock keeps passes and batches
+//! from overlapping, across replicas too. On shutdown a worker finishes the batch it holds
+//! and releases anything still claimed. What each pass and batch wrote (and each live item's
+//! lag) is counted in the shared [`Metrics`].
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
 use tokio::sync::watch;
 use tte_sync_core::engine::{Engine, ReconcileOptions};
-use tte_sync_core::store::{RunKind, Store};
+use tte_sync_core::store::Store;
+
+use super::Metrics;
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -18,6 +22,7 @@ use tte_sync_core::store::{RunKind, Store};
 pub async fn reconcile_loop(
     engine: Engine,
     interval: Duration,
+    metrics: Arc<Metrics>,
     first_done: watch::Sender<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -25,41 +30,30 @@ pub async fn reconcile_loop(
         if *stop.borrow() {
             return;
         }
-        if due(&engine, interval).await {
-            tracing::info!(connector = engine.connector(), "Reconcile started.");
-            match engine.reconcile(&ReconcileOptions::default()).await {
-                Ok(summary) => tracing::info!(
+        // A pass counts as due a little early, so replicas' timers drifting apart do not
+        // skip a whole interval.
+        match engine
+            .reconcile_if_due(interval.mul_f32(0.9), &ReconcileOptions::default())
+            .await
+        {
+            Ok(Some(summary)) => {
+                metrics.record_sync(&summary);
+                tracing::info!(
                     to_crm = summary.to_crm.writes(),
                     to_hub = summary.to_hub.writes(),
                     failed = summary.to_crm.failed + summary.to_hub.failed,
                     "Reconcile finished."
-                ),
-                Err(error) => {
-                    tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
-                }
+                );
+            }
+            Ok(None) => tracing::debug!("Reconcile skipped: another replica ran one recently."),
+            Err(error) => {
+                tracing::error!(%error, "Reconcile failed; retrying at the next interval.")
             }
         }
         first_done.send_replace(true);
         tokio::select! {
             () = tokio::time::sleep(interval) => {}
             _ = stop.wait_for(|stopped| *stopped) => return,
-        }
-    }
-}
-
-/// Whether a pass is due: no reconcile finished within the last `interval` (by any replica).
-async fn due(engine: &Engine, interval: Duration) -> bool {
-    match engine.store().last_finished_run(RunKind::Reconcile).await {
-        Ok(Some(run)) => {
-            let since = Utc::now() - run.finished_at.unwrap_or(run.started_at);
-            since
-                .to_std()
-                .is_ok_and(|since| since >= interval.mul_f32(0.9))
-        }
-        Ok(None) => true,
-        Err(error) => {
-            tracing::warn!(%error, "Cannot read the run history; reconciling anyway.");
-            true
         }
     }
 }
@@ -72,6 +66,7 @@ pub async fn live_loop(
     engine: Engine,
     worker: String,
     poll: Duration,
+    metrics: Arc<Metrics>,
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -85,6 +80,7 @@ pub async fn live_loop(
         }
         let pause = match engine.process_inbox(&worker).await {
             Ok(summary) if summary.processed > 0 => {
+                metrics.record_live(&summary);
                 tracing::debug!(
                     worker,
                     processed = summary.processed,

@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod prometheus;
+
 use std::future::Future;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};

@@ -16,6 +16,7 @@ use tte_sync_core::Secret;
 use tte_sync_core::connector::{
     ConnectorError, ErrorKind, OAuthInstall, Result, StoredToken, TokenStore,
 };
+use tte_sync_core::http::stats::{self, ServiceStats};
 use url::Url;
 
 use crate::NAME;
@@ -97,6 +98,7 @@ pub struct OAuthSession {
     store: Arc<dyn TokenStore>,
     current: tokio::sync::Mutex<Option<StoredToken>>,
     portals: Arc<RwLock<BTreeSet<String>>>,
+    calls: &'static ServiceStats,
 }
 
 impl OAuthSession {
@@ -116,6 +118,7 @@ impl OAuthSession {
             store,
             current: tokio::sync::Mutex::new(None),
             portals,
+            calls: stats::service(NAME),
         }
     }
 
@@ -209,13 +212,7 @@ impl OAuthSession {
             .api_base
             .join(TOKEN_PATH)
             .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-        let response = self
-            .http
-            .post(url)
-            .form(form)
-            .send()
-            .await
-            .map_err(transport_error)?;
+        let response = self.counted(self.http.post(url).form(form).send().await)?;
         let status = response.status();
         let body = response.bytes().await.map_err(transport_error)?;
         if status.is_success() {
@@ -241,13 +238,22 @@ impl OAuthSession {
         }
     }
 
+    /// Counts the call in the `hubspot` call stats.
+    fn counted(&self, sent: reqwest::Result<reqwest::Response>) -> Result<reqwest::Response> {
+        match &sent {
+            Ok(response) => self.calls.answered(response.status()),
+            Err(_) => self.calls.unanswered(),
+        }
+        sent.map_err(transport_error)
+    }
+
     async fn portal_of(&self, access_token: &str) -> Result<String> {
         let url = self
             .api_base
             .join(ACCESS_TOKEN_INFO_PATH)
             .and_then(|u| u.join(access_token))
             .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-        let response = self.http.get(url).send().await.map_err(transport_error)?;
+        let response = self.counted(self.http.get(url).send().await)?;
         if !response.status().is_success() {
             return Err(ConnectorError::transient(format!(
                 "hubspot did not say which portal the new token is for ({}); try the install again",
@@ -305,6 +311,14 @@ impl OAuthInstall for OAuthSession {
         *self.current.lock().await = Some(token.clone());
         tracing::info!(account = %account, "HubSpot app installed.");
         Ok(token)
+    }
+
+    async fn load_installed(&self) -> Result<Vec<String>> {
+        let accounts = self.store.accounts(NAME).await?;
+        for account in &accounts {
+            self.remember_portal(account);
+        }
+        Ok(accounts)
     }
 }
 

@@ -6,6 +6,9 @@
 //! headers → on failure, do what [`crate::errors::disposition`] says: refresh the OAuth token
 //! once on 401, wait out the window on a burst 429, back off with jitter on 5xx/423/477 and
 //! timeouts (at least `Retry-After`), stop on the daily 429 and on other 4xx.
+//!
+//! Every answer's status and every wait for a rate-limit window are also counted in the
+//! process-wide [`stats`] under the service `hubspot`, for the host's metrics.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,6 +19,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorError, ErrorKind, Result};
+use tte_sync_core::http::stats::{self, ServiceStats};
 use url::Url;
 
 use crate::auth::{Credentials, transport_error};
@@ -66,6 +70,8 @@ pub struct Call {
     pub auth: AuthMode,
     /// Which budget it spends.
     pub budget: Budget,
+    /// Retries allowed for this call; `None` uses the client's `max_retries`.
+    pub max_retries: Option<u32>,
 }
 
 impl Call {
@@ -78,6 +84,7 @@ impl Call {
             body: None,
             auth: AuthMode::Bearer,
             budget: Budget::General,
+            max_retries: None,
         }
     }
 
@@ -102,6 +109,13 @@ impl Call {
     /// Spends the search budget instead of the general one.
     pub fn search(mut self) -> Self {
         self.budget = Budget::Search;
+        self
+    }
+
+    /// Tries once and reports the first failure as it is (health checks want the answer now,
+    /// not after the backoff). A refused OAuth token is still refreshed once.
+    pub fn once(mut self) -> Self {
+        self.max_retries = Some(0);
         self
     }
 }
@@ -172,6 +186,7 @@ pub struct HubSpotClient {
     limiter: Arc<RateLimiter>,
     max_retries: u32,
     stats: ClientStats,
+    calls: &'static ServiceStats,
 }
 
 impl HubSpotClient {
@@ -192,6 +207,7 @@ impl HubSpotClient {
             limiter,
             max_retries,
             stats: ClientStats::default(),
+            calls: stats::service(crate::NAME),
         }
     }
 
@@ -228,10 +244,11 @@ impl HubSpotClient {
             Budget::General => &limiters.general,
             Budget::Search => &limiters.search,
         };
+        let max_retries = call.max_retries.unwrap_or(self.max_retries);
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
-            window.acquire().await;
+            self.calls.waited(window.acquire().await);
             let mut url = self.url(call)?;
             let mut request;
             let mut bearer = None;
@@ -240,7 +257,7 @@ impl HubSpotClient {
                     let token = match self.credentials.bearer().await {
                         Ok(token) => token,
                         // The token endpoint had a passing failure: back off like any call.
-                        Err(error) if error.kind().is_retryable() && attempt < self.max_retries => {
+                        Err(error) if error.kind().is_retryable() && attempt < max_retries => {
                             tokio::time::sleep(backoff(attempt)).await;
                             attempt += 1;
                             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -268,9 +285,13 @@ impl HubSpotClient {
             }
             self.stats.requests.fetch_add(1, Ordering::Relaxed);
             let failure = match request.send().await {
-                Err(error) => Disposition::Retry(None, transport_error(error)),
+                Err(error) => {
+                    self.calls.unanswered();
+                    Disposition::Retry(None, transport_error(error))
+                }
                 Ok(response) => {
                     let status = response.status();
+                    self.calls.answered(status);
                     let limits = LimitHeaders::read(response.headers());
                     if let Some(max) = limits.max {
                         window.observe_max(max);
@@ -305,7 +326,7 @@ impl HubSpotClient {
                 }
                 Disposition::WaitForWindow(wait, error) => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    if attempt >= self.max_retries {
+                    if attempt >= max_retries {
                         return Err(error);
                     }
                     tracing::warn!(path = %call.path, wait_ms = wait.as_millis() as u64, "HubSpot rate limit hit; waiting for the window.");
@@ -314,7 +335,7 @@ impl HubSpotClient {
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
                 Disposition::Retry(after, error) => {
-                    if attempt >= self.max_retries {
+                    if attempt >= max_retries {
                         return Err(error);
                     }
                     let wait = backoff(attempt).max(after.unwrap_or_default());

@@ -150,6 +150,17 @@ pub fn list(client: &HubSpotClient, query: ListQuery) -> BoxStream<'_, Result<Ve
     .boxed()
 }
 
+/// One contact listed (no properties), tried once: HubSpot answers and takes the token.
+///
+/// # Errors
+/// As the call failed: unreachable, token refused or not installed, rate-limited.
+pub async fn check(client: &HubSpotClient) -> Result<()> {
+    let call = Call::new(Method::GET, CONTACTS_PATH)
+        .query("limit", "1")
+        .once();
+    client.send(&call).await.map(|_| ())
+}
+
 /// The contacts with these ids, in order; `None` for ids HubSpot does not know.
 ///
 /// # Errors

@@ -301,6 +301,20 @@ pub fn disposition(status: StatusCode, limits: &LimitHeaders, body: &[u8]) -> Di
                     what,
                 ));
             }
+            let missing: Vec<String> = parsed
+                .validation_failures()
+                .into_iter()
+                .filter(|(code, _)| code == CODE_PROPERTY_DOESNT_EXIST)
+                .filter_map(|(_, field)| field)
+                .collect();
+            let what = if missing.is_empty() {
+                what
+            } else {
+                format!(
+                    "{what}; the contact properties {} are missing: create them with `tte-sync setup --config <FILE>`, then requeue with `tte-sync retry --all`",
+                    missing.join(", ")
+                )
+            };
             Disposition::Fail(ConnectorError::new(
                 ErrorKind::Invalid {
                     field: parsed.invalid_field(),
@@ -464,6 +478,22 @@ mod tests {
                 field: Some("missing".to_owned())
             }
         );
+    }
+
+    #[test]
+    fn a_whole_batch_refused_for_missing_properties_says_to_run_setup() {
+        let body = r#"{"status":"error","category":"VALIDATION_ERROR","message":"Property values were not valid: [{\"isValid\":false,\"message\":\"Property \\\"tte_customer_uri\\\" does not exist\",\"error\":\"PROPERTY_DOESNT_EXIST\",\"name\":\"tte_customer_uri\"}]"}"#;
+        let error = classify(
+            StatusCode::BAD_REQUEST,
+            &LimitHeaders::default(),
+            body.as_bytes(),
+        );
+        let text = error.to_string();
+        assert!(
+            text.contains("properties tte_customer_uri are missing"),
+            "{text}"
+        );
+        assert!(text.contains("tte-sync setup"), "{text}");
     }
 
     #[test]

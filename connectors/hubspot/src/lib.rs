@@ -162,6 +162,10 @@ impl CrmConnector for HubSpotConnector {
         contacts::write(&self.client, writes).await
     }
 
+    async fn check(&self) -> Result<()> {
+        contacts::check(&self.client).await
+    }
+
     fn setup(&self) -> Option<&dyn ConnectorSetup> {
         Some(self)
     }

@@ -94,12 +94,16 @@ impl SlidingWindow {
         Err(blocking + span - now)
     }
 
-    /// Waits until a slot is free and takes it.
-    pub async fn acquire(&self) {
+    /// Waits until a slot is free and takes it; returns how long it waited.
+    pub async fn acquire(&self) -> Duration {
+        let mut waited = Duration::ZERO;
         loop {
             match self.try_acquire_at(Instant::now()) {
-                Ok(()) => return,
-                Err(wait) => tokio::time::sleep(wait).await,
+                Ok(()) => return waited,
+                Err(wait) => {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                }
             }
         }
     }

@@ -371,6 +371,12 @@ async fn conformance_recovers_from_token_expiry() {
 }
 
 #[tokio::test]
+async fn conformance_health_check() {
+    conformance::check_health_check(&Harness::start(Auth::OAuth).await).await;
+    conformance::check_health_check(&Harness::start(Auth::PrivateApp).await).await;
+}
+
+#[tokio::test]
 async fn conformance_webhook_signatures() {
     conformance::check_webhook_signatures(&Harness::start(Auth::OAuth).await).await;
 }
@@ -1003,4 +1009,43 @@ async fn a_search_miss_then_create_becomes_a_conflict_naming_the_existing_contac
         other => panic!("expected a conflict, got {other:?}"),
     }
     assert_eq!(h.sim.contact_count(), 1, "no duplicate");
+}
+
+/// A connector built after an install (a restart) knows no portal until it loads the
+/// installed ones from the token store; then that portal's webhooks parse and others still
+/// do not.
+#[tokio::test]
+async fn installed_portals_are_loaded_from_the_token_store() {
+    let sim = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+        .await
+        .unwrap();
+    let tokens = Arc::new(MemoryTokenStore::new());
+    let first = build(connector_config(&sim, Auth::OAuth), tokens.clone());
+    assert_eq!(install(&first).await, DEFAULT_PORTAL_ID.to_string());
+
+    let restarted = build(connector_config(&sim, Auth::OAuth), tokens.clone());
+    let receiver = restarted.webhooks().expect("receives webhooks");
+    let event = |portal: &str| {
+        format!(
+            r#"[{{"eventId":1,"portalId":{portal},"occurredAt":1564113600000,"subscriptionType":"contact.creation","objectId":5}}]"#
+        )
+    };
+    let ours = event(&DEFAULT_PORTAL_ID.to_string());
+    assert_eq!(
+        receiver.parse(ours.as_bytes()),
+        Err(WebhookError::UnknownAccount(DEFAULT_PORTAL_ID.to_string()))
+    );
+    let loaded = restarted
+        .oauth()
+        .expect("oauth configured")
+        .load_installed()
+        .await
+        .expect("the token store answers");
+    assert_eq!(loaded, [DEFAULT_PORTAL_ID.to_string()]);
+    assert_eq!(receiver.parse(ours.as_bytes()).expect("parses").len(), 1);
+    assert_eq!(
+        receiver.parse(event("99999").as_bytes()),
+        Err(WebhookError::UnknownAccount("99999".to_owned()))
+    );
+    sim.shutdown().await;
 }

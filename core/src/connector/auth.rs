@@ -40,6 +40,20 @@ pub trait TokenStore: Send + Sync {
     /// # Errors
     /// Fails when the store cannot be written.
     async fn save_token(&self, connector: &str, token: &StoredToken) -> Result<()>;
+
+    /// Every account a token is saved for under this connector, sorted. The default knows
+    /// only the most recent one; stores that keep several accounts list them all.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be read.
+    async fn accounts(&self, connector: &str) -> Result<Vec<String>> {
+        Ok(self
+            .load_token(connector, None)
+            .await?
+            .map(|token| token.account)
+            .into_iter()
+            .collect())
+    }
 }
 
 /// The OAuth install flow: send the installer to the CRM, take the code it sends back.
@@ -55,4 +69,13 @@ pub trait OAuthInstall: Send + Sync {
     /// Fails when the code is refused (expired, already used, wrong redirect URI) or the
     /// tokens cannot be saved.
     async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<StoredToken>;
+
+    /// Learns the accounts earlier installs saved (through the [`TokenStore`]), so that their
+    /// webhooks are accepted after a restart or when another replica ran the install. The host
+    /// calls it at startup and when a webhook names an account it does not know. Returns the
+    /// accounts now known from installs.
+    ///
+    /// # Errors
+    /// Fails when the token store cannot be read.
+    async fn load_installed(&self) -> Result<Vec<String>>;
 }

@@ -72,6 +72,20 @@ pub trait CrmConnector: Send + Sync {
     /// Fails as a whole only when nothing could be written (unreachable, unauthorized).
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>>;
 
+    /// A cheap authenticated call showing that the CRM answers and accepts the credentials
+    /// (the dashboard's health check). Tries once, without waiting out failures. The default
+    /// reads the first page of [`list`](Self::list); connectors with a cheaper call override it.
+    ///
+    /// # Errors
+    /// Fails as that call did: unreachable, credentials refused or missing, rate-limited.
+    async fn check(&self) -> Result<()> {
+        use futures_util::StreamExt as _;
+        match self.list(ListQuery::default()).next().await {
+            Some(Err(error)) => Err(error),
+            _ => Ok(()),
+        }
+    }
+
     /// Setup of properties and subscriptions, when the connector can do it.
     fn setup(&self) -> Option<&dyn ConnectorSetup> {
         None

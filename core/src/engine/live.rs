@@ -8,21 +8,25 @@
 //! webhook receiver where the source says so (HubSpot's `changeSource`/`sourceId`); any that
 //! get through re-fetch a pair that equals its snapshots and write nothing.
 //!
-//! Limits of a live batch: matching by email only sees the CRM (HubSpot enforces unique
-//! emails, so a create that collides links to the existing record) — a record new in the CRM
-//! whose person is an unlinked 10to8 customer gets a new customer; the next full pass would
-//! have linked them, and in steady state every customer is linked.
+//! Matching by email in a live batch sees only the CRM (10to8 cannot be searched; HubSpot
+//! enforces unique emails, so a customer's create that collides links to the existing
+//! record). So a record new in the CRM waits a moment (`NEW_RECORD_SETTLE`) before a customer
+//! is created for it: if the same person was just created in 10to8, that customer's
+//! notification comes meanwhile and its create links the two. A collision with a record
+//! already linked to another customer is that customer's failure, with a message saying so.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, stream};
 use serde::Serialize;
 use tracing::{debug, warn};
 
-use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides};
+use super::lock::{Claimant, SyncLock};
+use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides, Synced};
 use super::summary::Summary;
+use super::turns::Turns;
 use super::{Engine, EngineError};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
 use crate::record::{CrmId, CustomerUri};
@@ -36,6 +40,11 @@ const LEASE: Duration = Duration::from_secs(120);
 const RETRY_BASE: Duration = Duration::from_secs(2);
 /// The longest wait before a retry.
 const RETRY_MAX: Duration = Duration::from_secs(600);
+/// How long a record new in the CRM waits, by default, before a 10to8 customer is created for
+/// it: the same person may just have been created in 10to8 too, and 10to8's notification be
+/// on its way. When it comes first, the customer's create in the CRM finds the record by email
+/// and links them instead of a duplicate customer being made.
+pub const NEW_RECORD_SETTLE: Duration = Duration::from_secs(10);
 /// What separates the ids of 10to8-merged customers in the External ID.
 const MERGED_SEPARATOR: char = ',';
 
@@ -46,6 +55,9 @@ pub struct LiveSummary {
     pub processed: u64,
     /// Items that failed and will be retried or were dead-lettered.
     pub failed: u64,
+    /// Items put back to wait: records new in the CRM wait a moment before a customer is
+    /// created for them ([`Engine::with_new_record_settle`]).
+    pub held: u64,
     /// The writes, per direction.
     pub sync: Summary,
     /// For each item processed without failure: how long from its oldest change (when the
@@ -57,6 +69,7 @@ impl LiveSummary {
     fn add(&mut self, other: &LiveSummary) {
         self.processed += other.processed;
         self.failed += other.failed;
+        self.held += other.held;
         self.lags.extend_from_slice(&other.lags);
         for (total, part) in [
             (&mut self.sync.to_crm, other.sync.to_crm),
@@ -153,6 +166,20 @@ impl Engine {
     /// Fails only when the store cannot be used; a batch whose objects cannot be fetched or
     /// written is put back for a retry with backoff (or dead-lettered after the last attempt).
     pub async fn process_inbox(&self, worker: &str) -> Result<LiveSummary, EngineError> {
+        if !self.store.has_ready().await? {
+            return Ok(LiveSummary::default());
+        }
+        let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
+        let summary = self.process_batch(worker, &lock).await;
+        lock.release().await;
+        summary
+    }
+
+    async fn process_batch(
+        &self,
+        worker: &str,
+        lock: &SyncLock,
+    ) -> Result<LiveSummary, EngineError> {
         let items = self.store.claim(worker, LIVE_BATCH, LEASE).await?;
         if items.is_empty() {
             return Ok(LiveSummary::default());
@@ -163,20 +190,30 @@ impl Engine {
             processed: items.len() as u64,
             ..LiveSummary::default()
         };
-        match self.process_items(&items).await {
-            Ok(sync) => {
-                summary.sync = sync;
-                for item in &items {
-                    self.store.complete(item).await?;
-                }
-                let done = Utc::now();
-                summary.lags = items
+        match self.process_items(&items, lock).await {
+            Ok(synced) => {
+                summary.sync = synced.summary;
+                let held: HashMap<&str, DateTime<Utc>> = synced
+                    .held
                     .iter()
-                    .map(|item| {
-                        let since = item.change.occurred_at.unwrap_or(item.enqueued_at);
-                        (done - since).to_std().unwrap_or_default()
-                    })
+                    .map(|(id, until)| (id.as_str(), *until))
                     .collect();
+                let done = Utc::now();
+                for item in &items {
+                    let until = (item.object.side == Side::Crm)
+                        .then(|| held.get(item.object.object_id.as_str()))
+                        .flatten();
+                    if let Some(until) = until {
+                        self.store.postpone(item, *until).await?;
+                        summary.held += 1;
+                        continue;
+                    }
+                    self.store.complete(item).await?;
+                    let since = item.change.occurred_at.unwrap_or(item.enqueued_at);
+                    summary
+                        .lags
+                        .push((done - since).to_std().unwrap_or_default());
+                }
             }
             Err(error) => {
                 warn!(items = items.len(), %error, "Live batch failed; retrying later.");
@@ -223,11 +260,17 @@ impl Engine {
         }
     }
 
-    async fn process_items(&self, items: &[InboxItem]) -> Result<Summary, EngineError> {
+    async fn process_items(
+        &self,
+        items: &[InboxItem],
+        lock: &SyncLock,
+    ) -> Result<Synced, EngineError> {
         let connector = self.connector();
         let mut uris: BTreeSet<CustomerUri> = BTreeSet::new();
         let mut ids: BTreeSet<CrmId> = BTreeSet::new();
         let mut hub_times = HashMap::new();
+        let mut hold_creates = HashMap::new();
+        let settle = chrono::Duration::from_std(self.new_record_settle).unwrap_or_default();
         for item in items {
             match item.object.side {
                 Side::Hub => {
@@ -247,6 +290,7 @@ impl Engine {
                         debug!(record = %id, unlinked = repointed.unlinked.len(), "Re-pointed links after a CRM merge.");
                         uris.extend(repointed.unlinked.into_iter().map(|l| l.hub_uri));
                     }
+                    hold_creates.insert(id.clone(), item.enqueued_at + settle);
                     ids.insert(id);
                 }
             }
@@ -323,8 +367,10 @@ impl Engine {
             links,
             hub_times,
             archived: None,
+            hold_creates,
         };
-        self.sync_sides(&sides, &ReconcileOptions::default()).await
+        self.sync_sides(&sides, &ReconcileOptions::default(), Turns::Held(lock))
+            .await
     }
 
     /// The live customers among `uris` (a 404 means deleted, and leaves it out).

@@ -8,17 +8,23 @@
 //! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
 //!   touched objects and their partners, then the same pairing and planning as a full pass.
 //! - [`summary`]: what a pass did, per direction.
+//! - `journal`: the activity log and per-record status the dashboard shows.
+//! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
+//! - `turns`: how a full pass writes chunk by chunk under that lock, live work first.
 //!
 //! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
 //! create is preceded by a pending-create intent and the created customer carries the CRM id in
 //! its External ID (so a rerun after a crash finds it by the id fields instead of creating
 //! another), and links are saved only after both writes went through.
 
+mod journal;
 pub mod live;
+mod lock;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
 pub mod summary;
+mod turns;
 
 use std::fmt;
 use std::str::FromStr;
@@ -48,6 +54,12 @@ pub enum EngineError {
     /// The CRM could not be read or refused the credentials.
     #[error("CRM: {0}")]
     Crm(#[from] ConnectorError),
+    /// The sync lock expired while this worker held it (the store was out of reach for
+    /// longer than the lock lasts); the work stopped before saving, and is done again later.
+    #[error(
+        "the sync lock expired while in use (the state store was unreachable for too long); stopped before saving, the work will be retried"
+    )]
+    LockLost,
 }
 
 /// Which way a sync may write.
@@ -107,6 +119,7 @@ pub struct Engine {
     tte: TteClient,
     crm: Arc<dyn CrmConnector>,
     mapping: Arc<Mapping>,
+    new_record_settle: std::time::Duration,
 }
 
 impl fmt::Debug for Engine {
@@ -131,7 +144,16 @@ impl Engine {
             tte,
             crm,
             mapping,
+            new_record_settle: live::NEW_RECORD_SETTLE,
         }
+    }
+
+    /// How long a record new in the CRM waits in live processing before a 10to8 customer is
+    /// created for it (default [`live::NEW_RECORD_SETTLE`]); zero creates at once.
+    #[must_use]
+    pub fn with_new_record_settle(mut self, settle: std::time::Duration) -> Self {
+        self.new_record_settle = settle;
+        self
     }
 
     /// The connector's registered name (the key of links and inbox items).

@@ -15,19 +15,23 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use tracing::{debug, warn};
 
+use super::journal::{Journal, Subject};
+use super::lock::{Claimant, SyncLock};
 use super::pair::{Found, Pairing, pair};
 use super::plan::{ChangeTimes, Flow, PairPlan, Snapshots, apply_patch, plan_pair, snapshots_of};
 use super::summary::{Planned, Summary};
+use super::turns::{LinksNow, Turns};
 use super::{Engine, EngineError, SyncDirection};
 use crate::connector::{CrmWrite, ErrorKind, ListQuery, WriteOutcome};
 use crate::mapping::{FromCrmDelete, FromHubDelete, SyncTime};
 use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
-use crate::store::{Change, Link, ObjectRef, RunKind, RunOutcome, Snapshot};
+use crate::store::{Action, Change, Direction, Link, ObjectRef, RunKind, RunOutcome, Snapshot};
 use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome};
 
 /// Records per CRM write call.
@@ -79,6 +83,17 @@ pub(crate) struct Sides {
     /// is neither live nor archived vanished (merged, or erased for privacy): its customer is
     /// unlinked, never deleted. `None` (live) trusts the event that said it was deleted.
     pub(crate) archived: Option<HashSet<CrmId>>,
+    /// Records no customer may be created for before the given time (live: a record just
+    /// created in the CRM may be a person just created in 10to8 too, whose notification is on
+    /// its way; creating a customer now would make a duplicate).
+    pub(crate) hold_creates: HashMap<CrmId, DateTime<Utc>>,
+}
+
+/// What [`Engine::sync_sides`] did.
+pub(crate) struct Synced {
+    pub(crate) summary: Summary,
+    /// Records held back from a create in 10to8, with when to look at them again.
+    pub(crate) held: Vec<(CrmId, DateTime<Utc>)>,
 }
 
 /// A pair whose plan writes something.
@@ -123,47 +138,92 @@ impl Engine {
     /// # Errors
     /// [`EngineError`] when 10to8, the CRM or the store cannot be read or written as a whole.
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
-        let run = if options.dry_run {
-            None
-        } else {
-            Some(self.store.start_run(RunKind::Reconcile).await?)
-        };
-        let result = self.reconcile_pass(options).await;
-        if let Some(run) = run {
-            let (outcome, summary) = match &result {
-                Ok(summary) if summary.has_failures() => (
-                    RunOutcome::PartlyFailed,
-                    serde_json::to_value(summary).unwrap_or_default(),
-                ),
-                Ok(summary) => (
-                    RunOutcome::Succeeded,
-                    serde_json::to_value(summary).unwrap_or_default(),
-                ),
-                Err(error) => (
-                    RunOutcome::Failed,
-                    serde_json::json!({ "error": error.to_string() }),
-                ),
-            };
-            if let Err(error) = self.store.finish_run(run, outcome, &summary).await {
-                warn!(%error, "Could not record the end of the sync run.");
+        if options.dry_run {
+            let sides = self.read_sides(options).await?;
+            return Ok(self
+                .sync_sides(&sides, options, Turns::PerChunk)
+                .await?
+                .summary);
+        }
+        let lock = self.reconcile_lock().await?;
+        self.reconcile_locked(options, lock).await
+    }
+
+    /// A full pass, unless one finished (by any process sharing the store) less than
+    /// `interval` ago: then `None`. Checked under the sync lock, so replicas that both find a
+    /// pass due run one, not two back to back.
+    ///
+    /// # Errors
+    /// As [`Engine::reconcile`].
+    pub async fn reconcile_if_due(
+        &self,
+        interval: std::time::Duration,
+        options: &ReconcileOptions,
+    ) -> Result<Option<Summary>, EngineError> {
+        let lock = self.reconcile_lock().await?;
+        if let Some(run) = self.store.last_finished_run(RunKind::Reconcile).await? {
+            let since = Utc::now() - run.finished_at.unwrap_or(run.started_at);
+            if since.to_std().is_ok_and(|since| since < interval) {
+                lock.release().await;
+                return Ok(None);
             }
         }
+        self.reconcile_locked(options, lock).await.map(Some)
+    }
+
+    /// The right to run the one full pass of this connector.
+    async fn reconcile_lock(&self) -> Result<SyncLock, EngineError> {
+        let name = format!("reconcile:{}", self.connector());
+        Ok(SyncLock::exclusive(&self.store, name).await?)
+    }
+
+    async fn reconcile_locked(
+        &self,
+        options: &ReconcileOptions,
+        lock: SyncLock,
+    ) -> Result<Summary, EngineError> {
+        let run = self.store.start_run(RunKind::Reconcile).await?;
+        let result = self.reconcile_pass(options).await;
+        let (outcome, summary) = match &result {
+            Ok(summary) if summary.has_failures() => (
+                RunOutcome::PartlyFailed,
+                serde_json::to_value(summary).unwrap_or_default(),
+            ),
+            Ok(summary) => (
+                RunOutcome::Succeeded,
+                serde_json::to_value(summary).unwrap_or_default(),
+            ),
+            Err(error) => (
+                RunOutcome::Failed,
+                serde_json::json!({ "error": error.to_string() }),
+            ),
+        };
+        if let Err(error) = self.store.finish_run(run, outcome, &summary).await {
+            warn!(%error, "Could not record the end of the sync run.");
+        }
+        // Released after the run is on record, so another replica sees it and skips its own.
+        lock.release().await;
         result
     }
 
     async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         let sides = self.read_sides(options).await?;
-        self.sync_sides(&sides, options).await
+        Ok(self
+            .sync_sides(&sides, options, Turns::PerChunk)
+            .await?
+            .summary)
     }
 
-    /// Pairs, plans and writes the objects in `sides`.
+    /// Pairs, plans and writes the objects in `sides`, taking `turns` at the sync lock (a
+    /// dry run writes nothing and takes none).
     pub(crate) async fn sync_sides(
         &self,
         sides: &Sides,
         options: &ReconcileOptions,
-    ) -> Result<Summary, EngineError> {
+        turns: Turns<'_>,
+    ) -> Result<Synced, EngineError> {
         let now = SyncTime::new(Utc::now());
-        let pairing = pair(
+        let mut pairing = pair(
             &self.mapping,
             &sides.customers,
             &sides.records,
@@ -184,13 +244,24 @@ impl Engine {
             ambiguous: pairing.ambiguous.clone(),
             ..Summary::default()
         };
+        let mut held = Vec::new();
+        pairing
+            .create_in_hub
+            .retain(|id| match sides.hold_creates.get(id) {
+                Some(until) if *until > Utc::now() => {
+                    held.push((id.clone(), *until));
+                    false
+                }
+                _ => true,
+            });
         let work = self.plan_pairs(sides, &pairing, options.direction, &now, &mut summary);
         if options.dry_run {
             self.dry_run_plan(sides, &pairing, &work, options.direction, &mut summary);
-            return Ok(summary);
+            return Ok(Synced { summary, held });
         }
         let mut pass = Pass {
             engine: self,
+            lost: None,
             sides,
             now: &now,
             direction: options.direction,
@@ -198,6 +269,7 @@ impl Engine {
             summary,
             links: Vec::new(),
             unlink: Vec::new(),
+            journal: Journal::new(self.connector()),
         };
         let total = (work.len()
             + pairing.create_in_crm.len()
@@ -205,20 +277,29 @@ impl Engine {
             + pairing.hub_deleted.len()
             + pairing.crm_deleted.len()) as u64;
         pass.phase("writing", total);
-        pass.write_pairs(work).await?;
-        if options.direction.writes_crm() {
-            pass.create_in_crm(&pairing.create_in_crm).await?;
+        match turns {
+            Turns::Held(lock) => {
+                pass.lost = Some(lock.lost_flag());
+                pass.write_pairs(work).await?;
+                if options.direction.writes_crm() {
+                    pass.create_in_crm(&pairing.create_in_crm).await?;
+                }
+                if options.direction.writes_hub() {
+                    pass.create_in_hub(&pairing.create_in_hub).await?;
+                }
+                pass.deletes(&pairing).await?;
+                pass.flush_links().await?;
+            }
+            Turns::PerChunk => pass.write_in_turns(&pairing, work).await?,
         }
-        if options.direction.writes_hub() {
-            pass.create_in_hub(&pairing.create_in_hub).await?;
-        }
-        pass.deletes(&pairing).await?;
-        pass.flush_links().await?;
         let linked: Vec<CrmId> = pairing.pairs.iter().map(|p| p.record.clone()).collect();
         self.store
             .resolve_pending_creates(self.connector(), &linked)
             .await?;
-        Ok(pass.summary)
+        Ok(Synced {
+            summary: pass.summary,
+            held,
+        })
     }
 
     async fn read_sides(&self, options: &ReconcileOptions) -> Result<Sides, EngineError> {
@@ -285,6 +366,7 @@ impl Engine {
             links,
             hub_times: HashMap::new(),
             archived: Some(archived),
+            hold_creates: HashMap::new(),
         })
     }
 
@@ -434,6 +516,15 @@ fn count_plan(plan: &PairPlan, summary: &mut Summary) {
     }
 }
 
+/// The subject of a journal entry about a pair.
+fn pair_subject<'a>(customer: &'a Customer, record: &'a CrmId) -> Subject<'a> {
+    Subject {
+        hub: Some(&customer.resource_uri),
+        crm: Some(record),
+        name: &customer.name,
+    }
+}
+
 /// Drops the writes `direction` forbids. The fields that would have moved to the skipped
 /// side keep their old snapshot (or none), so a later two-way pass still sees the change.
 fn restrict(plan: &mut PairPlan, direction: SyncDirection, link: Option<&Link>) {
@@ -467,6 +558,8 @@ fn restrict(plan: &mut PairPlan, direction: SyncDirection, link: Option<&Link>) 
 /// The state of one pass while it writes.
 struct Pass<'a> {
     engine: &'a Engine,
+    /// Set when the sync lock this pass writes under expired; checked before saving links.
+    lost: Option<Arc<AtomicBool>>,
     sides: &'a Sides,
     now: &'a SyncTime,
     direction: SyncDirection,
@@ -476,6 +569,8 @@ struct Pass<'a> {
     links: Vec<Link>,
     /// Customers whose link to remove.
     unlink: Vec<CustomerUri>,
+    /// What the operator is told about each write.
+    journal: Journal,
 }
 
 impl Pass<'_> {
@@ -501,17 +596,25 @@ impl Pass<'_> {
 
     async fn push_link(&mut self, link: Link) -> Result<(), EngineError> {
         self.links.push(link);
-        if self.links.len() >= LINK_BATCH {
+        if self.links.len() >= LINK_BATCH || self.journal.is_full() {
             self.flush_links().await?;
         }
         Ok(())
     }
 
     async fn flush_links(&mut self) -> Result<(), EngineError> {
+        if self
+            .lost
+            .as_ref()
+            .is_some_and(|lost| lost.load(Ordering::Relaxed))
+        {
+            return Err(EngineError::LockLost);
+        }
         if !self.links.is_empty() {
             self.engine.store.upsert_links(&self.links).await?;
             self.links.clear();
         }
+        self.journal.flush(&self.engine.store).await?;
         for uri in std::mem::take(&mut self.unlink) {
             self.engine
                 .store
@@ -521,13 +624,159 @@ impl Pass<'_> {
         Ok(())
     }
 
-    /// Records a per-record failure in the dead letters.
-    async fn dead_letter(&self, object: ObjectRef, error: &str) -> Result<(), EngineError> {
+    /// Writes a full pass chunk by chunk, each chunk under the sync lock and checked against
+    /// the links as they are now (see `turns`).
+    async fn write_in_turns(
+        &mut self,
+        pairing: &Pairing,
+        work: Vec<PairWork>,
+    ) -> Result<(), EngineError> {
+        let sides = self.sides;
+        let read_by_crm: HashMap<&CrmId, &Link> =
+            sides.links.values().map(|l| (&l.crm_id, l)).collect();
+        let uri_of = |c: usize| sides.customers[c].resource_uri.as_str();
+
+        let mut work = work.into_iter().peekable();
+        while work.peek().is_some() {
+            let chunk: Vec<PairWork> = work.by_ref().take(CRM_BATCH).collect();
+            let uris: Vec<CustomerUri> = chunk.iter().map(|w| uri_of(w.customer).into()).collect();
+            let ids: Vec<CrmId> = chunk.iter().map(|w| w.record.clone()).collect();
+            let turn = self.take_turn().await?;
+            let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &ids).await?;
+            let (keep, skip): (Vec<_>, Vec<_>) = chunk.into_iter().partition(|w| {
+                let uri = uri_of(w.customer);
+                now.hub_unchanged(uri, sides.links.get(uri))
+                    && now.crm_unchanged(&w.record, read_by_crm.get(&w.record).copied())
+            });
+            self.skipped(skip.len());
+            self.write_pairs(keep).await?;
+            self.end_turn(turn).await?;
+        }
+        if self.direction.writes_crm() {
+            for chunk in pairing.create_in_crm.chunks(CRM_BATCH) {
+                let uris: Vec<CustomerUri> = chunk.iter().map(|&c| uri_of(c).into()).collect();
+                let turn = self.take_turn().await?;
+                let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
+                let (keep, skip): (Vec<usize>, Vec<usize>) = chunk
+                    .iter()
+                    .partition(|&&c| now.hub_unchanged(uri_of(c), sides.links.get(uri_of(c))));
+                self.skipped(skip.len());
+                self.create_in_crm(&keep).await?;
+                self.end_turn(turn).await?;
+            }
+        }
+        if self.direction.writes_hub() {
+            for chunk in pairing.create_in_hub.chunks(CRM_BATCH) {
+                let turn = self.take_turn().await?;
+                let now = LinksNow::load(&self.engine.store, self.connector(), &[], chunk).await?;
+                let (keep, skip): (Vec<CrmId>, Vec<CrmId>) = chunk
+                    .iter()
+                    .cloned()
+                    .partition(|id| now.crm_unchanged(id, read_by_crm.get(id).copied()));
+                self.skipped(skip.len());
+                self.create_in_hub(&keep).await?;
+                self.end_turn(turn).await?;
+            }
+        }
+        let gone: Vec<&Link> = pairing
+            .hub_deleted
+            .iter()
+            .chain(pairing.crm_deleted.iter().map(|(l, _)| l))
+            .chain(&pairing.stale)
+            .collect();
+        if gone.is_empty() {
+            return Ok(());
+        }
+        let uris: Vec<CustomerUri> = gone.iter().map(|l| l.hub_uri.clone()).collect();
+        let turn = self.take_turn().await?;
+        let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
+        let unchanged = |l: &Link| now.hub_unchanged(l.hub_uri.as_str(), Some(l));
+        let deletes = Pairing {
+            hub_deleted: pairing
+                .hub_deleted
+                .iter()
+                .filter(|l| unchanged(l))
+                .cloned()
+                .collect(),
+            crm_deleted: pairing
+                .crm_deleted
+                .iter()
+                .filter(|(l, _)| unchanged(l))
+                .cloned()
+                .collect(),
+            stale: pairing
+                .stale
+                .iter()
+                .filter(|l| unchanged(l))
+                .cloned()
+                .collect(),
+            ..Pairing::default()
+        };
+        self.skipped(
+            gone.len()
+                - deletes.hub_deleted.len()
+                - deletes.crm_deleted.len()
+                - deletes.stale.len(),
+        );
+        self.deletes(&deletes).await?;
+        self.end_turn(turn).await
+    }
+
+    /// Waits for the sync lock for one chunk.
+    async fn take_turn(&mut self) -> Result<SyncLock, EngineError> {
+        let lock =
+            SyncLock::acquire(&self.engine.store, self.connector(), Claimant::Background).await?;
+        self.lost = Some(lock.lost_flag());
+        Ok(lock)
+    }
+
+    /// Saves the chunk's links and journal, then lets the lock go.
+    async fn end_turn(&mut self, lock: SyncLock) -> Result<(), EngineError> {
+        let saved = self.flush_links().await;
+        self.lost = None;
+        lock.release().await;
+        saved
+    }
+
+    /// Counts work left out because a live batch got to its objects first.
+    fn skipped(&mut self, count: usize) {
+        if count > 0 {
+            debug!(
+                count,
+                "Left out of this pass: changed by live processing meanwhile."
+            );
+            self.advance(count as u64);
+        }
+    }
+
+    /// Records a per-record failure in the dead letters and the journal.
+    async fn dead_letter(
+        &mut self,
+        object: ObjectRef,
+        direction: Direction,
+        subject: Subject<'_>,
+        error: &str,
+    ) -> Result<(), EngineError> {
+        self.journal.failed(direction, subject, error);
         self.engine
             .store
             .record_dead_letter(&object, Change::new(RECONCILE_CHANGE), error, 1)
             .await?;
         Ok(())
+    }
+
+    /// A CRM record's person, by the mapping's name field, for the operator.
+    fn record_name(&self, id: &CrmId) -> String {
+        self.sides
+            .records
+            .get(id)
+            .map_or_else(String::new, |record| {
+                self.engine
+                    .mapping
+                    .to_hub(record, None, self.now)
+                    .name
+                    .unwrap_or_default()
+            })
     }
 
     /// The status text for a failure, or `None` when the mapping has no status.
@@ -541,6 +790,7 @@ impl Pass<'_> {
     /// Writes the pairs: CRM first in batches, then 10to8; saves links for the pairs whose
     /// writes all went through.
     async fn write_pairs(&mut self, work: Vec<PairWork>) -> Result<(), EngineError> {
+        let sides = self.sides;
         let mut crm_failed: HashMap<CrmId, String> = HashMap::new();
         let updates: Vec<&PairWork> = work.iter().filter(|w| w.plan.crm_write.is_some()).collect();
         for chunk in updates.chunks(CRM_BATCH) {
@@ -557,8 +807,12 @@ impl Pass<'_> {
                     warn!(record = %w.record, %error, "CRM write failed.");
                     crm_failed.insert(w.record.clone(), error.to_string());
                     self.summary.to_crm.failed += 1;
+                    let customer = &sides.customers[w.customer];
+                    let subject = pair_subject(customer, &w.record);
                     self.dead_letter(
                         ObjectRef::crm(self.connector(), w.record.as_str()),
+                        Direction::HubToCrm,
+                        subject,
                         &error.to_string(),
                     )
                     .await?;
@@ -622,12 +876,18 @@ impl Pass<'_> {
             let w = &work[n];
             match done {
                 HubDone::Failed(error) => {
-                    let uri = &self.sides.customers[w.customer].resource_uri;
+                    let customer = &sides.customers[w.customer];
+                    let uri = &customer.resource_uri;
                     warn!(customer = %uri, %error, "10to8 write failed.");
                     self.summary.to_hub.failed += 1;
                     hub_failed.insert(n);
-                    self.dead_letter(ObjectRef::hub(self.connector(), uri.as_str()), &error)
-                        .await?;
+                    self.dead_letter(
+                        ObjectRef::hub(self.connector(), uri.as_str()),
+                        Direction::CrmToHub,
+                        pair_subject(customer, &w.record),
+                        &error,
+                    )
+                    .await?;
                 }
                 HubDone::Gone => {
                     hub_failed.insert(n);
@@ -644,7 +904,13 @@ impl Pass<'_> {
             if crm_failed.contains_key(&w.record) || hub_failed.contains(&n) {
                 continue;
             }
-            let uri = self.sides.customers[w.customer].resource_uri.clone();
+            let customer = &sides.customers[w.customer];
+            self.journal.pair_written(
+                &w.plan,
+                w.found != Found::Stored,
+                pair_subject(customer, &w.record),
+            );
+            let uri = customer.resource_uri.clone();
             let link = self.link(&uri, &w.record, w.plan.hub_snapshot, w.plan.crm_snapshot);
             self.push_link(link).await?;
         }
@@ -654,6 +920,7 @@ impl Pass<'_> {
     /// Creates CRM records for customers without one: upserts keyed by the customer's URI,
     /// then the new id (and status) written back to 10to8.
     async fn create_in_crm(&mut self, customers: &[usize]) -> Result<(), EngineError> {
+        let sides = self.sides;
         let identity = self.engine.mapping.identity().clone();
         let mut late: Vec<(usize, CrmId)> = Vec::new();
         let mut linked_ids: HashSet<CrmId> = self
@@ -681,17 +948,49 @@ impl Pass<'_> {
                 })
                 .collect();
             let outcomes = self.engine.crm.write(writes).await?;
+            // A live batch knows only its own objects' links: ask the store whether the
+            // records the creates collided with are linked already.
+            let collided: Vec<CrmId> = outcomes
+                .iter()
+                .filter_map(|o| match o {
+                    WriteOutcome::Failed(e) => match e.kind() {
+                        ErrorKind::Conflict {
+                            existing_id: Some(id),
+                        } if !linked_ids.contains(id) => Some(id.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                })
+                .collect();
+            let linked_elsewhere: HashMap<CrmId, CustomerUri> = self
+                .engine
+                .store
+                .links_by_crm(self.connector(), &collided)
+                .await?
+                .into_iter()
+                .map(|l| (l.crm_id, l.hub_uri))
+                .collect();
             let mut jobs = Vec::new();
             let mut made = Vec::new();
             for ((&c, out), outcome) in chunk.iter().zip(outputs).zip(outcomes) {
                 let customer = &self.sides.customers[c];
                 match outcome {
                     WriteOutcome::Written { id, created } => {
-                        if created {
+                        let (action, detail) = if created {
                             self.summary.to_crm.created += 1;
+                            (Action::Created, String::new())
                         } else {
                             self.summary.to_crm.updated += 1;
-                        }
+                            (Action::Linked, "found by its 10to8 id".to_owned())
+                        };
+                        let subject = pair_subject(customer, &id);
+                        self.journal.written(
+                            Direction::HubToCrm,
+                            action,
+                            subject,
+                            detail,
+                            &out.errors,
+                        );
                         linked_ids.insert(id.clone());
                         let record = CrmRecord {
                             id: id.clone(),
@@ -731,6 +1030,16 @@ impl Pass<'_> {
                     WriteOutcome::Failed(error) => match error.kind() {
                         ErrorKind::Conflict {
                             existing_id: Some(existing),
+                        } if linked_elsewhere.contains_key(existing) => {
+                            let message = format!(
+                                "CRM record {existing} has the same email and is linked to another 10to8 customer ({}); merge the two customers in 10to8",
+                                linked_elsewhere[existing]
+                            );
+                            self.fail_customer(customer, &message).await?;
+                            self.summary.to_crm.failed += 1;
+                        }
+                        ErrorKind::Conflict {
+                            existing_id: Some(existing),
                         } if !linked_ids.contains(existing) => {
                             debug!(customer = %customer.resource_uri, record = %existing, "Create found an existing record; linking to it.");
                             linked_ids.insert(existing.clone());
@@ -747,11 +1056,17 @@ impl Pass<'_> {
             let results = self.run_hub_jobs(jobs).await;
             for ((c, id, hub, crm), done) in made.into_iter().zip(results) {
                 self.advance(1);
-                let uri = self.sides.customers[c].resource_uri.clone();
+                let customer = &sides.customers[c];
+                let uri = customer.resource_uri.clone();
                 if let HubDone::Failed(error) = &done {
                     self.summary.to_hub.failed += 1;
-                    self.dead_letter(ObjectRef::hub(self.connector(), uri.as_str()), error)
-                        .await?;
+                    self.dead_letter(
+                        ObjectRef::hub(self.connector(), uri.as_str()),
+                        Direction::CrmToHub,
+                        pair_subject(customer, &id),
+                        error,
+                    )
+                    .await?;
                 }
                 // The link is saved even when the id write-back failed: the CRM record
                 // names the customer, and the next pass rewrites the External ID.
@@ -809,10 +1124,17 @@ impl Pass<'_> {
     }
 
     /// Writes a failure into a customer's status and the dead letters.
-    async fn fail_customer(&self, customer: &Customer, error: &str) -> Result<(), EngineError> {
+    async fn fail_customer(&mut self, customer: &Customer, error: &str) -> Result<(), EngineError> {
         warn!(customer = %customer.resource_uri, %error, "Could not create the CRM record.");
+        let subject = Subject {
+            hub: Some(&customer.resource_uri),
+            crm: None,
+            name: &customer.name,
+        };
         self.dead_letter(
             ObjectRef::hub(self.connector(), customer.resource_uri.as_str()),
+            Direction::HubToCrm,
+            subject,
             error,
         )
         .await?;
@@ -889,13 +1211,31 @@ impl Pass<'_> {
                             id: id.clone(),
                             properties,
                         });
-                        made.push((customer.resource_uri.clone(), id.clone(), hub, crm));
+                        made.push((
+                            customer.resource_uri.clone(),
+                            id.clone(),
+                            hub,
+                            crm,
+                            customer.name,
+                            out.errors,
+                        ));
                     }
                     HubDone::Failed(error) => {
                         warn!(record = %id, %error, "Could not create the 10to8 customer.");
                         self.summary.to_hub.failed += 1;
-                        self.dead_letter(ObjectRef::crm(self.connector(), id.as_str()), &error)
-                            .await?;
+                        let name = self.record_name(id);
+                        let subject = Subject {
+                            hub: None,
+                            crm: Some(id),
+                            name: &name,
+                        };
+                        self.dead_letter(
+                            ObjectRef::crm(self.connector(), id.as_str()),
+                            Direction::CrmToHub,
+                            subject,
+                            &error,
+                        )
+                        .await?;
                         self.engine
                             .store
                             .resolve_pending_creates(self.connector(), std::slice::from_ref(id))
@@ -918,6 +1258,8 @@ impl Pass<'_> {
                                     id.clone(),
                                     Snapshot::new(),
                                     Snapshot::new(),
+                                    name,
+                                    Vec::new(),
                                 ));
                             }
                         }
@@ -931,21 +1273,35 @@ impl Pass<'_> {
                 self.engine.crm.write(writes).await?
             };
             let mut resolved = Vec::new();
-            for (n, (uri, id, hub, crm)) in made.into_iter().enumerate() {
+            for (n, (uri, id, hub, crm, name, errors)) in made.into_iter().enumerate() {
                 self.advance(1);
                 if uri.is_empty() {
                     continue;
                 }
+                let subject = Subject {
+                    hub: Some(&uri),
+                    crm: Some(&id),
+                    name: &name,
+                };
                 if let Some(WriteOutcome::Failed(error)) = outcomes.get(n) {
                     // The customer exists and names the record; the next pass pairs them.
                     self.summary.to_crm.failed += 1;
                     self.dead_letter(
                         ObjectRef::crm(self.connector(), id.as_str()),
+                        Direction::HubToCrm,
+                        subject,
                         &error.to_string(),
                     )
                     .await?;
                     continue;
                 }
+                self.journal.written(
+                    Direction::CrmToHub,
+                    Action::Created,
+                    subject,
+                    String::new(),
+                    &errors,
+                );
                 if self.direction.writes_crm() {
                     self.summary.to_crm.updated += 1;
                 }
@@ -981,17 +1337,33 @@ impl Pass<'_> {
                 let outcomes = self.engine.crm.write(writes).await?;
                 for (link, outcome) in chunk.iter().zip(outcomes) {
                     self.advance(1);
+                    let name = self.record_name(&link.crm_id);
+                    let subject = Subject {
+                        hub: None,
+                        crm: Some(&link.crm_id),
+                        name: &name,
+                    };
                     match outcome {
                         WriteOutcome::Failed(error) if *error.kind() != ErrorKind::NotFound => {
                             self.summary.to_crm.failed += 1;
                             self.dead_letter(
                                 ObjectRef::crm(self.connector(), link.crm_id.as_str()),
+                                Direction::HubToCrm,
+                                subject,
                                 &error.to_string(),
                             )
                             .await?;
                         }
                         _ => {
                             self.summary.to_crm.deleted += 1;
+                            let detail = format!("10to8 customer {} was deleted", link.hub_uri);
+                            self.journal.written(
+                                Direction::HubToCrm,
+                                Action::Archived,
+                                subject,
+                                detail,
+                                &[],
+                            );
                             self.unlink.push(link.hub_uri.clone());
                         }
                     }
@@ -1037,22 +1409,39 @@ impl Pass<'_> {
             .collect();
         let results = self.run_hub_jobs(jobs).await;
         let mut blocked = Vec::new();
+        let sides = self.sides;
         for ((link, c), done) in deleted.into_iter().zip(results) {
             self.advance(1);
+            let subject = Subject {
+                hub: Some(link.hub_uri.as_str()),
+                crm: Some(&link.crm_id),
+                name: &sides.customers[c].name,
+            };
             match done {
                 HubDone::Deleted | HubDone::Gone => {
                     self.summary.to_hub.deleted += 1;
+                    let detail = format!("CRM record {} was archived", link.crm_id);
+                    self.journal.written(
+                        Direction::CrmToHub,
+                        Action::Deleted,
+                        subject,
+                        detail,
+                        &[],
+                    );
                     self.unlink.push(link.hub_uri.clone());
                 }
                 HubDone::Blocked(message) => {
                     // Kept linked: later passes try again until the bookings are gone.
                     self.summary.delete_blocked += 1;
+                    self.journal.failed(Direction::CrmToHub, subject, &message);
                     blocked.push((c, message));
                 }
                 HubDone::Failed(error) => {
                     self.summary.to_hub.failed += 1;
                     self.dead_letter(
                         ObjectRef::hub(self.connector(), link.hub_uri.as_str()),
+                        Direction::CrmToHub,
+                        subject,
                         &error,
                     )
                     .await?;

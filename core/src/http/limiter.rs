@@ -46,16 +46,17 @@ impl AdaptiveLimiter {
         }
     }
 
-    /// Waits for this call's turn.
-    pub async fn acquire(&self) {
-        let slot = {
+    /// Waits for this call's turn; returns how long it waited (zero when it was its turn).
+    pub async fn acquire(&self) -> Duration {
+        let (slot, wait) = {
             let mut state = self.lock();
             let now = Instant::now();
             let slot = state.next_slot.max(now);
             state.next_slot = slot + state.interval;
-            slot
+            (slot, slot - now)
         };
         tokio::time::sleep_until(slot).await;
+        wait
     }
 
     /// The API throttled a call: halve the rate, and hold every call back for `retry_after`
@@ -132,12 +133,21 @@ mod tests {
     async fn calls_are_spaced_and_held_back_after_retry_after() {
         let limiter = AdaptiveLimiter::new(4.0);
         let start = Instant::now();
+        let mut waits = Vec::new();
         for _ in 0..3 {
-            limiter.acquire().await;
+            waits.push(limiter.acquire().await);
         }
         assert_eq!(start.elapsed(), Duration::from_millis(500));
+        assert_eq!(
+            waits,
+            [
+                Duration::ZERO,
+                Duration::from_millis(250),
+                Duration::from_millis(250)
+            ]
+        );
         limiter.on_throttled(Some(Duration::from_secs(3)));
-        limiter.acquire().await;
+        assert_eq!(limiter.acquire().await, Duration::from_secs(3));
         assert_eq!(start.elapsed(), Duration::from_millis(3500));
     }
 }

@@ -2,7 +2,8 @@
 //! jitter ([`RetryPolicy`]), `Retry-After` parsing ([`retry_after`]), an adaptive request pacer
 //! that slows down when an API throttles ([`AdaptiveLimiter`]), and the mapping of HTTP
 //! statuses and `reqwest` errors onto the [`ErrorKind`](crate::connector::ErrorKind) the engine
-//! acts on ([`classify_status`], [`classify_reqwest`]).
+//! acts on ([`classify_status`], [`classify_reqwest`]), and process-wide call counters per
+//! service for the host's metrics ([`stats`]).
 //!
 //! Nothing here knows a particular API; each client builds its own request loop from these
 //! pieces.
@@ -10,6 +11,7 @@
 mod classify;
 mod limiter;
 mod retry;
+pub mod stats;
 
 pub use classify::{classify_reqwest, classify_status};
 pub use limiter::AdaptiveLimiter;

@@ -384,6 +384,26 @@ impl Store {
         Ok(outcome)
     }
 
+    /// Puts a claimed item back, unprocessed and without counting an attempt, due at `until`
+    /// (the engine waits for the other side to catch up). Returns whether the claim was still
+    /// held.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; the item then waits for its lease.
+    pub async fn postpone(&self, item: &InboxItem, until: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE inbox SET due_at = $3, ready_at = $3, claimed_by = NULL, lease_until = NULL \
+             WHERE id = $1 AND claim_seq = $2 AND lease_until IS NOT NULL",
+        )
+        .bind(item.id)
+        .bind(item.claim_seq)
+        .bind(to_millis(until))
+        .execute(&self.writer)
+        .await
+        .map_err(StoreError::query("inbox postpone"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Releases every item `worker` holds, due again at once (graceful shutdown). Returns how
     /// many.
     ///
@@ -418,6 +438,19 @@ impl Store {
         .await
         .map_err(StoreError::query("inbox lease renewal"))?;
         Ok(done.rows_affected())
+    }
+
+    /// Whether any item could be claimed now (cheap: one index probe).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn has_ready(&self) -> Result<bool> {
+        let row = sqlx::query("SELECT id FROM inbox WHERE ready_at <= $1 LIMIT 1")
+            .bind(self.now_millis())
+            .fetch_optional(&self.reader)
+            .await
+            .map_err(StoreError::query("inbox probe"))?;
+        Ok(row.is_some())
     }
 
     /// The inbox at a glance.

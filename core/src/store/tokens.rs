@@ -55,6 +55,20 @@ impl Store {
         }))
     }
 
+    /// Every account a token is saved for under `connector`, sorted.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn token_accounts(&self, connector: &str) -> Result<Vec<String>> {
+        let rows =
+            sqlx::query("SELECT account FROM oauth_tokens WHERE connector = $1 ORDER BY account")
+                .bind(connector)
+                .fetch_all(&self.reader)
+                .await
+                .map_err(StoreError::query("token accounts"))?;
+        rows.iter().map(|row| row.text("account")).collect()
+    }
+
     /// Saves (replaces) the token of its connector and account.
     ///
     /// # Errors
@@ -99,6 +113,12 @@ impl TokenStore for Store {
 
     async fn save_token(&self, connector: &str, token: &StoredToken) -> connector::Result<()> {
         self.put_token(connector, token)
+            .await
+            .map_err(to_connector_error)
+    }
+
+    async fn accounts(&self, connector: &str) -> connector::Result<Vec<String>> {
+        self.token_accounts(connector)
             .await
             .map_err(to_connector_error)
     }

@@ -414,6 +414,32 @@ pub async fn check_rate_limit_recovery<H: ConformanceHarness + ?Sized>(h: &H) {
     assert!(h.calls().await.throttled >= 2, "the refusals happened");
 }
 
+/// The health check passes against the simulator, also once the credentials expired (it
+/// renews them as any call does), and costs a single call.
+pub async fn check_health_check<H: ConformanceHarness + ?Sized>(h: &H) {
+    h.prepare().await;
+    h.connector()
+        .check()
+        .await
+        .expect("the health check passes against the simulator");
+    if h.expire_credentials().await {
+        h.connector()
+            .check()
+            .await
+            .expect("the health check renews expired credentials");
+    }
+    h.reset_calls().await;
+    h.connector()
+        .check()
+        .await
+        .expect("the health check passes");
+    let calls = h.calls().await;
+    assert!(
+        calls.list + calls.batch_read + calls.search + calls.batch_write <= 1,
+        "the health check is cheap: {calls:?}"
+    );
+}
+
 /// Expired credentials are renewed without the caller noticing.
 pub async fn check_credential_expiry<H: ConformanceHarness + ?Sized>(h: &H) {
     h.prepare().await;

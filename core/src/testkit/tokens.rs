@@ -72,6 +72,16 @@ impl TokenStore for MemoryTokenStore {
         *self.saves.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         Ok(())
     }
+
+    async fn accounts(&self, connector: &str) -> Result<Vec<String>> {
+        let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        let mut accounts: Vec<String> = tokens
+            .get(connector)
+            .map(|tokens| tokens.iter().map(|t| t.account.clone()).collect())
+            .unwrap_or_default();
+        accounts.sort();
+        Ok(accounts)
+    }
 }
 
 #[cfg(test)]

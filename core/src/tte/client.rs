@@ -8,6 +8,9 @@
 //!
 //! Parsing is lenient everywhere: unknown fields are kept, a missing `deleted` is `false`, error
 //! bodies may be JSON or not, and list pages are followed through `next` exactly as sent.
+//!
+//! Each call's status (or lack of an answer) and each wait for the rate limit are counted in
+//! the process-wide [`stats`](crate::http::stats) under the service [`STATS_SERVICE`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -29,6 +32,7 @@ use super::{
     SUBSCRIPTION_PATH, Subscription, TteConfig, TteError, TteResult,
 };
 use crate::connector::ErrorKind;
+use crate::http::stats::{self, ServiceStats};
 use crate::http::{AdaptiveLimiter, RetryPolicy, classify_reqwest, classify_status, retry_after};
 use crate::record::{Customer, CustomerUri};
 
@@ -38,6 +42,8 @@ const USER_AGENT: &str = concat!("tte-sync/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";
 /// The longest a retry ever waits between two attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// The `service` this client's calls are counted under in [`stats`].
+pub const STATS_SERVICE: &str = "tte";
 /// How 10to8 (Django REST Framework) words the wait in a 429 body.
 const THROTTLE_WAIT_PREFIX: &str = "available in ";
 
@@ -57,6 +63,7 @@ struct Inner {
     limiter: AdaptiveLimiter,
     retry: RetryPolicy,
     page_size: u32,
+    stats: &'static ServiceStats,
 }
 
 /// Whether a call may be repeated after 10to8 may already have acted on it.
@@ -114,6 +121,7 @@ impl TteClient {
                     max_delay: MAX_RETRY_DELAY,
                 },
                 page_size: config.page_size.max(1),
+                stats: stats::service(STATS_SERVICE),
             }),
         })
     }
@@ -372,7 +380,7 @@ impl TteClient {
     ) -> TteResult<reqwest::Response> {
         let attempt = || async {
             let inner = &self.inner;
-            inner.limiter.acquire().await;
+            inner.stats.waited(inner.limiter.acquire().await);
             let mut request = inner
                 .http
                 .request(method.clone(), url)
@@ -381,7 +389,12 @@ impl TteClient {
             if let Some(body) = &body {
                 request = request.header(CONTENT_TYPE, JSON).body(body.clone());
             }
-            let response = request.send().await.map_err(|error| {
+            let sent = request.send().await;
+            match &sent {
+                Ok(response) => inner.stats.answered(response.status()),
+                Err(_) => inner.stats.unanswered(),
+            }
+            let response = sent.map_err(|error| {
                 let kind = if repeat == Repeat::OnlyIfUnsent && !error.is_connect() {
                     ErrorKind::Permanent
                 } else {
@@ -434,6 +447,9 @@ impl TteClient {
                 _ => delay,
             })
             .notify(|error: &TteError, delay| {
+                if matches!(error.kind(), ErrorKind::RateLimited { .. }) {
+                    self.inner.stats.waited(delay);
+                }
                 debug!(%method, %url, %error, ?delay, "Retrying a 10to8 call.");
             })
             .await

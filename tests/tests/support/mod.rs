@@ -51,11 +51,46 @@ pub struct World {
     pub crm: Arc<HubSpotConnector>,
     pub store: Store,
     pub engine: Engine,
+    /// Drops the test's PostgreSQL schema when the world goes.
+    _schema: Option<DropSchema>,
+}
+
+/// Drops a PostgreSQL schema when dropped, also after a failed assertion.
+pub struct DropSchema {
+    url: String,
+    schema: String,
+}
+
+impl Drop for DropSchema {
+    fn drop(&mut self) {
+        let (url, schema) = (self.url.clone(), self.schema.clone());
+        // Drop cannot await: drop the schema on a thread with a runtime of its own.
+        let dropped = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            runtime
+                .block_on(async {
+                    use sqlx::{Connection, Executor};
+                    sqlx::any::install_default_drivers();
+                    let mut conn = sqlx::AnyConnection::connect(&url).await?;
+                    conn.execute(format!("DROP SCHEMA IF EXISTS \"{schema}\" CASCADE").as_str())
+                        .await?;
+                    conn.close().await
+                })
+                .map_err(std::io::Error::other)
+        })
+        .join();
+        if !matches!(dropped, Ok(Ok(()))) {
+            eprintln!("could not drop test schema {}: {dropped:?}", self.schema);
+        }
+    }
 }
 
 /// Opens the store for a test: PostgreSQL in a schema of its own when configured (and not
-/// overridden by `TTE_SYNC_TEST_BACKEND=sqlite`), otherwise SQLite in memory.
-pub async fn test_store() -> Store {
+/// overridden by `TTE_SYNC_TEST_BACKEND=sqlite`), otherwise SQLite in memory. Keep the
+/// [`DropSchema`] as long as the store is used.
+pub async fn test_store() -> (Store, Option<DropSchema>) {
     let sqlite_forced = std::env::var(BACKEND_ENV).is_ok_and(|backend| backend == "sqlite");
     match std::env::var(DATABASE_ENV) {
         Ok(url) if !url.is_empty() && !sqlite_forced => {
@@ -64,13 +99,17 @@ pub async fn test_store() -> Store {
                 std::process::id(),
                 SCHEMAS.fetch_add(1, Ordering::Relaxed)
             );
-            Store::open_with(&url, StoreOptions::default().schema(schema))
+            let store = Store::open_with(&url, StoreOptions::default().schema(schema.clone()))
                 .await
-                .expect("postgres store opens")
+                .expect("postgres store opens");
+            (store, Some(DropSchema { url, schema }))
         }
-        _ => Store::open(SQLITE_MEMORY)
-            .await
-            .expect("sqlite store opens"),
+        _ => (
+            Store::open(SQLITE_MEMORY)
+                .await
+                .expect("sqlite store opens"),
+            None,
+        ),
     }
 }
 
@@ -93,7 +132,7 @@ impl World {
         let hub = HubSpotSimulator::start(hub_config, 0)
             .await
             .expect("HubSpot simulator starts");
-        let store = test_store().await;
+        let (store, schema) = test_store().await;
         let mut config = HubSpotConfig::with_private_app_token(
             Url::parse(&hub.base_url()).expect("url"),
             Secret::new(DEFAULT_PRIVATE_APP_TOKEN),
@@ -117,13 +156,16 @@ impl World {
         let mut client_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
         client_config.requests_per_second = tte_requests_per_second;
         let client = TteClient::new(client_config).expect("10to8 client");
-        let engine = Engine::new(store.clone(), client, crm.clone(), mapping);
+        // Creates at once; the test of the wait sets its own.
+        let engine = Engine::new(store.clone(), client, crm.clone(), mapping)
+            .with_new_record_settle(std::time::Duration::ZERO);
         Self {
             tte,
             hub,
             crm,
             store,
             engine,
+            _schema: schema,
         }
     }
 
