@@ -337,6 +337,34 @@ pub async fn wait_edits_arrived(
     }
 }
 
+/// Asserts from `/api/status` that nothing was dead-lettered and that the only failing
+/// records are the seeded people whose email HubSpot refuses (the mapping marks them
+/// `Error: Invalid email …` on both sides, by design).
+pub fn assert_nothing_failed(status: &serde_json::Value) {
+    assert_eq!(
+        status["dead_letters"],
+        serde_json::json!([]),
+        "dead letters: {}",
+        status["dead_letters"]
+    );
+    let failing = status["failing"].as_array().unwrap();
+    let unexpected: Vec<&serde_json::Value> = failing
+        .iter()
+        .filter(|r| {
+            !r["message"]
+                .as_str()
+                .is_some_and(|m| m.starts_with("Error: Invalid email"))
+        })
+        .collect();
+    assert!(unexpected.is_empty(), "failing records: {unexpected:#?}");
+    assert_eq!(
+        status["failing_count"].as_u64(),
+        Some(failing.len() as u64),
+        "more failing records than listed: {}",
+        status["failing_count"]
+    );
+}
+
 /// Asserts that both sides still hold exactly the people of `pairs` (taken once the first
 /// reconcile was over), linked the same way: no record was duplicated, lost or re-linked.
 pub fn assert_same_people(hubspot: &HubSpotSimulator, tte: &TteSimulator, pairs: &[(u64, u64)]) {
