@@ -563,3 +563,62 @@ async fn a_person_new_on_both_sides_at_once_is_linked_not_duplicated() {
     assert_eq!(holders, 1, "no second customer for {email}");
     assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_the_crm_refuses_is_reported_once_not_rewritten_by_its_own_echo() {
+    let (world, pairs) = synced(2).await;
+    let (customer, _) = pairs[0].clone();
+    let (_, other_contact) = pairs[1].clone();
+    // Customer 0 takes contact 1's email: HubSpot refuses the update (emails are unique).
+    let taken = world.contacts().await[&other_contact]
+        .property("email")
+        .to_owned();
+    assert!(!taken.is_empty());
+    world
+        .tte
+        .edit(
+            customer,
+            &CustomerPatch {
+                emails: Some(vec![taken]),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    let uri = world.tte.customer_uri(customer);
+    world
+        .engine
+        .enqueue_hub_changes(std::slice::from_ref(&uri))
+        .await
+        .expect("queue");
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.sync.to_crm.failed, 1, "{}", done.sync);
+    let status = world
+        .tte
+        .customer(customer)
+        .expect("customer")
+        .custom_fields[HUB_STATUS]
+        .clone();
+    assert!(status.starts_with("Error: "), "{status}");
+
+    // 10to8 notifies us of that status write; the CRM refuses again, and the status already
+    // says so: nothing is written to 10to8, so no further notification follows.
+    for _ in 0..3 {
+        world.reset_stats();
+        world
+            .engine
+            .enqueue_hub_changes(std::slice::from_ref(&uri))
+            .await
+            .expect("queue");
+        let again = world.engine.drain_inbox().await.expect("drain");
+        assert_eq!(again.sync.to_crm.failed, 1, "{}", again.sync);
+        assert_eq!(world.writes().0, 0, "no 10to8 write on the echo");
+        assert_eq!(
+            world
+                .tte
+                .customer(customer)
+                .expect("customer")
+                .custom_fields[HUB_STATUS],
+            status
+        );
+    }
+}

@@ -267,8 +267,34 @@ impl Disposition {
 /// What to do about a failed call, with the error it stands for.
 pub fn disposition(status: StatusCode, limits: &LimitHeaders, body: &[u8]) -> Disposition {
     let parsed = ErrorBody::parse(body);
+    let disposition = disposition_of(status, limits, &parsed);
+    match reference(&parsed) {
+        Some(reference) => disposition.map_error(|e| e.with_reference(reference)),
+        None => disposition,
+    }
+}
+
+/// The correlation id of an error, as a reference for HubSpot's support.
+fn reference(body: &ErrorBody) -> Option<String> {
+    body.correlation_id
+        .as_ref()
+        .map(|id| format!("correlation id {id}"))
+}
+
+impl Disposition {
+    fn map_error(self, f: impl FnOnce(ConnectorError) -> ConnectorError) -> Self {
+        match self {
+            Disposition::RefreshToken(e) => Disposition::RefreshToken(f(e)),
+            Disposition::WaitForWindow(wait, e) => Disposition::WaitForWindow(wait, f(e)),
+            Disposition::Retry(wait, e) => Disposition::Retry(wait, f(e)),
+            Disposition::Fail(e) => Disposition::Fail(f(e)),
+        }
+    }
+}
+
+fn disposition_of(status: StatusCode, limits: &LimitHeaders, parsed: &ErrorBody) -> Disposition {
     let code = status.as_u16();
-    let what = describe(status, &parsed);
+    let what = describe(status, parsed);
     match code {
         401 => {
             let error = ConnectorError::new(
@@ -288,7 +314,7 @@ pub fn disposition(status: StatusCode, limits: &LimitHeaders, body: &[u8]) -> Di
             },
             what,
         )),
-        429 => rate_limited(&parsed, limits, what),
+        429 => rate_limited(parsed, limits, what),
         423 | STATUS_MIGRATION_IN_PROGRESS | 500..=599 => {
             Disposition::Retry(limits.retry_after, ConnectorError::transient(what))
         }
@@ -371,9 +397,6 @@ fn describe(status: StatusCode, body: &ErrorBody) -> String {
     if !body.message().is_empty() {
         text.push_str(&format!(": {}", body.message()));
     }
-    if let Some(id) = &body.correlation_id {
-        text.push_str(&format!(" (correlation id {id})"));
-    }
     text
 }
 
@@ -412,7 +435,11 @@ pub fn classify_record_error(error: &ErrorBody) -> ConnectorError {
             field: error.invalid_field(),
         },
     };
-    ConnectorError::new(kind, what)
+    let classified = ConnectorError::new(kind, what);
+    match reference(error) {
+        Some(reference) => classified.with_reference(reference),
+        None => classified,
+    }
 }
 
 #[cfg(test)]
@@ -477,6 +504,22 @@ mod tests {
             &ErrorKind::Invalid {
                 field: Some("missing".to_owned())
             }
+        );
+    }
+
+    #[test]
+    fn the_correlation_id_is_a_reference_not_part_of_the_message() {
+        let body = r#"{"status":"error","message":"Contact already exists. Existing ID: 7","correlationId":"c-1","category":"CONFLICT"}"#;
+        let error = classify(
+            StatusCode::CONFLICT,
+            &LimitHeaders::default(),
+            body.as_bytes(),
+        );
+        assert!(!error.message().contains("c-1"), "{}", error.message());
+        assert_eq!(error.reference(), Some("correlation id c-1"));
+        assert!(
+            error.to_string().ends_with("(correlation id c-1)"),
+            "{error}"
         );
     }
 

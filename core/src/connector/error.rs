@@ -46,13 +46,27 @@ impl ErrorKind {
     }
 }
 
-/// An error from a connector: a kind to act on and a message for a person.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{message}")]
+/// An error from a connector: a kind to act on, a message for a person and, where the CRM
+/// gives one, a reference to quote to its support (shown after the message, but kept out of
+/// [`ConnectorError::message`], which stays the same each time the same failure repeats — it
+/// goes into status fields, and a status that changed would be written again and again).
+#[derive(Debug, Clone)]
 pub struct ConnectorError {
     kind: ErrorKind,
     message: String,
+    reference: Option<String>,
 }
+
+impl std::fmt::Display for ConnectorError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.reference {
+            Some(reference) => write!(f, "{} ({reference})", self.message),
+            None => f.write_str(&self.message),
+        }
+    }
+}
+
+impl std::error::Error for ConnectorError {}
 
 impl ConnectorError {
     /// An error of the given kind; the message says what happened and how to fix it.
@@ -60,7 +74,15 @@ impl ConnectorError {
         Self {
             kind,
             message: message.into(),
+            reference: None,
         }
+    }
+
+    /// The same error with a reference to quote to the CRM's support, e.g. a correlation id.
+    #[must_use]
+    pub fn with_reference(mut self, reference: impl Into<String>) -> Self {
+        self.reference = Some(reference.into());
+        self
     }
 
     /// A passing failure worth retrying.
@@ -78,9 +100,15 @@ impl ConnectorError {
         &self.kind
     }
 
-    /// The message for a person.
+    /// The message for a person, without the reference: the same each time the same failure
+    /// repeats.
     pub fn message(&self) -> &str {
         &self.message
+    }
+
+    /// The reference to quote to the CRM's support, if it gave one.
+    pub fn reference(&self) -> Option<&str> {
+        self.reference.as_deref()
     }
 }
 

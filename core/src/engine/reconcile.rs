@@ -805,7 +805,7 @@ impl Pass<'_> {
             for (w, outcome) in chunk.iter().zip(outcomes) {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(record = %w.record, %error, "CRM write failed.");
-                    crm_failed.insert(w.record.clone(), error.to_string());
+                    crm_failed.insert(w.record.clone(), error.message().to_owned());
                     self.summary.to_crm.failed += 1;
                     let customer = &sides.customers[w.customer];
                     let subject = pair_subject(customer, &w.record);
@@ -843,26 +843,29 @@ impl Pass<'_> {
         for (n, w) in work.iter().enumerate() {
             let uri = CustomerUri(self.sides.customers[w.customer].resource_uri.clone());
             let patch = match (crm_failed.get(&w.record), &w.plan.hub_patch) {
-                (Some(error), patch) => {
-                    // The CRM refused: say so in 10to8 (once) and keep the old link.
-                    let status_only = patch.is_none();
-                    let mut patch = patch.clone().unwrap_or_default();
-                    if let (Some(status), Some(text)) =
+                (Some(error), _) => {
+                    // The CRM refused: say so in 10to8, once, and write nothing else there.
+                    // The link stays as it was, so the pair is synced whole once the cause is
+                    // gone; writing its fields now would make 10to8 notify us of our own
+                    // write, the CRM refuse again, and so on.
+                    let (Some(status), Some(text)) =
                         (self.engine.mapping.status(), self.error_status(error))
+                    else {
+                        continue;
+                    };
+                    let current = &self.sides.customers[w.customer].custom_fields;
+                    if !self.direction.writes_hub()
+                        || current.get(&status.hub_custom_field) == Some(&text)
                     {
-                        let current = &self.sides.customers[w.customer].custom_fields;
-                        if status_only && current.get(&status.hub_custom_field) == Some(&text) {
-                            continue;
-                        }
-                        patch
-                            .custom_fields
-                            .get_or_insert_with(BTreeMap::new)
-                            .insert(status.hub_custom_field.clone(), text);
-                    }
-                    if !self.direction.writes_hub() {
                         continue;
                     }
-                    patch
+                    CustomerPatch {
+                        custom_fields: Some(BTreeMap::from([(
+                            status.hub_custom_field.clone(),
+                            text,
+                        )])),
+                        ..CustomerPatch::default()
+                    }
                 }
                 (None, Some(patch)) => patch.clone(),
                 (None, None) => continue,
@@ -1035,7 +1038,7 @@ impl Pass<'_> {
                                 "CRM record {existing} has the same email and is linked to another 10to8 customer ({}); merge the two customers in 10to8",
                                 linked_elsewhere[existing]
                             );
-                            self.fail_customer(customer, &message).await?;
+                            self.fail_customer(customer, &message, &message).await?;
                             self.summary.to_crm.failed += 1;
                         }
                         ErrorKind::Conflict {
@@ -1046,7 +1049,8 @@ impl Pass<'_> {
                             late.push((c, existing.clone()));
                         }
                         _ => {
-                            self.fail_customer(customer, &error.to_string()).await?;
+                            self.fail_customer(customer, &error.to_string(), error.message())
+                                .await?;
                             self.summary.to_crm.failed += 1;
                         }
                     },
@@ -1093,8 +1097,8 @@ impl Pass<'_> {
         for ((c, id), record) in late.into_iter().zip(found) {
             let customer = &self.sides.customers[c];
             let Some(record) = record else {
-                self.fail_customer(customer, &format!("record {id} vanished while linking"))
-                    .await?;
+                let message = format!("record {id} vanished while linking");
+                self.fail_customer(customer, &message, &message).await?;
                 self.summary.to_crm.failed += 1;
                 continue;
             };
@@ -1123,8 +1127,14 @@ impl Pass<'_> {
         self.write_pairs(work).await
     }
 
-    /// Writes a failure into a customer's status and the dead letters.
-    async fn fail_customer(&mut self, customer: &Customer, error: &str) -> Result<(), EngineError> {
+    /// Writes a failure into the dead letters (`error`, in full) and the customer's status
+    /// (`status_message`: the same each time the failure repeats, so it is written once).
+    async fn fail_customer(
+        &mut self,
+        customer: &Customer,
+        error: &str,
+        status_message: &str,
+    ) -> Result<(), EngineError> {
         warn!(customer = %customer.resource_uri, %error, "Could not create the CRM record.");
         let subject = Subject {
             hub: Some(&customer.resource_uri),
@@ -1141,7 +1151,7 @@ impl Pass<'_> {
         if let (true, Some(status), Some(text)) = (
             self.direction.writes_hub(),
             self.engine.mapping.status(),
-            self.error_status(error),
+            self.error_status(status_message),
         ) {
             if customer.custom_fields.get(&status.hub_custom_field) != Some(&text) {
                 let patch = CustomerPatch {
