@@ -48,6 +48,7 @@ async fn two_replicas_share_the_work_without_overlap_or_loss() {
                 database: schema.url(),
                 port: free_port(),
                 json_logs: true,
+                tte_requests_per_second: 50.0,
             };
             let config = write_config(&replica_dir, &hubspot, &tte, &options);
             (options, config)

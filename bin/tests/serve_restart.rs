@@ -27,7 +27,10 @@ async fn sigterm_mid_batch_then_restart_loses_no_edit() {
     tte.seed(11, 0, 110, false);
     hubspot.seed(11, 55, 110);
     let dir = scratch_dir("serve-restart");
-    let options = ServeOptions::sqlite_in(&dir);
+    let options = ServeOptions {
+        tte_requests_per_second: 20.0,
+        ..ServeOptions::sqlite_in(&dir)
+    };
     let config = write_config(&dir, &hubspot, &tte, &options);
     support::setup(&config).await;
     let base = options.base_url();

@@ -67,6 +67,9 @@ pub struct ServeOptions {
     pub port: u16,
     /// JSON log lines instead of readable ones.
     pub json_logs: bool,
+    /// The 10to8 client's pace (`tte.requests_per_second`). The simulator has no limit; tests
+    /// moving hundreds of records raise it from the default of 5 to keep their time down.
+    pub tte_requests_per_second: f64,
 }
 
 impl ServeOptions {
@@ -76,6 +79,7 @@ impl ServeOptions {
             database: format!("sqlite://{}", dir.join("state.db").display()),
             port: free_port(),
             json_logs: false,
+            tte_requests_per_second: 5.0,
         }
     }
 
@@ -96,7 +100,8 @@ pub fn write_config(
     let sim = hubspot.config();
     let text = format!(
         "database: \"{db}\"\n\
-         tte:\n  api_base_url: {tte_url}\n  api_key: {tte_key}\n\
+         tte:\n  api_base_url: {tte_url}\n  api_key: {tte_key}\n  \
+         requests_per_second: {tte_rps}\n\
          crm:\n  connector: hubspot\n  config:\n    api_base_url: {hub_url}\n    \
          private_app_token: {token}\n    developer_api_key: {dev}\n    app_id: {app}\n    \
          webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]\n\
@@ -114,6 +119,7 @@ pub fn write_config(
         portal = sim.portal_id,
         port = options.port,
         format = if options.json_logs { "json" } else { "human" },
+        tte_rps = options.tte_requests_per_second,
     );
     let path = dir.join("tte-sync.yaml");
     std::fs::write(&path, text).unwrap();
