@@ -471,6 +471,43 @@ fn all_traced<T>(inputs: &[T], trace: impl Fn(&T) -> bool) -> bool {
     !inputs.is_empty() && inputs.iter().all(trace)
 }
 
+/// What a batch input's plan is: its trace id and what to do (or why not).
+type InputPlan = (Option<String>, Result<Planned, WriteError>);
+
+/// The part every batch write shares: under the store's lock, `plan` each input (the one
+/// thing the endpoints differ in; an `Err` refuses the whole request), run the plans as one
+/// batch answered with `answer` (status, and whether results carry `new`), and publish the
+/// changes once the lock is released.
+fn write_batch<I>(
+    sim: &SimState,
+    caller: &Caller,
+    inputs: &[I],
+    traced: bool,
+    answer: (StatusCode, bool),
+    mut plan: impl FnMut(&mut Store, &mut Claims, usize, &I) -> Result<InputPlan, ApiError>,
+) -> Result<Response, ApiError> {
+    let started = sim.now_ms();
+    let (response, changes) = {
+        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
+        let mut claims = Claims::default();
+        let plans = inputs
+            .iter()
+            .enumerate()
+            .map(|(n, input)| plan(&mut store, &mut claims, n, input))
+            .collect::<Result<Vec<_>, _>>()?;
+        run_batch(
+            sim,
+            &mut store,
+            plans,
+            traced,
+            &caller.origin(),
+            (answer.0, started, answer.1),
+        )?
+    };
+    sim.publish(changes);
+    Ok(response)
+}
+
 /// `POST …/batch/create`: 201, 207 with trace ids, or the first error for the whole batch.
 pub async fn batch_create(
     State(sim): State<SimState>,
@@ -482,34 +519,20 @@ pub async fn batch_create(
     let batch: Batch<ObjectInput> = parse_body(&body)?;
     check_limit(batch.inputs.len())?;
     let traced = all_traced(&batch.inputs, |i| i.object_write_trace_id.is_some());
-    let started = sim.now_ms();
-    let outcome = {
-        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        let mut claims = Claims::default();
-        let plans = batch
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(n, input)| {
-                let values = to_values(&input.properties);
-                let plan = store
-                    .check(None, &values, &mut claims, n)
-                    .map(|()| Planned::Create(values));
-                (input.object_write_trace_id.clone(), plan)
-            })
-            .collect();
-        run_batch(
-            &sim,
-            &mut store,
-            plans,
-            traced,
-            &caller.origin(),
-            (StatusCode::CREATED, started, false),
-        )?
-    };
-    let (response, changes) = outcome;
-    sim.publish(changes);
-    Ok(response)
+    write_batch(
+        &sim,
+        &caller,
+        &batch.inputs,
+        traced,
+        (StatusCode::CREATED, false),
+        |store, claims, n, input| {
+            let values = to_values(&input.properties);
+            let plan = store
+                .check(None, &values, claims, n)
+                .map(|()| Planned::Create(values));
+            Ok((input.object_write_trace_id.clone(), plan))
+        },
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -535,40 +558,26 @@ pub async fn batch_update(
     let batch: Batch<IdentifiedInput> = parse_body(&body)?;
     check_limit(batch.inputs.len())?;
     let traced = all_traced(&batch.inputs, |i| i.object_write_trace_id.is_some());
-    let started = sim.now_ms();
-    let outcome = {
-        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        let mut claims = Claims::default();
-        let plans = batch
-            .inputs
-            .iter()
-            .enumerate()
-            .map(|(n, input)| {
-                let id = value_to_string(&input.id);
-                let values = to_values(&input.properties);
-                let plan = store
-                    .resolve(&id, input.id_property.as_deref())
-                    .ok_or(WriteError::NotFound(id))
-                    .and_then(|target| {
-                        store.check(Some(target), &values, &mut claims, n)?;
-                        claims.claim_id(target, n)?;
-                        Ok(Planned::Update(target, values))
-                    });
-                (input.object_write_trace_id.clone(), plan)
-            })
-            .collect();
-        run_batch(
-            &sim,
-            &mut store,
-            plans,
-            traced,
-            &caller.origin(),
-            (StatusCode::OK, started, false),
-        )?
-    };
-    let (response, changes) = outcome;
-    sim.publish(changes);
-    Ok(response)
+    write_batch(
+        &sim,
+        &caller,
+        &batch.inputs,
+        traced,
+        (StatusCode::OK, false),
+        |store, claims, n, input| {
+            let id = value_to_string(&input.id);
+            let values = to_values(&input.properties);
+            let plan = store
+                .resolve(&id, input.id_property.as_deref())
+                .ok_or(WriteError::NotFound(id))
+                .and_then(|target| {
+                    store.check(Some(target), &values, claims, n)?;
+                    claims.claim_id(target, n)?;
+                    Ok(Planned::Update(target, values))
+                });
+            Ok((input.object_write_trace_id.clone(), plan))
+        },
+    )
 }
 
 /// `POST …/batch/upsert`: by `email` or a unique property; results carry `new`.
@@ -585,12 +594,13 @@ pub async fn batch_upsert(
     let traced = all_traced(&batch.inputs, |i| {
         i.object_write_trace_id.is_some() && i.id_property.as_deref() != Some(EMAIL)
     });
-    let started = sim.now_ms();
-    let outcome = {
-        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        let mut claims = Claims::default();
-        let mut plans = Vec::with_capacity(batch.inputs.len());
-        for (n, input) in batch.inputs.iter().enumerate() {
+    write_batch(
+        &sim,
+        &caller,
+        &batch.inputs,
+        traced,
+        (StatusCode::OK, true),
+        |store, claims, n, input| {
             let id = value_to_string(&input.id);
             let Some(id_property) = input
                 .id_property
@@ -605,30 +615,19 @@ pub async fn batch_upsert(
             let mut values = to_values(&input.properties);
             let plan = match store.resolve(&id, Some(id_property)) {
                 Some(target) => store
-                    .check(Some(target), &values, &mut claims, n)
+                    .check(Some(target), &values, claims, n)
                     .and_then(|()| claims.claim_id(target, n))
                     .map(|()| Planned::Update(target, values)),
                 None => {
                     values.insert(id_property.to_owned(), id.clone());
                     store
-                        .check(None, &values, &mut claims, n)
+                        .check(None, &values, claims, n)
                         .map(|()| Planned::Create(values))
                 }
             };
-            plans.push((input.object_write_trace_id.clone(), plan));
-        }
-        run_batch(
-            &sim,
-            &mut store,
-            plans,
-            traced,
-            &caller.origin(),
-            (StatusCode::OK, started, true),
-        )?
-    };
-    let (response, changes) = outcome;
-    sim.publish(changes);
-    Ok(response)
+            Ok((input.object_write_trace_id.clone(), plan))
+        },
+    )
 }
 
 /// `POST …/batch/archive`: 204 whatever the ids.
