@@ -90,22 +90,14 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
 
     // Both pushes arrived verified: the simulators' deliveries were accepted and counted.
     eventually("both webhooks were received", || async {
-        let Ok(response) = http.get(format!("{base}/metrics")).send().await else {
+        let Some(metrics) = support::metrics_text(&http, &base).await else {
             return false;
         };
-        let metrics = response.text().await.unwrap_or_default();
         !metrics.contains("tte_sync_events_received_total{source=\"crm\"} 0")
             && !metrics.contains("tte_sync_events_received_total{source=\"tte\"} 0")
     })
     .await;
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::metrics_text(&http, &base).await.unwrap();
     assert!(
         metrics
             .contains("tte_sync_webhooks_rejected_total{source=\"crm\",reason=\"unauthorized\"} 0"),
@@ -113,33 +105,18 @@ async fn setup_then_serve_syncs_both_ways_and_stops_cleanly_on_sigterm() {
     );
     // A worker counts its batch once the batch is done, just after the write seen above.
     eventually("both live edits are counted with their lag", || async {
-        let Ok(response) = http.get(format!("{base}/metrics")).send().await else {
+        let Some(text) = support::metrics_text(&http, &base).await else {
             return false;
         };
-        let text = response.text().await.unwrap_or_default();
         support::prometheus::parse(&text)
             .value("tte_sync_event_lag_seconds_count", &[])
             .is_some_and(|count| count >= 2.0)
     })
     .await;
-    let metrics = http
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = support::metrics_text(&http, &base).await.unwrap();
     check_sync_metrics(&metrics);
 
-    let status: serde_json::Value = http
-        .get(format!("{base}/api/status"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = support::api_status(&http, &base).await.unwrap();
     assert_eq!(status["health"]["tte"]["ok"], true, "{status}");
     assert_eq!(status["health"]["crm"]["ok"], true, "{status}");
     let crm_detail = status["health"]["crm"]["detail"].as_str().unwrap();

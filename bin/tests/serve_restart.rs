@@ -58,10 +58,9 @@ async fn sigterm_mid_batch_then_restart_loses_no_edit() {
     // Every edit is in the inbox (or done) before the stop: what follows is about the inbox,
     // not about the simulators sending their webhooks again.
     eventually("every edit's webhook was received", || async {
-        let Ok(response) = http.get(format!("{base}/metrics")).send().await else {
+        let Some(metrics) = support::metrics_text(&http, &base).await else {
             return false;
         };
-        let metrics = response.text().await.unwrap_or_default();
         received(&metrics, "crm") >= EDITS_PER_SIDE as u64
             && received(&metrics, "tte") >= EDITS_PER_SIDE as u64
     })

@@ -231,6 +231,15 @@ pub async fn wait_ready(http: &reqwest::Client, base: &str) {
     .await;
 }
 
+/// `GET /metrics` as text, or `None` while the server does not answer.
+pub async fn metrics_text(http: &reqwest::Client, base: &str) -> Option<String> {
+    let response = http.get(format!("{base}/metrics")).send().await.ok()?;
+    if !response.status().is_success() {
+        return None;
+    }
+    response.text().await.ok()
+}
+
 /// `GET /api/status`, or `None` while the server does not answer.
 pub async fn api_status(http: &reqwest::Client, base: &str) -> Option<serde_json::Value> {
     let response = http.get(format!("{base}/api/status")).send().await.ok()?;
