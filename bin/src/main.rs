@@ -14,6 +14,7 @@ mod config;
 mod config_cmd;
 mod connectors_cmd;
 mod demo_cmd;
+mod disconnect_cmd;
 mod logging;
 mod mapping_cmd;
 mod retry_cmd;
@@ -56,6 +57,8 @@ enum Command {
     Sync(sync_cmd::Args),
     /// Retry records that failed for good (the dead letters): one, or `--all`.
     Retry(retry_cmd::Args),
+    /// Uninstall the CRM app from its OAuth account and revoke its tokens.
+    Disconnect(disconnect_cmd::Args),
     /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
     Simulate(simulate_cmd::Args),
 }
@@ -73,6 +76,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo_cmd::run(args),
         Command::Sync(args) => sync_cmd::run(args),
         Command::Retry(args) => retry_cmd::run(args),
+        Command::Disconnect(args) => disconnect_cmd::run(args),
     };
     match result {
         Ok(code) => code,

@@ -15,7 +15,7 @@ use crate::app::App;
 use crate::config::Config;
 use tte_sync_core::engine::Engine;
 
-use crate::serve::workers::{live_loop, reconcile_loop, release_claims};
+use crate::serve::workers::{feed_loop, live_loop, reconcile_loop, release_claims};
 use crate::serve::{AppState, Limits, Metrics, router};
 
 /// Options of `tte-sync serve`.
@@ -128,6 +128,14 @@ pub async fn serve(
         let names: Vec<String> = (0..app.config.sync.workers.max(1))
             .map(|index| format!("serve-{replica}-{index}"))
             .collect();
+        if app.connector.change_feed().is_some() {
+            workers.spawn_local(feed_loop(
+                engine_of(&app),
+                state.metrics.clone(),
+                ready.clone(),
+                stopped.clone(),
+            ));
+        }
         for name in &names {
             workers.spawn_local(live_loop(
                 engine_of(&app),

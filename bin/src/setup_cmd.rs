@@ -25,6 +25,11 @@ pub struct Args {
     /// Show what would change without changing anything.
     #[arg(long)]
     dry_run: bool,
+    /// Write the files the CRM's app needs (a HubSpot project app's
+    /// `src/app/webhooks/webhooks-hsmeta.json`) into this app project folder, instead of
+    /// printing them.
+    #[arg(long, value_name = "APP_DIR")]
+    write_app_config: Option<PathBuf>,
 }
 
 /// Runs setup and prints what changed.
@@ -39,6 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let app = App::load(config).await?;
         let report = setup(&app, args.dry_run).await?;
         print_report(&report, args.dry_run)?;
+        deliver_files(&report, args.write_app_config.as_deref(), args.dry_run)?;
         app.store.close().await;
         Ok(ExitCode::SUCCESS)
     })
@@ -65,6 +71,7 @@ pub async fn setup(app: &App, dry_run: bool) -> anyhow::Result<SetupReport> {
                 .await
                 .with_context(|| format!("subscribing to {connector} webhooks"))?;
             report.changes.extend(subscriptions.changes);
+            report.files.extend(subscriptions.files);
         }
         None => tracing::info!(
             connector,
@@ -185,6 +192,7 @@ fn action_word(action: SetupAction, dry_run: bool) -> &'static str {
         (SetupAction::Updated, true) => "would update",
         (SetupAction::Unchanged, _) => "unchanged",
         (SetupAction::Mismatch, _) => "MISMATCH",
+        (SetupAction::Manual, _) => "TO DO",
     }
 }
 
@@ -219,6 +227,59 @@ fn print_report(report: &SetupReport, dry_run: bool) -> anyhow::Result<()> {
             out,
             "Some things differ in ways setup does not fix on its own; see MISMATCH lines."
         )?;
+    }
+    if report
+        .changes
+        .iter()
+        .any(|c| c.action == SetupAction::Manual)
+    {
+        writeln!(
+            out,
+            "Some steps have no API and are yours to do; see TO DO lines."
+        )?;
+    }
+    Ok(())
+}
+
+/// Writes the files setup made into `app_dir`, or prints them when no folder is given (or on
+/// a dry run, which writes nothing).
+fn deliver_files(
+    report: &SetupReport,
+    app_dir: Option<&std::path::Path>,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for file in &report.files {
+        match app_dir.filter(|_| !dry_run) {
+            Some(dir) => {
+                let path = dir.join(&file.path);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).with_context(|| {
+                        format!("creating {}; check `--write-app-config`", parent.display())
+                    })?;
+                }
+                let unchanged = std::fs::read_to_string(&path).is_ok_and(|c| c == file.contents);
+                if !unchanged {
+                    std::fs::write(&path, &file.contents)
+                        .with_context(|| format!("writing {}", path.display()))?;
+                }
+                writeln!(
+                    out,
+                    "{:<13} {} ({})",
+                    if unchanged { "unchanged" } else { "wrote" },
+                    path.display(),
+                    file.instructions
+                )?;
+            }
+            None => {
+                writeln!(out, "\n{} — {}:", file.path, file.instructions)?;
+                writeln!(out, "{}", file.contents)?;
+                writeln!(
+                    out,
+                    "(`--write-app-config <APP_DIR>` writes it into the app's project folder.)"
+                )?;
+            }
+        }
     }
     Ok(())
 }

@@ -64,6 +64,10 @@ fn line(check: &Check) -> String {
 fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
     writeln!(out, "10to8            {}", line(&status.health.tte))?;
     writeln!(out, "{:<16} {}", status.connector, line(&status.health.crm))?;
+    if let Some(reason) = &status.health.crm_reinstall_needed {
+        writeln!(out, "REINSTALL NEEDED {reason}")?;
+    }
+    writeln!(out, "changes by       {}", status.health.crm_changes)?;
     if let Some(expires) = status.health.crm_token_expires_at {
         writeln!(out, "token expires    {expires}")?;
     }

@@ -19,7 +19,7 @@ fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> 
 
 const EXAMPLE_ENV: &[(&str, &str)] = &[
     ("TTE_API_KEY", "tte-key"),
-    ("HUBSPOT_PRIVATE_APP_TOKEN", "pat-na1-xyz"),
+    ("HUBSPOT_APP_TOKEN", "pat-na1-xyz"),
 ];
 
 #[test]
@@ -52,8 +52,8 @@ fn an_unset_variable_names_key_and_variable() {
     let error = parse_with(EXAMPLE, &[("TTE_API_KEY", "k")])
         .unwrap_err()
         .to_string();
-    assert!(error.contains("HUBSPOT_PRIVATE_APP_TOKEN"), "{error}");
-    assert!(error.contains("crm.config.private_app_token"), "{error}");
+    assert!(error.contains("HUBSPOT_APP_TOKEN"), "{error}");
+    assert!(error.contains("crm.config.static_app_token"), "{error}");
 }
 
 #[test]
@@ -66,10 +66,36 @@ fn an_unknown_connector_lists_the_known_ones() {
 
 #[test]
 fn a_bad_connector_key_is_named_inside_the_connector_section() {
-    let text = EXAMPLE.replace("private_app_token:", "private_app_tokn:");
+    let text = EXAMPLE.replace("static_app_token:", "static_app_tokn:");
     let error = parse_with(&text, EXAMPLE_ENV).unwrap_err().to_string();
     assert!(error.contains("`crm.config"), "{error}");
-    assert!(error.contains("private_app_tokn"), "{error}");
+    assert!(error.contains("static_app_tokn"), "{error}");
+}
+
+#[test]
+fn two_hubspot_credentials_are_refused_at_load_naming_both() {
+    let text = EXAMPLE.replace(
+        "static_app_token: ${HUBSPOT_APP_TOKEN}",
+        "static_app_token: ${HUBSPOT_APP_TOKEN}\n    service_key: sk-1",
+    );
+    let error = parse_with(&text, EXAMPLE_ENV).unwrap_err().to_string();
+    assert!(error.contains("`crm.config`"), "{error}");
+    assert!(
+        error.contains("`static_app_token`, `service_key`"),
+        "{error}"
+    );
+}
+
+#[test]
+fn a_service_key_with_webhooks_says_to_poll() {
+    let text = EXAMPLE
+        .replace(
+            "static_app_token: ${HUBSPOT_APP_TOKEN}",
+            "service_key: sk-1",
+        )
+        .replace("# changes: webhooks", "changes: webhooks");
+    let error = parse_with(&text, EXAMPLE_ENV).unwrap_err().to_string();
+    assert!(error.contains("changes: polling"), "{error}");
 }
 
 #[test]

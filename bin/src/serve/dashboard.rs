@@ -67,6 +67,18 @@ pub fn render(status: &Status) -> String {
     out.push_str("<h2>Connections</h2><table id=\"health\">");
     out.push_str(&check("10to8", &status.health.tte));
     out.push_str(&check(&status.connector, &status.health.crm));
+    if let Some(reason) = &status.health.crm_reinstall_needed {
+        let _ = write!(
+            out,
+            "<tr id=\"reinstall\"><th>Reinstall needed</th><td class=\"bad\">✗</td><td>{}</td></tr>",
+            escape(reason)
+        );
+    }
+    let _ = write!(
+        out,
+        "<tr><th>Changes arrive by</th><td></td><td id=\"changes\">{}</td></tr>",
+        escape(&status.health.crm_changes)
+    );
     if let Some(expires) = status.health.crm_token_expires_at {
         let _ = write!(
             out,

@@ -50,6 +50,10 @@ pub struct Health {
     pub crm: Check,
     /// When the CRM's OAuth access token expires (refreshed on use), if OAuth is used.
     pub crm_token_expires_at: Option<DateTime<Utc>>,
+    /// How changes made in the CRM arrive: `webhooks`, `webhooks journal`, `polling`, …
+    pub crm_changes: String,
+    /// Why the CRM app must be installed again (the CRM revoked the install), if it must.
+    pub crm_reinstall_needed: Option<String>,
 }
 
 /// One health check.
@@ -153,6 +157,8 @@ impl Status {
                 tte: tte_check,
                 crm,
                 crm_token_expires_at: token.map(|t| t.expires_at),
+                crm_changes: connector.change_capture().to_owned(),
+                crm_reinstall_needed: connector.oauth().and_then(|o| o.reinstall_needed()),
             },
             inbox: store.inbox_stats().await?,
             runs: store.recent_runs(10).await?,

@@ -3,8 +3,9 @@
 //! periodic full reconcile heals missed webhooks. A reconcile is skipped when another replica
 //! finished one less than an interval ago; the engine's sync lock keeps passes and batches
 //! from overlapping, across replicas too. On shutdown a worker finishes the batch it holds
-//! and releases anything still claimed. What each pass and batch wrote (and each live item's
-//! lag) is counted in the shared [`Metrics`].
+//! and releases anything still claimed. When the connector pulls its changes (a journal, or
+//! polling) instead of receiving webhooks, a feed loop pulls them into the inbox. What each
+//! pass and batch wrote (and each live item's lag) is counted in the shared [`Metrics`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use tte_sync_core::engine::{Engine, ReconcileOptions};
 use tte_sync_core::store::Store;
 
 use super::Metrics;
+use super::metrics::Source;
 
 /// Runs a reconcile every `interval` until `stop` turns true; a pass in progress finishes
 /// first (the engine writes in batches and records what it did).
@@ -101,6 +103,57 @@ pub async fn live_loop(
         }
     }
     release_claims(engine.store(), &worker).await;
+}
+
+/// Pulls the connector's change feed into the inbox until `stop` turns true: again at once
+/// while the feed says more is waiting, after its idle interval once caught up, and after a
+/// growing pause when a pull fails. Starts once `ready` turns true (after the first
+/// reconcile), like the live workers.
+pub async fn feed_loop(
+    engine: Engine,
+    metrics: Arc<Metrics>,
+    mut ready: watch::Receiver<bool>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let Some(idle) = engine.crm().change_feed().map(|f| f.idle_interval()) else {
+        return;
+    };
+    tokio::select! {
+        _ = ready.wait_for(|ready| *ready) => {}
+        _ = stop.wait_for(|stopped| *stopped) => return,
+    }
+    let mut failures = 0u32;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let pause = match engine.pull_changes().await {
+            Ok(pulled) => {
+                failures = 0;
+                metrics.events_received(Source::Crm, pulled.received);
+                metrics.echoes_suppressed(pulled.echoes);
+                if let Some(summary) = &pulled.caught_up_by_reconcile {
+                    metrics.record_sync(summary);
+                    tracing::warn!(
+                        to_crm = summary.to_crm.writes(),
+                        to_hub = summary.to_hub.writes(),
+                        "The change feed had lost track; a full reconcile caught up."
+                    );
+                }
+                if pulled.more { Duration::ZERO } else { idle }
+            }
+            Err(error) => {
+                failures = failures.saturating_add(1);
+                let pause = idle.saturating_mul(2u32.saturating_pow(failures.min(6)));
+                tracing::warn!(%error, retry_in_ms = pause.as_millis() as u64, "Pulling CRM changes failed; retrying.");
+                pause
+            }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            _ = stop.wait_for(|stopped| *stopped) => return,
+        }
+    }
 }
 
 /// Hands back whatever `worker` still has claimed, so that another worker or a restart takes

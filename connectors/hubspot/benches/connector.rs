@@ -54,7 +54,7 @@ async fn run(limited: bool, contacts: u64) -> Figures {
     }))
     .expect("config");
     if !limited {
-        config.requests_per_10_secs = 0;
+        config.requests_per_10_secs = Some(0);
         config.search_requests_per_sec = 0;
     }
     let connector = HubSpotConnector::build(

@@ -1,11 +1,17 @@
-//! Authentication: a private-app token, or OAuth tokens kept through a [`TokenStore`].
+//! Authentication: a static token (project app, Service Key or legacy private app), or OAuth
+//! tokens kept through a [`TokenStore`].
 //!
-//! OAuth access tokens live 30 minutes. [`OAuthSession`] refreshes ahead of expiry, and again
-//! when HubSpot refuses a token with 401 (once per refused token: concurrent callers that saw
-//! the same refusal share one refresh). The install flow builds the authorize URL with `state`
-//! and exchanges the returned code. The developer API key (for webhook management) is sent as
-//! the `hapikey` query parameter by the client. No secret ever reaches a log line or an error
-//! message: URLs in transport errors are stripped before they are shown.
+//! OAuth goes through the versioned endpoints (`/oauth/2026-09/token`, `…/introspect`,
+//! `…/revoke`, form bodies). Access tokens live 30 minutes. [`OAuthSession`] refreshes from
+//! the token's lifetime before it expires, and again when HubSpot refuses a token with 401
+//! (once per refused token: concurrent callers that saw the same refusal share one refresh,
+//! under one lock), and always keeps the newest refresh token HubSpot returns. A refresh token
+//! HubSpot calls invalid or revoked (`invalid_grant`, `BAD_REFRESH_TOKEN`, `access_denied`)
+//! marks the install as needing a reinstall: calls fail at once with that message instead of
+//! asking HubSpot again, until a new install succeeds. The developer API key (legacy public
+//! apps' webhook management) is sent as the `hapikey` query parameter by the client. No secret
+//! ever reaches a log line or an error message: URLs in transport errors are stripped before
+//! they are shown.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, RwLock};
@@ -21,19 +27,22 @@ use url::Url;
 
 use crate::NAME;
 use crate::config::OAuthConfig;
+use crate::version::ApiVersion;
 
-/// Path of the token endpoint (code exchange and refresh).
-pub const TOKEN_PATH: &str = "/oauth/v1/token";
-/// Path prefix of the access-token metadata endpoint (tells which portal a token is for).
-pub const ACCESS_TOKEN_INFO_PATH: &str = "/oauth/v1/access-tokens/";
+/// Path prefix of the legacy access-token metadata endpoint (tells which portal a token is
+/// for), used only in the `v3` legacy mode; dated versions introspect instead.
+const LEGACY_ACCESS_TOKEN_INFO_PATH: &str = "/oauth/v1/access-tokens/";
+/// The start of every "install again" message, which the dashboard and `status` show.
+pub const REINSTALL_NEEDED: &str = "reinstall needed";
 
 /// How a call authenticates.
 #[derive(Clone)]
 #[non_exhaustive]
 pub enum Credentials {
-    /// A private-app (static) token.
-    PrivateApp(Secret),
-    /// OAuth tokens of an installed public app.
+    /// A static bearer token: a project app's static token, a Service Key or a legacy
+    /// private-app token.
+    Static(Secret),
+    /// OAuth tokens of an installed app.
     OAuth(Arc<OAuthSession>),
 }
 
@@ -44,7 +53,7 @@ impl Credentials {
     /// `Unauthorized` when no token is installed or the refresh is refused.
     pub async fn bearer(&self) -> Result<Secret> {
         match self {
-            Credentials::PrivateApp(token) => Ok(token.clone()),
+            Credentials::Static(token) => Ok(token.clone()),
             Credentials::OAuth(session) => session.access_token().await,
         }
     }
@@ -56,7 +65,7 @@ impl Credentials {
     /// `Unauthorized` when the refresh is refused.
     pub async fn after_rejection(&self, rejected: &Secret) -> Result<bool> {
         match self {
-            Credentials::PrivateApp(_) => Ok(false),
+            Credentials::Static(_) => Ok(false),
             Credentials::OAuth(session) => {
                 session.refresh_if_current(rejected).await?;
                 Ok(true)
@@ -67,7 +76,7 @@ impl Credentials {
     /// The HubSpot account the credentials act in, when known.
     pub async fn account(&self) -> Option<String> {
         match self {
-            Credentials::PrivateApp(_) => None,
+            Credentials::Static(_) => None,
             Credentials::OAuth(session) => session.current_account().await,
         }
     }
@@ -84,20 +93,61 @@ struct TokenResponse {
     hub_id: Option<u64>,
 }
 
-/// The access-token metadata endpoint's answer (only the part we need).
+/// The introspection (or legacy metadata) endpoint's answer: only the part we need.
 #[derive(Deserialize)]
 struct TokenInfo {
-    hub_id: u64,
+    #[serde(default)]
+    active: Option<bool>,
+    #[serde(default)]
+    hub_id: Option<u64>,
+}
+
+/// An OAuth error body: RFC 6749 (`error`, `error_description`) beside HubSpot's older
+/// `status` and `message`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct OAuthErrorBody {
+    error: Option<String>,
+    error_description: Option<String>,
+    status: Option<String>,
+    message: Option<String>,
+}
+
+impl OAuthErrorBody {
+    /// Whether the grant is gone for good: revoked, uninstalled, or the account deleted.
+    /// Branches on the RFC 6749 `error` first, as HubSpot advises, then on its `status`.
+    fn grant_is_gone(&self) -> bool {
+        match self.error.as_deref() {
+            Some("invalid_grant" | "access_denied") => true,
+            Some(_) => false,
+            None => matches!(
+                self.status.as_deref(),
+                Some("BAD_REFRESH_TOKEN" | "BAD_HUB")
+            ),
+        }
+    }
+
+    fn reason(&self) -> &str {
+        self.error_description
+            .as_deref()
+            .or(self.message.as_deref())
+            .or(self.error.as_deref())
+            .unwrap_or("no reason given")
+    }
 }
 
 /// The OAuth tokens of one installation, refreshed as needed and saved through the store.
 pub struct OAuthSession {
     config: OAuthConfig,
+    version: ApiVersion,
     api_base: Url,
     http: reqwest::Client,
     store: Arc<dyn TokenStore>,
     current: tokio::sync::Mutex<Option<StoredToken>>,
     portals: Arc<RwLock<BTreeSet<String>>>,
+    /// Set when HubSpot called the refresh token revoked: why, for every call until a new
+    /// install.
+    revoked: RwLock<Option<String>>,
     calls: &'static ServiceStats,
 }
 
@@ -106,6 +156,7 @@ impl OAuthSession {
     /// into (or finds in the store) is added to `portals`, whose webhooks are then accepted.
     pub fn new(
         config: OAuthConfig,
+        version: ApiVersion,
         api_base: Url,
         http: reqwest::Client,
         store: Arc<dyn TokenStore>,
@@ -113,17 +164,38 @@ impl OAuthSession {
     ) -> Self {
         Self {
             config,
+            version,
             api_base,
             http,
             store,
             current: tokio::sync::Mutex::new(None),
             portals,
+            revoked: RwLock::new(None),
             calls: stats::service(NAME),
         }
     }
 
     fn refresh_ahead(&self) -> chrono::Duration {
         chrono::Duration::seconds(i64::try_from(self.config.refresh_ahead_secs).unwrap_or(0))
+    }
+
+    /// Why the install needs to be redone, when HubSpot called its refresh token revoked.
+    pub fn revoked(&self) -> Option<String> {
+        self.revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    fn fail_if_revoked(&self) -> Result<()> {
+        match self.revoked() {
+            Some(reason) => Err(ConnectorError::new(ErrorKind::Unauthorized, reason)),
+            None => Ok(()),
+        }
+    }
+
+    fn set_revoked(&self, reason: Option<String>) {
+        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = reason;
     }
 
     fn remember_portal(&self, account: &str) {
@@ -153,6 +225,7 @@ impl OAuthSession {
     /// # Errors
     /// `Unauthorized` when nothing is installed or the refresh token is refused.
     pub async fn access_token(&self) -> Result<Secret> {
+        self.fail_if_revoked()?;
         let mut current = self.current.lock().await;
         let token = self.loaded(&mut current).await?;
         if token.expires_at - self.refresh_ahead() <= Utc::now() {
@@ -170,6 +243,7 @@ impl OAuthSession {
     /// # Errors
     /// `Unauthorized` when the refresh token is refused.
     pub async fn refresh_if_current(&self, rejected: &Secret) -> Result<()> {
+        self.fail_if_revoked()?;
         let mut current = self.current.lock().await;
         let token = self.loaded(&mut current).await?;
         if token.access_token != *rejected {
@@ -208,13 +282,8 @@ impl OAuthSession {
     }
 
     async fn token_call(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        let url = self
-            .api_base
-            .join(TOKEN_PATH)
-            .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-        let response = self.counted(self.http.post(url).form(form).send().await)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport_error)?;
+        let answer = self.form_call(&self.version.oauth_token(), form).await?;
+        let (status, body) = answer;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
                 ConnectorError::transient(format!(
@@ -222,20 +291,44 @@ impl OAuthSession {
                 ))
             });
         }
-        let detail: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
-        let reason = detail
-            .get("error_description")
-            .or_else(|| detail.get("message"))
-            .and_then(|v| v.as_str())
-            .unwrap_or("no reason given");
-        let message = format!(
-            "hubspot refused the OAuth token request ({status}: {reason}); reinstall the app through /hubspot/install/start"
-        );
+        let detail: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+        let reason = detail.reason();
         if status.is_server_error() || status.as_u16() == 429 {
-            Err(ConnectorError::transient(message))
-        } else {
-            Err(ConnectorError::new(ErrorKind::Unauthorized, message))
+            return Err(ConnectorError::transient(format!(
+                "hubspot's token endpoint failed ({status}: {reason}); retrying later"
+            )));
         }
+        if detail.grant_is_gone() {
+            let message = format!(
+                "{REINSTALL_NEEDED}: hubspot refused the refresh token as invalid or revoked ({reason}); install the app again through /hubspot/install/start"
+            );
+            tracing::error!(error = %message, "HubSpot OAuth install revoked.");
+            self.set_revoked(Some(message.clone()));
+            return Err(ConnectorError::new(ErrorKind::Unauthorized, message));
+        }
+        Err(ConnectorError::new(
+            ErrorKind::Unauthorized,
+            format!(
+                "hubspot refused the OAuth token request ({status}: {reason}); check `oauth.client_id` and `oauth.client_secret`, then install the app again through /hubspot/install/start"
+            ),
+        ))
+    }
+
+    /// Posts a form to an OAuth endpoint (everything in the body, as the dated endpoints
+    /// want) and returns the status and body.
+    async fn form_call(
+        &self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> Result<(http::StatusCode, Vec<u8>)> {
+        let url = self
+            .api_base
+            .join(path.trim_start_matches('/'))
+            .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
+        let response = self.counted(self.http.post(url).form(form).send().await)?;
+        let status = response.status();
+        let body = response.bytes().await.map_err(transport_error)?;
+        Ok((status, body.to_vec()))
     }
 
     /// Counts the call in the `hubspot` call stats.
@@ -248,20 +341,104 @@ impl OAuthSession {
     }
 
     async fn portal_of(&self, access_token: &str) -> Result<String> {
-        let url = self
-            .api_base
-            .join(ACCESS_TOKEN_INFO_PATH)
-            .and_then(|u| u.join(access_token))
-            .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-        let response = self.counted(self.http.get(url).send().await)?;
-        if !response.status().is_success() {
-            return Err(ConnectorError::transient(format!(
-                "hubspot did not say which portal the new token is for ({}); try the install again",
-                response.status()
-            )));
+        let info = match self.version.oauth_introspect() {
+            Some(path) => {
+                let form = [
+                    ("client_id", self.config.client_id.as_str()),
+                    ("client_secret", self.config.client_secret.expose()),
+                    ("token", access_token),
+                    ("token_type_hint", "access_token"),
+                ];
+                let (status, body) = self.form_call(&path, &form).await?;
+                if !status.is_success() {
+                    return Err(ConnectorError::transient(format!(
+                        "hubspot did not say which portal the new token is for ({status}); try the install again"
+                    )));
+                }
+                serde_json::from_slice::<TokenInfo>(&body).map_err(|e| {
+                    ConnectorError::transient(format!(
+                        "hubspot's introspection answer is unreadable ({e}); try the install again"
+                    ))
+                })?
+            }
+            None => {
+                let url = self
+                    .api_base
+                    .join(LEGACY_ACCESS_TOKEN_INFO_PATH)
+                    .and_then(|u| u.join(access_token))
+                    .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
+                let response = self.counted(self.http.get(url).send().await)?;
+                if !response.status().is_success() {
+                    return Err(ConnectorError::transient(format!(
+                        "hubspot did not say which portal the new token is for ({}); try the install again",
+                        response.status()
+                    )));
+                }
+                response.json().await.map_err(transport_error)?
+            }
+        };
+        match (info.active, info.hub_id) {
+            (Some(false), _) | (_, None) => Err(ConnectorError::new(
+                ErrorKind::Unauthorized,
+                "hubspot says the new token is not active; try the install again",
+            )),
+            (_, Some(hub_id)) => Ok(hub_id.to_string()),
         }
-        let info: TokenInfo = response.json().await.map_err(transport_error)?;
-        Ok(info.hub_id.to_string())
+    }
+
+    /// Uninstalls the app from the installed account and revokes its refresh token, then
+    /// forgets the tokens. Each step that HubSpot says is already done counts as done.
+    ///
+    /// # Errors
+    /// Fails when nothing is installed, HubSpot cannot be reached, or the store cannot be
+    /// written.
+    async fn disconnect_install(&self) -> Result<String> {
+        let mut current = self.current.lock().await;
+        let token = self.loaded(&mut current).await?;
+        if let Some(path) = self.version.uninstall() {
+            let url = self
+                .api_base
+                .join(path.trim_start_matches('/'))
+                .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
+            let response = self.counted(
+                self.http
+                    .delete(url)
+                    .bearer_auth(token.access_token.expose())
+                    .send()
+                    .await,
+            )?;
+            let status = response.status();
+            // 401: the access token is gone with the install already.
+            if !status.is_success() && status != http::StatusCode::UNAUTHORIZED {
+                return Err(ConnectorError::transient(format!(
+                    "hubspot refused the uninstall ({status}); try again"
+                )));
+            }
+        }
+        if let Some(path) = self.version.oauth_revoke() {
+            let form = [
+                ("client_id", self.config.client_id.as_str()),
+                ("client_secret", self.config.client_secret.expose()),
+                ("token", token.refresh_token.expose()),
+                ("token_type_hint", "refresh_token"),
+            ];
+            let (status, body) = self.form_call(&path, &form).await?;
+            let detail: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            if !status.is_success() && !detail.grant_is_gone() {
+                return Err(ConnectorError::transient(format!(
+                    "hubspot refused to revoke the refresh token ({status}: {}); try again",
+                    detail.reason()
+                )));
+            }
+        }
+        self.store.forget_token(NAME, &token.account).await?;
+        self.portals
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&token.account);
+        *current = None;
+        tracing::info!(account = %token.account, "HubSpot app uninstalled.");
+        Ok(token.account)
     }
 }
 
@@ -309,8 +486,17 @@ impl OAuthInstall for OAuthSession {
         self.store.save_token(NAME, &token).await?;
         self.remember_portal(&account);
         *self.current.lock().await = Some(token.clone());
+        self.set_revoked(None);
         tracing::info!(account = %account, "HubSpot app installed.");
         Ok(token)
+    }
+
+    async fn disconnect(&self) -> Result<String> {
+        self.disconnect_install().await
+    }
+
+    fn reinstall_needed(&self) -> Option<String> {
+        self.revoked()
     }
 
     async fn load_installed(&self) -> Result<Vec<String>> {
@@ -350,6 +536,9 @@ mod tests {
         async fn save_token(&self, _: &str, _: &StoredToken) -> Result<()> {
             Ok(())
         }
+        async fn forget_token(&self, _: &str, _: &str) -> Result<()> {
+            Ok(())
+        }
     }
 
     #[test]
@@ -362,6 +551,7 @@ mod tests {
                 authorize_base_url: "https://app.hubspot.com".parse().unwrap(),
                 refresh_ahead_secs: 300,
             },
+            ApiVersion::default(),
             "https://api.hubapi.com".parse().unwrap(),
             reqwest::Client::new(),
             Arc::new(NoStore),

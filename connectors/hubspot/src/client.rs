@@ -25,6 +25,7 @@ use url::Url;
 use crate::auth::{Credentials, transport_error};
 use crate::errors::{Disposition, LimitHeaders, disposition};
 use crate::ratelimit::{AccountLimiters, RateLimiter};
+use crate::version::ApiVersion;
 
 /// Query parameter carrying the developer API key.
 const HAPIKEY: &str = "hapikey";
@@ -60,7 +61,7 @@ pub enum Budget {
 pub struct Call {
     /// The HTTP method.
     pub method: Method,
-    /// The path below the API base, e.g. `/crm/v3/objects/contacts`.
+    /// The path below the API base, e.g. `/crm/objects/2026-09/contacts`.
     pub path: String,
     /// Query parameters, in order.
     pub query: Vec<(String, String)>,
@@ -181,6 +182,7 @@ impl ClientStats {
 pub struct HubSpotClient {
     http: reqwest::Client,
     base: Url,
+    version: ApiVersion,
     credentials: Credentials,
     developer_key: Option<Secret>,
     limiter: Arc<RateLimiter>,
@@ -194,6 +196,7 @@ impl HubSpotClient {
     pub fn new(
         http: reqwest::Client,
         base: Url,
+        version: ApiVersion,
         credentials: Credentials,
         developer_key: Option<Secret>,
         limiter: Arc<RateLimiter>,
@@ -202,6 +205,7 @@ impl HubSpotClient {
         Self {
             http,
             base,
+            version,
             credentials,
             developer_key,
             limiter,
@@ -209,6 +213,21 @@ impl HubSpotClient {
             stats: ClientStats::default(),
             calls: stats::service(crate::NAME),
         }
+    }
+
+    /// The API version every call uses; paths come from it.
+    pub fn version(&self) -> ApiVersion {
+        self.version
+    }
+
+    /// The base URL of the API.
+    pub fn base_url(&self) -> &Url {
+        &self.base
+    }
+
+    /// The underlying HTTP client (for calls outside the API, e.g. pre-signed file URLs).
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
     }
 
     /// What the client did so far.

@@ -23,8 +23,6 @@ use tte_sync_core::{CrmId, CrmRecord};
 use crate::client::{Call, HubSpotClient};
 use crate::errors::{ErrorBody, classify_record_error};
 
-/// The contacts endpoint.
-pub const CONTACTS_PATH: &str = "/crm/v3/objects/contacts";
 /// Records per list page (HubSpot's maximum).
 pub const PAGE_SIZE: usize = 100;
 /// Inputs per batch call (HubSpot's maximum).
@@ -53,6 +51,19 @@ struct ApiObject {
     object_write_trace_id: Option<String>,
     #[serde(default)]
     new: Option<bool>,
+    /// What HubSpot changed or doubted about the written values (2026-09), e.g. a date it
+    /// normalised.
+    #[serde(default)]
+    warnings: Vec<Warning>,
+}
+
+/// A `PublicObjectWarning`: written, but not quite as sent.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct Warning {
+    category: String,
+    message: String,
+    context: BTreeMap<String, Value>,
 }
 
 impl ApiObject {
@@ -123,7 +134,7 @@ pub fn list(client: &HubSpotClient, query: ListQuery) -> BoxStream<'_, Result<Ve
             let Some(after) = state else {
                 return Ok(None);
             };
-            let mut call = Call::new(Method::GET, CONTACTS_PATH)
+            let mut call = Call::new(Method::GET, client.version().contacts())
                 .query("limit", PAGE_SIZE.to_string())
                 .query("archived", archived);
             if !properties.is_empty() {
@@ -155,7 +166,7 @@ pub fn list(client: &HubSpotClient, query: ListQuery) -> BoxStream<'_, Result<Ve
 /// # Errors
 /// As the call failed: unreachable, token refused or not installed, rate-limited.
 pub async fn check(client: &HubSpotClient) -> Result<()> {
-    let call = Call::new(Method::GET, CONTACTS_PATH)
+    let call = Call::new(Method::GET, client.version().contacts())
         .query("limit", "1")
         .once();
     client.send(&call).await.map(|_| ())
@@ -180,11 +191,12 @@ pub async fn read(
             .iter()
             .map(|id| json!({ "id": id.as_str() }))
             .collect();
-        let call = Call::new(Method::POST, format!("{CONTACTS_PATH}/batch/read"))
-            .query("archived", "false")
-            .json(
-                json!({ "inputs": inputs, "properties": properties, "propertiesWithHistory": [] }),
-            );
+        let call = Call::new(
+            Method::POST,
+            format!("{}/batch/read", client.version().contacts()),
+        )
+        .query("archived", "false")
+        .json(json!({ "inputs": inputs, "properties": properties, "propertiesWithHistory": [] }));
         let answer: BatchAnswer = client.json(&call).await?;
         for object in answer.results {
             found.insert(object.id.clone(), object.into_record(properties));
@@ -260,9 +272,12 @@ pub async fn find(
     for chunk in search_chunks(property, &lowered, properties) {
         let mut after: Option<String> = None;
         loop {
-            let call = Call::new(Method::POST, format!("{CONTACTS_PATH}/search"))
-                .search()
-                .json(search_body(property, &chunk, properties, after.as_deref()));
+            let call = Call::new(
+                Method::POST,
+                format!("{}/search", client.version().contacts()),
+            )
+            .search()
+            .json(search_body(property, &chunk, properties, after.as_deref()));
             let page: Page = client.json(&call).await?;
             for object in page.results {
                 if ids.insert(object.id.clone()) {
@@ -406,6 +421,16 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
 }
 
 fn written(object: ApiObject) -> WriteOutcome {
+    for warning in &object.warnings {
+        let context = serde_json::to_string(&warning.context).unwrap_or_default();
+        tracing::debug!(
+            contact = %object.id,
+            category = %warning.category,
+            context = %context,
+            "HubSpot wrote the contact with a warning: {}",
+            warning.message
+        );
+    }
     WriteOutcome::Written {
         id: CrmId(object.id),
         created: object.new.unwrap_or(false),
@@ -431,8 +456,11 @@ async fn write_batch(
                     _ => None,
                 })
                 .collect();
-            let call = Call::new(Method::POST, format!("{CONTACTS_PATH}/batch/archive"))
-                .json(json!({ "inputs": inputs }));
+            let call = Call::new(
+                Method::POST,
+                format!("{}/batch/archive", client.version().contacts()),
+            )
+            .json(json!({ "inputs": inputs }));
             client.send(&call).await?;
             return Ok(batch
                 .iter()
@@ -478,8 +506,11 @@ async fn write_batch(
                 .collect(),
         ),
     };
-    let call = Call::new(Method::POST, format!("{CONTACTS_PATH}/{path}"))
-        .json(json!({ "inputs": inputs }));
+    let call = Call::new(
+        Method::POST,
+        format!("{}/{path}", client.version().contacts()),
+    )
+    .json(json!({ "inputs": inputs }));
     let answer: BatchAnswer = client.json(&call).await?;
     Ok(match_answer(group, writes, batch, answer))
 }

@@ -29,6 +29,18 @@ pub const CODE_INVALID_EMAIL: &str = "INVALID_EMAIL";
 pub const CODE_PROPERTY_DOESNT_EXIST: &str = "PROPERTY_DOESNT_EXIST";
 /// HubSpot's "Migration in Progress" status, retried after `Retry-After`.
 pub const STATUS_MIGRATION_IN_PROGRESS: u16 = 477;
+/// The category of a refused value or of a portal validation rule (2026-09).
+pub const CATEGORY_VALIDATION_ERROR: &str = "VALIDATION_ERROR";
+/// A property the portal's Create Record form requires is missing (2026-09).
+pub const CODE_MISSING_REQUIRED_PROPERTY: &str = "MISSING_REQUIRED_PROPERTY";
+/// A property a conditional rule requires is missing (2026-09).
+pub const CODE_MISSING_CONDITIONAL_REQUIRED_PROPERTY: &str =
+    "MISSING_CONDITIONAL_REQUIRED_PROPERTY";
+/// The codes of refusals by the portal's own rules: configuration to fix, never retried.
+const PORTAL_RULE_CODES: [&str; 2] = [
+    CODE_MISSING_REQUIRED_PROPERTY,
+    CODE_MISSING_CONDITIONAL_REQUIRED_PROPERTY,
+];
 
 const EXISTING_ID_MARKER: &str = "Existing ID:";
 const INVALID_VALUES_MARKER: &str = "Property values were not valid:";
@@ -153,6 +165,30 @@ impl ErrorBody {
             }
         }
         failures
+    }
+
+    /// A refusal by one of the portal's own validation rules (enforced on 2026-09 writes):
+    /// the property it names and the message that says what to change in HubSpot.
+    pub fn portal_rule(&self) -> Option<(Option<String>, String)> {
+        if self.category() != CATEGORY_VALIDATION_ERROR {
+            return None;
+        }
+        let failures = self.validation_failures();
+        let (code, field) = failures
+            .into_iter()
+            .find(|(code, _)| PORTAL_RULE_CODES.contains(&code.as_str()))?;
+        let property = field.as_deref().unwrap_or("a property");
+        let rule = if code == CODE_MISSING_CONDITIONAL_REQUIRED_PROPERTY {
+            "a conditional property rule (Settings → Properties → the property it depends on → Conditional logic)"
+        } else {
+            "the contact Create Record form's required fields (Settings → Objects → Contacts → Record customization)"
+        };
+        Some((
+            field.clone(),
+            format!(
+                "HubSpot portal rule: `{property}` is required ({code}) by {rule}; map a value for `{property}` in the mapping, or change that rule in HubSpot, then `tte-sync retry --all`"
+            ),
+        ))
     }
 
     /// The property a validation error is about, when it names one.
@@ -319,6 +355,9 @@ fn disposition_of(status: StatusCode, limits: &LimitHeaders, parsed: &ErrorBody)
             Disposition::Retry(limits.retry_after, ConnectorError::transient(what))
         }
         400 | 422 => {
+            if let Some((field, rule)) = parsed.portal_rule() {
+                return Disposition::Fail(ConnectorError::new(ErrorKind::Invalid { field }, rule));
+            }
             if let Some(existing_id) = parsed.existing_id() {
                 return Disposition::Fail(ConnectorError::new(
                     ErrorKind::Conflict {
@@ -413,6 +452,13 @@ pub fn classify_record_error(error: &ErrorBody) -> ConnectorError {
         .as_deref()
         .and_then(|s| s.parse::<u16>().ok())
         .and_then(|s| StatusCode::from_u16(s).ok());
+    if let Some((field, rule)) = error.portal_rule() {
+        let classified = ConnectorError::new(ErrorKind::Invalid { field }, rule);
+        return match reference(error) {
+            Some(reference) => classified.with_reference(reference),
+            None => classified,
+        };
+    }
     let what = describe(status.unwrap_or(StatusCode::BAD_REQUEST), error);
     let kind = match error.category() {
         "CONFLICT" => ErrorKind::Conflict {
@@ -454,6 +500,37 @@ mod tests {
         )
         .kind()
         .clone()
+    }
+
+    #[test]
+    fn portal_validation_rules_name_the_property_and_the_fix() {
+        let body = r#"{"status":"error","message":"A value for company must be provided","correlationId":"aa5b2c77-0000-4000-8000-000000000001","category":"VALIDATION_ERROR","errors":[{"message":"A value for company must be provided","code":"MISSING_REQUIRED_PROPERTY","context":{"propertyName":["company"]}}]}"#;
+        let error = classify(
+            StatusCode::BAD_REQUEST,
+            &LimitHeaders::default(),
+            body.as_bytes(),
+        );
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::Invalid {
+                field: Some("company".to_owned())
+            }
+        );
+        assert!(!error.kind().is_retryable());
+        assert!(error.message().contains("`company` is required"), "{error}");
+        assert!(error.message().contains("Record customization"), "{error}");
+        let conditional = ErrorBody::parse(br#"{"status":"error","category":"VALIDATION_ERROR","message":"company is required because of a conditional property rule based on [lifecyclestage]","errors":[{"code":"MISSING_CONDITIONAL_REQUIRED_PROPERTY","context":{"propertyName":["company"]}}],"context":{"objectWriteTraceId":["4"]}}"#);
+        let error = classify_record_error(&conditional);
+        assert!(
+            error.message().contains("conditional property rule"),
+            "{error}"
+        );
+        assert_eq!(
+            error.kind(),
+            &ErrorKind::Invalid {
+                field: Some("company".to_owned())
+            }
+        );
     }
 
     #[test]

@@ -16,10 +16,13 @@ pub mod client;
 pub mod config;
 pub mod contacts;
 pub mod errors;
+pub mod journal;
+pub mod polling;
 pub mod ratelimit;
 pub mod setup;
 #[cfg(feature = "simulator")]
 pub mod simulator;
+pub mod version;
 pub mod webhook;
 
 use std::collections::BTreeSet;
@@ -28,9 +31,9 @@ use std::sync::{Arc, RwLock};
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
-    Catalog, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup, CrmConnector,
-    CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport, WebhookReceiver,
-    WriteOutcome,
+    Catalog, ChangeFeed, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup,
+    CrmConnector, CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport,
+    WebhookReceiver, WriteOutcome,
 };
 use tte_sync_core::{ConnectorError, CrmId, CrmRecord};
 use url::Url;
@@ -39,7 +42,9 @@ use crate::auth::{Credentials, OAuthSession};
 use crate::client::{HubSpotClient, StatsSnapshot};
 use crate::ratelimit::RateLimiter;
 pub use crate::webhook::HubSpotWebhooks;
-pub use config::HubSpotConfig;
+pub use config::{AuthKind, ChangeCapture, HubSpotConfig};
+pub use version::ApiVersion;
+use version::NUMBERED_APIS_UNSUPPORTED;
 
 /// The registered name of this connector.
 pub const NAME: &str = "hubspot";
@@ -49,9 +54,11 @@ const USER_AGENT: &str = concat!("tte-sync/", env!("CARGO_PKG_VERSION"));
 /// The HubSpot connector.
 pub struct HubSpotConnector {
     config: HubSpotConfig,
-    client: HubSpotClient,
+    kind: AuthKind,
+    client: Arc<HubSpotClient>,
     oauth: Option<Arc<OAuthSession>>,
     webhooks: HubSpotWebhooks,
+    feed: Option<Box<dyn ChangeFeed>>,
 }
 
 impl HubSpotConnector {
@@ -69,31 +76,47 @@ impl HubSpotConnector {
     pub fn config(&self) -> &HubSpotConfig {
         &self.config
     }
+
+    /// The kind of credential it calls HubSpot with.
+    pub fn auth_kind(&self) -> AuthKind {
+        self.kind
+    }
 }
 
 impl ConnectorFactory for HubSpotConnector {
     const NAME: &'static str = NAME;
-    const DESCRIPTION: &'static str = "HubSpot CRM contacts (private app or OAuth public app)";
+    const DESCRIPTION: &'static str =
+        "HubSpot CRM contacts (project app with static auth or OAuth, Service Key)";
     const DEFAULT_MAPPING: &'static str = include_str!("../../../mappings/hubspot.yaml");
     type Config = HubSpotConfig;
 
+    fn validate(config: &HubSpotConfig) -> std::result::Result<(), (String, String)> {
+        config
+            .checked()
+            .map(drop)
+            .map_err(|message| (".".to_owned(), message))
+    }
+
     fn build(config: HubSpotConfig, context: ConnectorContext) -> Result<Self> {
+        let (kind, changes) = config.checked().map_err(ConnectorError::permanent)?;
+        warn_about_legacy(&config, kind);
         let http = reqwest::Client::builder()
             .user_agent(USER_AGENT)
             .timeout(config.request_timeout())
             .build()
             .map_err(|e| ConnectorError::permanent(format!("cannot build the HTTP client: {e}")))?;
         let portals: Arc<RwLock<BTreeSet<String>>> = Arc::default();
-        let (credentials, oauth) = match (&config.private_app_token, &config.oauth) {
-            (Some(_), Some(_)) => {
-                return Err(ConnectorError::permanent(
-                    "set either `private_app_token` or `oauth`, not both",
-                ));
-            }
-            (Some(token), None) => (Credentials::PrivateApp(token.clone()), None),
+        let static_token = config
+            .static_app_token
+            .as_ref()
+            .or(config.service_key.as_ref())
+            .or(config.private_app_token.as_ref());
+        let (credentials, oauth) = match (static_token, &config.oauth) {
+            (Some(token), _) => (Credentials::Static(token.clone()), None),
             (None, Some(oauth)) => {
                 let session = Arc::new(OAuthSession::new(
                     oauth.clone(),
+                    config.api_version,
                     config.api_base_url.clone(),
                     http.clone(),
                     context.tokens.clone(),
@@ -101,31 +124,56 @@ impl ConnectorFactory for HubSpotConnector {
                 ));
                 (Credentials::OAuth(session.clone()), Some(session))
             }
-            (None, None) => {
-                return Err(ConnectorError::permanent(
-                    "hubspot needs credentials; set `private_app_token` or `oauth`",
-                ));
-            }
+            (None, None) => unreachable!("`checked` found one credential"),
         };
         let limiter = Arc::new(RateLimiter::new(
             config.general_limit(),
             config.search_limit(),
         ));
-        let client = HubSpotClient::new(
+        let client = Arc::new(HubSpotClient::new(
             http,
             config.api_base_url.clone(),
+            config.api_version,
             credentials,
             config.developer_api_key.clone(),
             limiter,
             config.max_retries,
-        );
-        let webhooks = HubSpotWebhooks::new(&config, portals);
+        ));
+        let webhooks = HubSpotWebhooks::new(&config, portals.clone());
+        let feed: Option<Box<dyn ChangeFeed>> = match changes {
+            ChangeCapture::Webhooks => None,
+            ChangeCapture::Journal => Some(Box::new(journal::JournalFeed::new(
+                &config,
+                client.clone(),
+                portals,
+            )?)),
+            ChangeCapture::Polling => {
+                Some(Box::new(polling::PollingFeed::new(&config, client.clone())))
+            }
+        };
         Ok(Self {
             config,
+            kind,
             client,
             oauth,
             webhooks,
+            feed,
         })
+    }
+}
+
+/// Warns once, at start, about settings HubSpot is retiring, naming the date.
+fn warn_about_legacy(config: &HubSpotConfig, kind: AuthKind) {
+    if config.api_version.is_legacy() {
+        tracing::warn!(
+            api_version = %config.api_version,
+            "HubSpot's numbered v1-v4 APIs become unsupported in {NUMBERED_APIS_UNSUPPORTED}; set `api_version: 2026-09`."
+        );
+    }
+    if kind == AuthKind::LegacyPrivateApp {
+        tracing::warn!(
+            "Legacy private apps become unsupported in {NUMBERED_APIS_UNSUPPORTED} and can no longer be created; move to a project app (`static_app_token`) or a Service Key (`service_key`)."
+        );
     }
 }
 
@@ -174,6 +222,10 @@ impl CrmConnector for HubSpotConnector {
         Some(&self.webhooks)
     }
 
+    fn change_feed(&self) -> Option<&dyn ChangeFeed> {
+        self.feed.as_deref()
+    }
+
     fn oauth(&self) -> Option<&dyn OAuthInstall> {
         self.oauth.as_deref().map(|s| s as &dyn OAuthInstall)
     }
@@ -195,13 +247,19 @@ impl ConnectorSetup for HubSpotConnector {
         properties: &[String],
         dry_run: bool,
     ) -> Result<SetupReport> {
-        setup::ensure_subscriptions(
-            &self.client,
-            self.config.app_id,
-            callback,
-            properties,
-            dry_run,
-        )
-        .await
+        if let Some(feed) = &self.feed {
+            return feed.prepare(properties, dry_run).await;
+        }
+        if self.config.developer_api_key.is_some() {
+            return setup::ensure_subscriptions(
+                &self.client,
+                self.config.app_id,
+                callback,
+                properties,
+                dry_run,
+            )
+            .await;
+        }
+        Ok(setup::project_app_webhooks(callback, properties))
     }
 }

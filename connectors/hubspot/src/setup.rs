@@ -2,10 +2,15 @@
 //!
 //! Idempotent and never destructive. A missing property is created; a label or description
 //! that differs is updated; a type (or uniqueness) that differs is reported as a mismatch and
-//! left alone — archiving and recreating a property destroys its values. Webhook settings get
-//! the target URL; subscriptions are created for the mapped properties plus creation, deletion,
-//! merge, restore and privacy deletion, and inactive ones are activated. Nothing is ever
-//! deleted. A dry run reads only and reports what a real run would do.
+//! left alone — archiving and recreating a property destroys its values.
+//!
+//! Webhooks depend on the app. A project app declares its subscriptions in its own files
+//! (no API creates them), so setup writes the `webhooks-hsmeta.json` it needs — the target
+//! URL and a subscription per mapped property plus creation, deletion, merge, restore and
+//! privacy deletion — for `hs project upload`. A legacy public app (developer API key) gets
+//! them through the webhook management API: the target URL is set, missing subscriptions are
+//! created and inactive ones activated. Nothing is ever deleted. A dry run reads only and
+//! reports what a real run would do.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -14,14 +19,14 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use tte_sync_core::connector::{
     Catalog, ConnectorError, ErrorKind, PropertyInfo, PropertySpec, Result, SetupAction,
-    SetupChange, SetupReport,
+    SetupChange, SetupFile, SetupReport,
 };
 use url::Url;
 
 use crate::client::{Call, HubSpotClient};
 
-/// The contact properties endpoint.
-pub const PROPERTIES_PATH: &str = "/crm/v3/properties/contacts";
+/// Where a project app keeps its webhook declarations.
+pub const HSMETA_PATH: &str = "src/app/webhooks/webhooks-hsmeta.json";
 /// Subscription types for whole-record events, always subscribed.
 pub const RECORD_EVENTS: &[&str] = &[
     "contact.creation",
@@ -32,6 +37,8 @@ pub const RECORD_EVENTS: &[&str] = &[
 ];
 /// Subscription type for property changes.
 pub const PROPERTY_CHANGE: &str = "contact.propertyChange";
+/// Subscription type for privacy deletions (a hub event in a project app's declarations).
+const PRIVACY_DELETION: &str = "contact.privacyDeletion";
 /// Properties HubSpot refuses property-change subscriptions for.
 pub const NOT_SUBSCRIBABLE: &[&str] = &["hs_lastmodifieddate", "num_unique_conversion_events"];
 /// Concurrent webhook deliveries asked for (HubSpot wants more than five).
@@ -92,7 +99,7 @@ struct Settings {
 
 async fn properties(client: &HubSpotClient) -> Result<BTreeMap<String, ApiProperty>> {
     let list: Results<ApiProperty> = client
-        .json(&Call::new(Method::GET, PROPERTIES_PATH))
+        .json(&Call::new(Method::GET, client.version().properties()))
         .await?;
     Ok(list
         .results
@@ -215,8 +222,11 @@ pub async fn ensure_properties(
             continue;
         }
         if !dry_run {
-            let call = Call::new(Method::PATCH, format!("{PROPERTIES_PATH}/{}", spec.name))
-                .json(Value::Object(patch));
+            let call = Call::new(
+                Method::PATCH,
+                format!("{}/{}", client.version().properties(), spec.name),
+            )
+            .json(Value::Object(patch));
             client.send(&call).await?;
         }
         report
@@ -227,7 +237,7 @@ pub async fn ensure_properties(
 }
 
 async fn create_property(client: &HubSpotClient, spec: &PropertySpec) -> Result<()> {
-    let call = Call::new(Method::POST, PROPERTIES_PATH).json(json!({
+    let call = Call::new(Method::POST, client.version().properties()).json(json!({
         "name": spec.name,
         "label": spec.label,
         "type": spec.data_type,
@@ -250,7 +260,84 @@ fn app_id(client_app_id: Option<u64>) -> Result<u64> {
     })
 }
 
-/// Makes sure HubSpot posts contact events to `callback`.
+/// The subscriptions tte-sync needs: whole-record events, and a property change per mapped
+/// property HubSpot sends changes of. The report says which properties HubSpot cannot send.
+fn wanted_subscriptions(
+    mapped: &[String],
+    report: &mut SetupReport,
+) -> Vec<(String, Option<String>)> {
+    let mut wanted: Vec<(String, Option<String>)> = RECORD_EVENTS
+        .iter()
+        .map(|e| ((*e).to_owned(), None))
+        .collect();
+    let properties: BTreeSet<&String> = mapped.iter().collect();
+    for property in properties {
+        if NOT_SUBSCRIBABLE.contains(&property.as_str()) {
+            report.changes.push(change(
+                SetupAction::Mismatch,
+                format!("subscription {PROPERTY_CHANGE} {property}"),
+                "HubSpot sends no change events for this property; the periodic reconcile picks its changes up",
+            ));
+            continue;
+        }
+        wanted.push((PROPERTY_CHANGE.to_owned(), Some(property.clone())));
+    }
+    wanted
+}
+
+/// A project app's `webhooks-hsmeta.json` for `callback` and these subscriptions.
+pub fn hsmeta(callback: &Url, wanted: &[(String, Option<String>)]) -> Value {
+    let (hub_events, crm_objects): (Vec<_>, Vec<_>) = wanted
+        .iter()
+        .partition(|(event, _)| event == PRIVACY_DELETION);
+    let entry = |(event, property): &(String, Option<String>)| {
+        let mut entry = json!({ "subscriptionType": event, "active": true });
+        if let Some(property) = property {
+            entry["propertyName"] = json!(property);
+        }
+        entry
+    };
+    json!({
+        "uid": "tte_sync_webhooks",
+        "type": "webhooks",
+        "config": {
+            "settings": {
+                "targetUrl": callback.as_str(),
+                "maxConcurrentRequests": MAX_CONCURRENT_DELIVERIES,
+            },
+            "subscriptions": {
+                "legacyCrmObjects": crm_objects.into_iter().map(entry).collect::<Vec<_>>(),
+                "hubEvents": hub_events.into_iter().map(entry).collect::<Vec<_>>(),
+            },
+        },
+    })
+}
+
+/// The webhook declarations of a project app, as a file to deploy with the app: no API
+/// creates a project app's subscriptions.
+pub fn project_app_webhooks(callback: &Url, mapped: &[String]) -> SetupReport {
+    let mut report = SetupReport::default();
+    let wanted = wanted_subscriptions(mapped, &mut report);
+    let contents =
+        serde_json::to_string_pretty(&hsmeta(callback, &wanted)).expect("a JSON value serialises");
+    report.changes.push(change(
+        SetupAction::Manual,
+        "webhook subscriptions".to_owned(),
+        format!(
+            "a project app declares its webhooks in `{HSMETA_PATH}`: write it with `tte-sync setup --write-app-config <APP_DIR>` (target {callback}, {} subscriptions), then `hs project upload`",
+            wanted.len()
+        ),
+    ));
+    report.files.push(SetupFile {
+        path: HSMETA_PATH.to_owned(),
+        contents,
+        instructions: "put this file in the app's project and deploy it with `hs project upload`; HubSpot then posts contact changes to the target URL".to_owned(),
+    });
+    report
+}
+
+/// Makes sure HubSpot posts contact events to `callback`, through a legacy public app's
+/// webhook management API (developer API key).
 ///
 /// # Errors
 /// Fails when the app id or developer key is missing, or HubSpot refuses a change.
@@ -263,7 +350,8 @@ pub async fn ensure_subscriptions(
 ) -> Result<SetupReport> {
     let app = app_id(app)?;
     let mut report = SetupReport::default();
-    let settings_path = format!("/webhooks/v3/{app}/settings");
+    let base = client.version().app_webhooks(app);
+    let settings_path = format!("{base}/settings");
     let current: Option<Settings> = match client
         .json(&Call::new(Method::GET, settings_path.as_str()).developer_key())
         .await
@@ -300,26 +388,11 @@ pub async fn ensure_subscriptions(
         report.changes.push(change(action, target, detail));
     }
 
-    let subscriptions_path = format!("/webhooks/v3/{app}/subscriptions");
+    let subscriptions_path = format!("{base}/subscriptions");
     let existing: Results<Subscription> = client
         .json(&Call::new(Method::GET, subscriptions_path.as_str()).developer_key())
         .await?;
-    let mut wanted: Vec<(String, Option<String>)> = RECORD_EVENTS
-        .iter()
-        .map(|e| ((*e).to_owned(), None))
-        .collect();
-    let properties: BTreeSet<&String> = mapped.iter().collect();
-    for property in properties {
-        if NOT_SUBSCRIBABLE.contains(&property.as_str()) {
-            report.changes.push(change(
-                SetupAction::Mismatch,
-                format!("subscription {PROPERTY_CHANGE} {property}"),
-                "HubSpot sends no change events for this property; the periodic reconcile picks its changes up",
-            ));
-            continue;
-        }
-        wanted.push((PROPERTY_CHANGE.to_owned(), Some(property.clone())));
-    }
+    let wanted = wanted_subscriptions(mapped, &mut report);
     for (event_type, property) in wanted {
         let target = match &property {
             Some(p) => format!("subscription {event_type} {p}"),

@@ -41,6 +41,13 @@ pub trait TokenStore: Send + Sync {
     /// Fails when the store cannot be written.
     async fn save_token(&self, connector: &str, token: &StoredToken) -> Result<()>;
 
+    /// Removes the token of this connector and account (the app was uninstalled). Removing
+    /// one that is not there is not an error.
+    ///
+    /// # Errors
+    /// Fails when the store cannot be written.
+    async fn forget_token(&self, connector: &str, account: &str) -> Result<()>;
+
     /// Every account a token is saved for under this connector, sorted. The default knows
     /// only the most recent one; stores that keep several accounts list them all.
     ///
@@ -78,4 +85,17 @@ pub trait OAuthInstall: Send + Sync {
     /// # Errors
     /// Fails when the token store cannot be read.
     async fn load_installed(&self) -> Result<Vec<String>>;
+
+    /// Uninstalls the app from the installed account, revokes its tokens at the CRM and
+    /// forgets them. Returns the account disconnected.
+    ///
+    /// # Errors
+    /// Fails when nothing is installed, the CRM cannot be reached, or the store cannot be
+    /// written.
+    async fn disconnect(&self) -> Result<String>;
+
+    /// Why the install must be redone (the CRM revoked it), when it must.
+    fn reinstall_needed(&self) -> Option<String> {
+        None
+    }
 }

@@ -32,6 +32,9 @@ pub enum ErrorKind {
     },
     /// A passing failure (timeout, 5xx, lock): the same call may succeed later.
     Transient,
+    /// A change feed's cursor is older than the CRM keeps changes: what happened since is
+    /// only known to a full reconcile.
+    CursorExpired,
     /// Any other refusal: retrying the same call will fail the same way.
     Permanent,
 }

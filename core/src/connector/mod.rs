@@ -3,13 +3,15 @@
 //! A connector implements [`CrmConnector`] (read and write records) and offers optional
 //! abilities as capability traits it hands out through `Option`s: [`ConnectorSetup`] (make the
 //! CRM ready: properties, webhook subscriptions), [`WebhookReceiver`] (verify and parse pushed
-//! events) and [`OAuthInstall`] (the install flow). A connector joins the host through the
+//! events), [`ChangeFeed`] (pull changes from a durable cursor) and [`OAuthInstall`] (the
+//! install flow). A connector joins the host through the
 //! [`registry`] with one `inventory::submit!` line.
 //!
 //! Every call fails with a [`ConnectorError`] whose [`ErrorKind`] tells the engine what to do.
 
 mod auth;
 mod error;
+mod feed;
 pub mod registry;
 mod webhook;
 
@@ -23,6 +25,7 @@ use url::Url;
 
 pub use auth::{OAuthInstall, StoredToken, TokenStore};
 pub use error::{ConnectorError, ErrorKind, Result};
+pub use feed::{ChangeFeed, FeedPage};
 pub use registry::{ConnectorContext, ConnectorFactory, ConnectorPlugin};
 pub use webhook::{ChangeEvent, ChangeKind, WebhookError, WebhookReceiver, WebhookRequest};
 
@@ -96,9 +99,26 @@ pub trait CrmConnector: Send + Sync {
         None
     }
 
+    /// Changes pulled from a cursor (a journal, or polling), when the connector is set to
+    /// capture changes that way instead of by webhooks.
+    fn change_feed(&self) -> Option<&dyn ChangeFeed> {
+        None
+    }
+
     /// The OAuth install flow, when the CRM uses one.
     fn oauth(&self) -> Option<&dyn OAuthInstall> {
         None
+    }
+
+    /// How changes made in the CRM reach the host, as the dashboard and `status` name it:
+    /// the change feed's mode, else `webhooks` when the connector takes them, else
+    /// `reconcile only`.
+    fn change_capture(&self) -> &'static str {
+        match (self.change_feed(), self.webhooks()) {
+            (Some(feed), _) => feed.mode(),
+            (None, Some(_)) => "webhooks",
+            (None, None) => "reconcile only",
+        }
     }
 }
 
@@ -247,6 +267,22 @@ fn default_group_name() -> String {
 pub struct SetupReport {
     /// One line per thing looked at.
     pub changes: Vec<SetupChange>,
+    /// Files a person has to add to the CRM's app because no API applies them (HubSpot:
+    /// a project app's `webhooks-hsmeta.json`); the host prints them or writes them out.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<SetupFile>,
+}
+
+/// A file setup made for a person to deploy with the CRM's own tools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SetupFile {
+    /// Where it goes, relative to the app's project folder, e.g.
+    /// `src/app/webhooks/webhooks-hsmeta.json`.
+    pub path: String,
+    /// Its contents.
+    pub contents: String,
+    /// What to do with it, for a person.
+    pub instructions: String,
 }
 
 impl SetupReport {
@@ -282,4 +318,7 @@ pub enum SetupAction {
     /// It differs in a way setup will not fix on its own (e.g. a property's type); the detail
     /// says what to do.
     Mismatch,
+    /// No API does it: a person does it with the CRM's own tools (e.g. deploys a file of
+    /// [`SetupReport::files`]); the detail says what to do.
+    Manual,
 }

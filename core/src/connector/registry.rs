@@ -32,6 +32,16 @@ pub trait ConnectorFactory: CrmConnector + Sized + 'static {
     /// The connector's typed config (`deny_unknown_fields`; `///` docs become the schema).
     type Config: DeserializeOwned + JsonSchema;
 
+    /// Checks what the config's types cannot express (e.g. exactly one of several credentials),
+    /// for `config check`; `build` refuses the same configs. The default accepts all.
+    ///
+    /// # Errors
+    /// `(key path, message)` of the first problem.
+    fn validate(config: &Self::Config) -> std::result::Result<(), (String, String)> {
+        let _ = config;
+        Ok(())
+    }
+
     /// Builds the connector from its config. Does no network I/O.
     ///
     /// # Errors
@@ -64,7 +74,7 @@ impl ConnectorPlugin {
             description: C::DESCRIPTION,
             default_mapping: C::DEFAULT_MAPPING,
             config_schema: subschema_of::<C::Config>,
-            check_config: check_config_of::<C::Config>,
+            check_config: check_config_of::<C>,
             build: build_erased::<C>,
         }
     }
@@ -120,12 +130,12 @@ fn subschema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> sch
     schema
 }
 
-fn check_config_of<T: DeserializeOwned>(
+fn check_config_of<C: ConnectorFactory>(
     config: &serde_json::Value,
 ) -> std::result::Result<(), (String, String)> {
-    serde_path_to_error::deserialize::<_, T>(config)
-        .map(drop)
-        .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
+    let config: C::Config = serde_path_to_error::deserialize(config)
+        .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))?;
+    C::validate(&config)
 }
 
 fn build_erased<C: ConnectorFactory>(

@@ -215,6 +215,16 @@ impl Engine {
                         .push((done - since).to_std().unwrap_or_default());
                 }
             }
+            Err(error) if credentials_refused(&error) => {
+                // Nothing is wrong with these records: the credentials are (revoked, wrong,
+                // missing a scope). Hold them, uncounted, until a person fixes that.
+                warn!(items = items.len(), %error, "Live batch refused for its credentials; holding the changes until they are fixed.");
+                let until = Utc::now() + CREDENTIALS_HOLD;
+                for item in &items {
+                    self.store.postpone(item, until).await?;
+                    summary.held += 1;
+                }
+            }
             Err(error) => {
                 warn!(items = items.len(), %error, "Live batch failed; retrying later.");
                 let retryable = match &error {
@@ -422,4 +432,16 @@ fn backoff(attempts: u32) -> chrono::Duration {
         .saturating_mul(2_u32.saturating_pow(attempts.min(16)))
         .min(RETRY_MAX);
     chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::seconds(600))
+}
+
+/// How long changes wait when a batch was refused for its credentials.
+const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
+
+/// Whether a batch failed because a side refused our credentials, not for its records.
+fn credentials_refused(error: &EngineError) -> bool {
+    match error {
+        EngineError::Crm(e) => *e.kind() == ErrorKind::Unauthorized,
+        EngineError::Tte(e) => *e.kind() == ErrorKind::Unauthorized,
+        _ => false,
+    }
 }

@@ -7,6 +7,7 @@
 //!   write in batches, save links and snapshots, record the run.
 //! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
 //!   touched objects and their partners, then the same pairing and planning as a full pass.
+//! - [`feed`]: a connector's pulled change feed into the inbox ([`Engine::pull_changes`]).
 //! - [`summary`]: what a pass did, per direction.
 //! - `journal`: the activity log and per-record status the dashboard shows.
 //! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
@@ -17,6 +18,7 @@
 //! its External ID (so a rerun after a crash finds it by the id fields instead of creating
 //! another), and links are saved only after both writes went through.
 
+pub mod feed;
 mod journal;
 pub mod live;
 mod lock;
@@ -159,6 +161,11 @@ impl Engine {
     /// The connector's registered name (the key of links and inbox items).
     pub fn connector(&self) -> &'static str {
         self.crm.name()
+    }
+
+    /// The CRM connector.
+    pub fn crm(&self) -> &dyn CrmConnector {
+        self.crm.as_ref()
     }
 
     /// The state store.

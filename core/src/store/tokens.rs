@@ -91,6 +91,20 @@ impl Store {
         .map_err(StoreError::query("token save"))?;
         Ok(())
     }
+
+    /// Removes the token of a connector and account, if there is one.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub async fn delete_token(&self, connector: &str, account: &str) -> Result<()> {
+        sqlx::query("DELETE FROM oauth_tokens WHERE connector = $1 AND account = $2")
+            .bind(connector)
+            .bind(account)
+            .execute(&self.writer)
+            .await
+            .map_err(StoreError::query("token delete"))?;
+        Ok(())
+    }
 }
 
 /// A store failure as the connector contract reports it: worth retrying, since the database
@@ -113,6 +127,12 @@ impl TokenStore for Store {
 
     async fn save_token(&self, connector: &str, token: &StoredToken) -> connector::Result<()> {
         self.put_token(connector, token)
+            .await
+            .map_err(to_connector_error)
+    }
+
+    async fn forget_token(&self, connector: &str, account: &str) -> connector::Result<()> {
+        self.delete_token(connector, account)
             .await
             .map_err(to_connector_error)
     }

@@ -73,6 +73,14 @@ impl TokenStore for MemoryTokenStore {
         Ok(())
     }
 
+    async fn forget_token(&self, connector: &str, account: &str) -> Result<()> {
+        let mut tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(list) = tokens.get_mut(connector) {
+            list.retain(|t| t.account != account);
+        }
+        Ok(())
+    }
+
     async fn accounts(&self, connector: &str) -> Result<Vec<String>> {
         let tokens = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
         let mut accounts: Vec<String> = tokens
