@@ -89,8 +89,9 @@ impl ServeOptions {
     }
 }
 
-/// Writes `dir/tte-sync.yaml` for both simulators; the periodic reconcile is an hour away,
-/// so after the first one every change travels live.
+/// Writes `dir/tte-sync.yaml` for both simulators, HubSpot through a legacy public app's
+/// private token and developer key (setup subscribes through the webhook management API);
+/// the periodic reconcile is an hour away, so after the first one every change travels live.
 pub fn write_config(
     dir: &Path,
     hubspot: &HubSpotSimulator,
@@ -98,25 +99,39 @@ pub fn write_config(
     options: &ServeOptions,
 ) -> PathBuf {
     let sim = hubspot.config();
-    let text = format!(
-        "database: \"{db}\"\n\
-         tte:\n  api_base_url: {tte_url}\n  api_key: {tte_key}\n  \
-         requests_per_second: {tte_rps}\n\
-         crm:\n  connector: hubspot\n  config:\n    api_base_url: {hub_url}\n    \
+    let crm = format!(
+        "api_base_url: {hub_url}\n    \
          private_app_token: {token}\n    developer_api_key: {dev}\n    app_id: {app}\n    \
-         webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]\n\
-         server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
-         sync:\n  reconcile_interval_secs: 3600\n  poll_interval_millis: 50\n\
-         log:\n  level: info,tte_sync_core=debug\n  format: {format}\n",
-        db = options.database,
-        tte_url = tte.base_url(),
-        tte_key = tte.api_key(),
+         webhooks:\n      client_secret: {secret}\n      portal_ids: [{portal}]",
         hub_url = hubspot.base_url(),
         token = sim.private_app_tokens[0],
         dev = sim.developer_api_key,
         app = sim.app_id,
         secret = sim.client_secret,
         portal = sim.portal_id,
+    );
+    write_config_with(dir, tte, options, &crm)
+}
+
+/// As [`write_config`], with `crm` (indented by four spaces after its first line) as the
+/// `crm.config` section.
+pub fn write_config_with(
+    dir: &Path,
+    tte: &TteSimulator,
+    options: &ServeOptions,
+    crm: &str,
+) -> PathBuf {
+    let text = format!(
+        "database: \"{db}\"\n\
+         tte:\n  api_base_url: {tte_url}\n  api_key: {tte_key}\n  \
+         requests_per_second: {tte_rps}\n\
+         crm:\n  connector: hubspot\n  config:\n    {crm}\n\
+         server:\n  listen: 127.0.0.1:{port}\n  public_url: http://127.0.0.1:{port}\n\
+         sync:\n  reconcile_interval_secs: 3600\n  poll_interval_millis: 50\n\
+         log:\n  level: info,tte_sync_core=debug\n  format: {format}\n",
+        db = options.database,
+        tte_url = tte.base_url(),
+        tte_key = tte.api_key(),
         port = options.port,
         format = if options.json_logs { "json" } else { "human" },
         tte_rps = options.tte_requests_per_second,

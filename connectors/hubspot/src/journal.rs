@@ -163,16 +163,26 @@ impl JournalFeed {
         path: &str,
         body: Option<Value>,
     ) -> Result<(StatusCode, Vec<u8>)> {
-        let token = self.app_token().await?;
-        let mut request = self
-            .client
-            .http()
-            .request(method, self.url(path)?)
-            .bearer_auth(token.expose());
-        if let Some(body) = body {
-            request = request.json(&body);
+        let mut refused_once = false;
+        loop {
+            let token = self.app_token().await?;
+            let mut request = self
+                .client
+                .http()
+                .request(method.clone(), self.url(path)?)
+                .bearer_auth(token.expose());
+            if let Some(body) = &body {
+                request = request.json(body);
+            }
+            let (status, answer) = exchange(request).await?;
+            // The token expired earlier than we counted (clock skew): fetch a new one, once.
+            if status == StatusCode::UNAUTHORIZED && !refused_once {
+                refused_once = true;
+                *self.token.lock().await = None;
+                continue;
+            }
+            return Ok((status, answer));
         }
-        exchange(request).await
     }
 
     async fn json_call(&self, method: Method, path: &str, body: Option<Value>) -> Result<Value> {

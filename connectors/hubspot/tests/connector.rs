@@ -36,14 +36,14 @@ use url::Url;
 
 const KEY: &str = "tte_customer_uri";
 const EMAIL: &str = "email";
-const LIST_ROUTE: &str = "GET /crm/v3/objects/{object_type}";
-const READ_ROUTE: &str = "POST /crm/v3/objects/{object_type}/batch/read";
-const SEARCH_ROUTE: &str = "POST /crm/v3/objects/{object_type}/search";
+const LIST_ROUTE: &str = "GET /crm/objects/2026-09/{object_type}";
+const READ_ROUTE: &str = "POST /crm/objects/2026-09/{object_type}/batch/read";
+const SEARCH_ROUTE: &str = "POST /crm/objects/2026-09/{object_type}/search";
 const WRITE_ROUTES: &[&str] = &[
-    "POST /crm/v3/objects/{object_type}/batch/upsert",
-    "POST /crm/v3/objects/{object_type}/batch/update",
-    "POST /crm/v3/objects/{object_type}/batch/create",
-    "POST /crm/v3/objects/{object_type}/batch/archive",
+    "POST /crm/objects/2026-09/{object_type}/batch/upsert",
+    "POST /crm/objects/2026-09/{object_type}/batch/update",
+    "POST /crm/objects/2026-09/{object_type}/batch/create",
+    "POST /crm/objects/2026-09/{object_type}/batch/archive",
 ];
 /// The callback path, with escapes the v3 rule decodes (`%40`) and keeps (`%20`).
 const CALLBACK_PATH: &str = "/webhooks/hubspot?to=sync%40example.com&note=a%20b";
@@ -471,16 +471,18 @@ async fn a_refused_refresh_is_unauthorized() {
     let h = Harness::start(Auth::OAuth).await;
     let token = h.tokens.latest(NAME).expect("installed token");
     let status = reqwest::Client::new()
-        .delete(format!(
-            "{}/oauth/v1/refresh-tokens/{}",
-            h.sim.base_url(),
-            token.refresh_token.expose()
-        ))
+        .post(format!("{}/oauth/2026-09/token/revoke", h.sim.base_url()))
+        .form(&[
+            ("client_id", DEFAULT_CLIENT_ID),
+            ("client_secret", DEFAULT_CLIENT_SECRET),
+            ("token", token.refresh_token.expose()),
+            ("token_type_hint", "refresh_token"),
+        ])
         .send()
         .await
         .expect("answers")
         .status();
-    assert_eq!(status, StatusCode::NO_CONTENT);
+    assert!(status.is_success(), "{status}");
     h.sim.advance_clock(Duration::from_secs(31 * 60));
     let error = h
         .connector
@@ -488,7 +490,19 @@ async fn a_refused_refresh_is_unauthorized() {
         .await
         .expect_err("no valid token");
     assert_eq!(error.kind(), &ErrorKind::Unauthorized, "{error}");
+    assert!(error.message().starts_with("reinstall needed"), "{error}");
     assert!(!error.message().contains(token.refresh_token.expose()));
+    let oauth = h.connector.oauth().expect("oauth");
+    assert!(oauth.reinstall_needed().is_some());
+    // Known revoked: the next call fails at once, without asking HubSpot again.
+    let token_calls = h.sim.stats().requests_on("POST /oauth/2026-09/token");
+    let again = h
+        .connector
+        .read(&[CrmId::from("1")], &[])
+        .await
+        .expect_err("still revoked");
+    assert_eq!(again.kind(), &ErrorKind::Unauthorized);
+    assert_eq!(h.sim.stats().requests_on("POST /oauth/2026-09/token"), token_calls);
 }
 
 #[tokio::test]
@@ -863,7 +877,7 @@ async fn locks_migrations_and_timeouts_are_retried_honouring_retry_after() {
     }
     let seen = Seen::default();
     let router = Router::new()
-        .route("/crm/v3/objects/contacts", axum::routing::get(contacts))
+        .route("/crm/objects/2026-09/contacts", axum::routing::get(contacts))
         .with_state(seen.clone());
     let served = serve_on_loopback(router, 0).await.expect("binds");
     let mut config: HubSpotConfig = serde_json::from_value(json!({

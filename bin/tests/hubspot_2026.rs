@@ -1,0 +1,351 @@
+//! The HubSpot connector on HubSpot's 2026 platform, end to end through the real binary, for
+//! each kind of credential with each way of capturing changes that applies to it: a project
+//! app's static token with webhooks declared in the app, OAuth with webhooks, OAuth with the
+//! Webhooks Journal, and a Service Key with polling. In each, edits made on both sides arrive,
+//! nobody is duplicated, a second sync plans no write, and no request of the whole run used a
+//! numbered (`/v1/` to `/v4/`) HubSpot path. The OAuth runs also let the access token expire
+//! on the simulator's clock mid-run; the journal run stops `serve`, edits, and checks the
+//! restart catches up from the stored offset, then lets the offset go stale.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use support::{
+    PATIENCE, Server, ServeOptions, eventually, linked_pairs, run, scratch_dir, start_simulators,
+    text, wait_edits_arrived, wait_linked, wait_ready,
+};
+use tte_sync_core::tte::simulator::TteSimulator;
+use tte_sync_hubspot::simulator::HubSpotSimulator;
+
+/// The seed of the generated people.
+const SEED: u64 = 11;
+/// 10to8 has people 0..60, HubSpot 40..80: 20 on both sides.
+const CUSTOMERS: u64 = 60;
+const CONTACTS_FROM: u64 = 40;
+const CONTACTS: u64 = 40;
+
+/// How the connector is set up in one run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    StaticWithWebhooks,
+    OAuthWithWebhooks,
+    OAuthWithJournal,
+    ServiceKeyPolling,
+}
+
+impl Kind {
+    fn oauth(self) -> bool {
+        matches!(self, Kind::OAuthWithWebhooks | Kind::OAuthWithJournal)
+    }
+
+    fn webhooks(self) -> bool {
+        matches!(self, Kind::StaticWithWebhooks | Kind::OAuthWithWebhooks)
+    }
+
+    /// The `crm.config` section, indented for the config file.
+    fn crm_config(self, hubspot: &HubSpotSimulator) -> String {
+        let sim = hubspot.config();
+        let credential = match self {
+            Kind::StaticWithWebhooks => format!(
+                "static_app_token: {}\n    app_id: {}\n    webhooks:\n      client_secret: {}\n      portal_ids: [{}]",
+                sim.static_app_tokens[0], sim.app_id, sim.client_secret, sim.portal_id
+            ),
+            Kind::OAuthWithWebhooks | Kind::OAuthWithJournal => format!(
+                "oauth:\n      client_id: {}\n      client_secret: {}\n      authorize_base_url: {}\n    app_id: {}{}",
+                sim.client_id,
+                sim.client_secret,
+                hubspot.base_url(),
+                sim.app_id,
+                if self == Kind::OAuthWithJournal {
+                    "\n    changes: journal\n    journal:\n      poll_interval_millis: 200"
+                } else {
+                    ""
+                }
+            ),
+            Kind::ServiceKeyPolling => format!(
+                "service_key: {}\n    polling:\n      interval_millis: 200\n      overlap_secs: 5",
+                sim.service_keys[0]
+            ),
+        };
+        format!(
+            "api_base_url: {}\n    {credential}",
+            hubspot.base_url()
+        )
+    }
+}
+
+/// Both simulators seeded, a config for `kind`, and the scratch directory.
+struct Setting {
+    hubspot: HubSpotSimulator,
+    tte: TteSimulator,
+    dir: PathBuf,
+    options: ServeOptions,
+    config: PathBuf,
+}
+
+async fn setting(name: &str, kind: Kind) -> Setting {
+    let (hubspot, tte) = start_simulators().await;
+    tte.seed(SEED, 0, CUSTOMERS, false);
+    hubspot.seed(SEED, CONTACTS_FROM, CONTACTS);
+    let dir = scratch_dir(name);
+    let mut options = ServeOptions::sqlite_in(&dir);
+    options.tte_requests_per_second = 200.0;
+    let config =
+        support::write_config_with(&dir, &tte, &options, &kind.crm_config(&hubspot));
+    Setting {
+        hubspot,
+        tte,
+        dir,
+        options,
+        config,
+    }
+}
+
+async fn cli(args: &[&str], config: &Path) -> String {
+    let mut all: Vec<String> = args.iter().map(|a| (*a).to_owned()).collect();
+    all.push("--config".into());
+    all.push(config.display().to_string());
+    let output = run(all).await;
+    assert!(
+        output.status.success(),
+        "`{}` failed: {}{}",
+        args.join(" "),
+        text(&output.stdout),
+        text(&output.stderr)
+    );
+    text(&output.stdout)
+}
+
+/// Runs the OAuth install as a person would: `/hubspot/install/start`, approve at the
+/// (simulated) HubSpot, back to the callback.
+async fn install(base: &str) {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = http
+        .get(format!("{base}/hubspot/install/start"))
+        .send()
+        .await
+        .unwrap();
+    assert!(start.status().is_redirection(), "{}", start.status());
+    let authorize = start.headers()["location"].to_str().unwrap().to_owned();
+    let approved = http.get(&authorize).send().await.unwrap();
+    assert!(approved.status().is_redirection(), "{}", approved.status());
+    let callback = approved.headers()["location"].to_str().unwrap().to_owned();
+    let done = http.get(&callback).send().await.unwrap();
+    assert!(done.status().is_success(), "install failed: {}", done.status());
+}
+
+/// `setup`, and for a project app with webhooks the `hs project upload` of what it wrote.
+async fn setup(setting: &Setting, kind: Kind) {
+    let app_dir = setting.dir.join("app");
+    let app_dir_arg = app_dir.display().to_string();
+    let out = cli(&["setup", "--write-app-config", &app_dir_arg], &setting.config).await;
+    if kind.webhooks() {
+        let hsmeta = app_dir.join("src/app/webhooks/webhooks-hsmeta.json");
+        let declared: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&hsmeta).unwrap()).unwrap();
+        assert_eq!(
+            declared["config"]["settings"]["targetUrl"],
+            format!("{}/webhooks/hubspot", setting.options.base_url()),
+            "{out}"
+        );
+        setting.hubspot.deploy_project_webhooks(&declared).unwrap();
+    } else {
+        assert!(!app_dir.exists(), "no app file is needed: {out}");
+    }
+    if kind == Kind::OAuthWithJournal {
+        assert!(out.contains("journal subscription"), "{out}");
+    }
+}
+
+/// Asserts that no request the simulator answered used a numbered HubSpot API path.
+fn assert_no_numbered_path(hubspot: &HubSpotSimulator) {
+    let numbered: Vec<String> = hubspot
+        .stats()
+        .requests
+        .iter()
+        .filter(|r| !r.route.contains("/_sim/"))
+        .filter(|r| ["/v1/", "/v2/", "/v3/", "/v4/"].iter().any(|v| r.route.contains(v)))
+        .map(|r| format!("{} ×{}", r.route, r.count))
+        .collect();
+    assert!(numbered.is_empty(), "numbered paths used: {numbered:?}");
+    assert!(
+        hubspot
+            .stats()
+            .requests
+            .iter()
+            .any(|r| r.route.contains("/crm/objects/2026-09/")),
+        "no dated contacts path used: {:?}",
+        hubspot.stats().requests
+    );
+}
+
+/// A second pass plans no write.
+async fn assert_converged(config: &Path) {
+    let out = cli(&["sync", "--dry-run", "--json"], config).await;
+    let summary: serde_json::Value = serde_json::from_str(&out).unwrap();
+    for direction in ["to_crm", "to_hub"] {
+        for action in ["created", "updated", "deleted", "archived"] {
+            let planned = summary[direction][action].as_u64().unwrap_or(0);
+            assert_eq!(planned, 0, "{direction}.{action} still planned: {summary}");
+        }
+    }
+}
+
+/// Nobody twice: every customer is linked to its own contact, and HubSpot holds exactly
+/// one contact per customer.
+fn assert_no_duplicates(hubspot: &HubSpotSimulator, tte: &TteSimulator) {
+    let pairs = linked_pairs(tte);
+    let mut contacts: Vec<u64> = pairs.iter().map(|(_, c)| *c).collect();
+    contacts.sort_unstable();
+    contacts.dedup();
+    assert_eq!(contacts.len(), pairs.len(), "two customers share a contact");
+    assert_eq!(hubspot.contact_count(), pairs.len(), "contacts without a customer");
+    // 20 people are on both sides: 60 + 40 - 20.
+    assert_eq!(pairs.len() as u64, CUSTOMERS + CONTACTS - 20);
+}
+
+async fn edit_and_wait(setting: &Setting) -> Vec<(u64, u64)> {
+    let pairs = linked_pairs(&setting.tte);
+    let hub_edited: Vec<(u64, u64)> = pairs.iter().take(5).copied().collect();
+    let tte_edited: Vec<(u64, u64)> = pairs.iter().skip(5).take(5).copied().collect();
+    support::edit_both_sides(&setting.hubspot, &setting.tte, &hub_edited, &tte_edited);
+    wait_edits_arrived(
+        &setting.hubspot,
+        &setting.tte,
+        &hub_edited,
+        &tte_edited,
+        PATIENCE,
+    )
+    .await;
+    pairs
+}
+
+fn token_requests(hubspot: &HubSpotSimulator) -> u64 {
+    hubspot.stats().requests_on("POST /oauth/2026-09/token")
+}
+
+async fn scenario(name: &str, kind: Kind) -> (Setting, Server) {
+    let setting = setting(name, kind).await;
+    let http = reqwest::Client::new();
+    let base = setting.options.base_url();
+    let log = setting.dir.join("serve.log");
+    let mut server = Server::spawn(&setting.config, &log, &[]);
+    wait_ready(&http, &base).await;
+    if kind.oauth() {
+        install(&base).await;
+    }
+    setup(&setting, kind).await;
+    if kind.oauth() {
+        // The access token expires on HubSpot's clock before the first sync: the client is
+        // refused once, refreshes once, and nothing fails.
+        setting.hubspot.advance_clock(Duration::from_secs(31 * 60));
+    }
+    let tokens_before = token_requests(&setting.hubspot);
+    cli(&["sync"], &setting.config).await;
+    if kind.oauth() {
+        assert_eq!(
+            token_requests(&setting.hubspot) - tokens_before,
+            1,
+            "one refresh for the expired token"
+        );
+    }
+    wait_linked(&setting.tte).await;
+    // `serve` was started before the install: restart it so it starts from the installed
+    // state like an operator's would after setup.
+    server.sigterm();
+    assert!(server.wait().success());
+    let server = Server::spawn(&setting.config, &log, &[]);
+    wait_ready(&http, &base).await;
+    edit_and_wait(&setting).await;
+    assert_no_duplicates(&setting.hubspot, &setting.tte);
+    let status = support::api_status(&http, &base).await.unwrap();
+    support::assert_nothing_failed(&status);
+    let changes = status["health"]["crm_changes"].as_str().unwrap().to_owned();
+    let expected = match kind {
+        Kind::StaticWithWebhooks | Kind::OAuthWithWebhooks => "webhooks",
+        Kind::OAuthWithJournal => "webhooks journal",
+        Kind::ServiceKeyPolling => "polling",
+    };
+    assert_eq!(changes, expected);
+    (setting, server)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_app_with_static_auth_and_declared_webhooks() {
+    let (setting, mut server) = scenario("2026-static", Kind::StaticWithWebhooks).await;
+    assert!(setting.hubspot.stats().webhooks.events_delivered > 0);
+    server.sigterm();
+    assert!(server.wait().success());
+    assert_converged(&setting.config).await;
+    assert_no_numbered_path(&setting.hubspot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_app_with_webhooks() {
+    let (setting, mut server) = scenario("2026-oauth", Kind::OAuthWithWebhooks).await;
+    server.sigterm();
+    assert!(server.wait().success());
+    assert_converged(&setting.config).await;
+    assert_no_numbered_path(&setting.hubspot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_service_key_polling_for_changes() {
+    let (setting, mut server) = scenario("2026-service-key", Kind::ServiceKeyPolling).await;
+    assert_eq!(setting.hubspot.stats().webhooks.events_delivered, 0);
+    server.sigterm();
+    assert!(server.wait().success());
+    assert_converged(&setting.config).await;
+    assert_no_numbered_path(&setting.hubspot);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_oauth_app_reading_the_journal_catches_up_after_downtime() {
+    let (setting, mut server) = scenario("2026-journal", Kind::OAuthWithJournal).await;
+    assert_eq!(
+        setting.hubspot.stats().webhooks.events_delivered,
+        0,
+        "the journal needs no webhooks"
+    );
+    let http = reqwest::Client::new();
+    let base = setting.options.base_url();
+    let log = setting.dir.join("serve.log");
+
+    // Down for a while: edits made meanwhile are read from the stored offset on restart.
+    server.sigterm();
+    assert!(server.wait().success());
+    let pairs = linked_pairs(&setting.tte);
+    let offline: Vec<(u64, u64)> = pairs.iter().skip(20).take(5).copied().collect();
+    support::edit_both_sides(&setting.hubspot, &setting.tte, &offline, &[]);
+    let mut server = Server::spawn(&setting.config, &log, &[]);
+    wait_ready(&http, &base).await;
+    wait_edits_arrived(&setting.hubspot, &setting.tte, &offline, &[], PATIENCE).await;
+    server.sigterm();
+    assert!(server.wait().success());
+
+    // Down for longer than HubSpot keeps the journal: the restart says so and a full
+    // reconcile brings the edit over.
+    setting
+        .hubspot
+        .advance_clock(Duration::from_secs(4 * 24 * 3600));
+    let late: Vec<(u64, u64)> = pairs.iter().skip(30).take(1).copied().collect();
+    support::edit_both_sides(&setting.hubspot, &setting.tte, &late, &[]);
+    let stale_log = setting.dir.join("serve-stale.log");
+    let mut server = Server::spawn(&setting.config, &stale_log, &[]);
+    wait_ready(&http, &base).await;
+    eventually("the stale offset is reported", || async {
+        std::fs::read_to_string(&stale_log).is_ok_and(|l| l.contains("lost track"))
+    })
+    .await;
+    wait_edits_arrived(&setting.hubspot, &setting.tte, &late, &[], PATIENCE).await;
+    server.sigterm();
+    assert!(server.wait().success());
+    assert_no_duplicates(&setting.hubspot, &setting.tte);
+    assert_converged(&setting.config).await;
+    assert_no_numbered_path(&setting.hubspot);
+}
