@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::auth::TokenStore;
 use super::{CrmConnector, Result};
+use crate::secret::config_value;
 
 /// What a connector gets from the host when it is built.
 #[derive(Clone)]
@@ -123,9 +124,9 @@ fn subschema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> sch
 fn check_config_of<T: DeserializeOwned>(
     config: &serde_json::Value,
 ) -> std::result::Result<(), (String, String)> {
-    serde_path_to_error::deserialize::<_, T>(config)
+    config_value::deserialize::<T>(config)
         .map(drop)
-        .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))
+        .map_err(|error| (error.key, error.message))
 }
 
 fn build_erased<C: ConnectorFactory>(
@@ -133,9 +134,9 @@ fn build_erased<C: ConnectorFactory>(
     context: ConnectorContext,
 ) -> std::result::Result<Arc<dyn CrmConnector>, BuildError> {
     let config: C::Config =
-        serde_path_to_error::deserialize(&config).map_err(|error| BuildError::Config {
+        config_value::deserialize(&config).map_err(|error| BuildError::Config {
             connector: C::NAME,
-            message: format!("`{}`: {}", error.path(), error.inner()),
+            message: error.to_string(),
         })?;
     let connector = C::build(config, context).map_err(|error| BuildError::Connector {
         connector: C::NAME,
@@ -161,7 +162,7 @@ pub enum BuildError {
     Config {
         /// The connector.
         connector: &'static str,
-        /// What serde said, naming the key.
+        /// What serde said, naming the key (and the value only when it may be shown).
         message: String,
     },
     /// The connector refused the config.

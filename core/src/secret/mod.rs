@@ -1,6 +1,9 @@
 //! Keeping secrets out of output: [`Secret`], a string that never prints itself (tokens,
-//! client secrets, API keys); [`redact_url`] for URLs that carry a password (the database).
+//! client secrets, API keys); [`redact_url`] for URLs that carry a password (the database);
+//! [`config_value`] for errors about config values, which may be secrets given to the wrong
+//! key.
 
+pub mod config_value;
 mod url;
 
 use std::fmt;
