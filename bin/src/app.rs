@@ -34,9 +34,10 @@ impl App {
     /// When the store cannot be opened, the connector refuses its config, or the mapping does
     /// not compile; the message says which and how to fix it.
     pub async fn load(config: Config) -> anyhow::Result<Self> {
-        let store = Store::open(&config.database).await.with_context(|| {
-            format!("opening the state store (`database`: {})", config.database)
-        })?;
+        // The store's errors name the database themselves, without its password.
+        let store = Store::open(&config.database)
+            .await
+            .context("opening the state store")?;
         let plugin = registry::find(&config.crm.connector)?;
         let context = ConnectorContext {
             tokens: Arc::new(store.clone()),

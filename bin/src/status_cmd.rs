@@ -62,6 +62,7 @@ fn line(check: &Check) -> String {
 }
 
 fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
+    writeln!(out, "state store      {}", status.store)?;
     writeln!(out, "10to8            {}", line(&status.health.tte))?;
     writeln!(out, "{:<16} {}", status.connector, line(&status.health.crm))?;
     if let Some(reason) = &status.health.crm_reinstall_needed {

@@ -89,9 +89,10 @@ pub async fn engine_from_config(path: &Path) -> anyhow::Result<Engine> {
         )
         .map_err(|d| anyhow!("{d}"))?,
     };
+    // The store's errors name the database themselves, without its password.
     let store = Store::open(&config.database)
         .await
-        .with_context(|| format!("opening the state store `{}`", config.database))?;
+        .context("opening the state store")?;
     let crm = plugin
         .build(
             config.crm.config.clone(),

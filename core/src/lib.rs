@@ -5,7 +5,8 @@
 //! - [`engine`]: the sync engine — planning, pairing, the full reconcile pass.
 //! - [`mapping`]: the declarative field mapping, compiled once with diagnostics, applied both ways.
 //! - [`record`]: the records that cross the contract — 10to8 customers and CRM records.
-//! - [`secret`]: a string that never prints itself.
+//! - [`secret`]: a string that never prints itself, and what output may show of URLs with a
+//!   password and of config values.
 //! - [`http`]: retry, backoff, `Retry-After`, adaptive pacing and error classification shared
 //!   by the API clients.
 //! - [`tte`]: the 10to8 Enterprise API client (and, with feature `simulator`, its simulator).

@@ -1531,7 +1531,7 @@ async fn bad_locations_say_how_to_fix_them_without_passwords() {
     let message = error.to_string();
     assert!(matches!(error, StoreError::Open { .. }), "{message}");
     assert!(
-        message.contains("cannot open the database at postgres://tte:redacted@127.0.0.1:1/tte"),
+        message.contains("cannot open the database at postgres://tte:***@127.0.0.1:1/tte"),
         "{message}"
     );
     assert!(

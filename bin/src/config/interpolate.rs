@@ -6,6 +6,7 @@
 use std::fmt;
 
 use serde_yaml::Value;
+use tte_sync_core::secret::config_value;
 
 /// The prefix of environment variables that override config values:
 /// `TTE_SYNC__SERVER__LISTEN=0.0.0.0:8080` sets `server.listen`.
@@ -106,7 +107,12 @@ fn expand(
         } else if let Some(reference) = after.strip_prefix("${") {
             let malformed = || InterpolateError::Malformed {
                 key: key.clone(),
-                reference: after.chars().take(40).collect(),
+                reference: if config_value::is_secret_key(&key.to_string()) {
+                    // The rest of a secret's value is the secret.
+                    "${…".to_owned()
+                } else {
+                    after.chars().take(40).collect()
+                },
             };
             let end = reference.find('}').ok_or_else(malformed)?;
             let body = &reference[..end];
@@ -255,6 +261,15 @@ mod tests {
                 "{text}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn a_malformed_reference_in_a_secret_shows_none_of_it() {
+        let mut value = yaml("tte:\n  api_key: \"key-${pat-na1-123\"");
+        let error = interpolate(&mut value, &env).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("`tte.api_key`"), "{message}");
+        assert!(!message.contains("pat-na1-123"), "{message}");
     }
 
     #[test]

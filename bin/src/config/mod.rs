@@ -2,7 +2,9 @@
 //!
 //! Loading goes text → YAML tree → `${ENV}` expanded → `TTE_SYNC__…` overrides applied → typed
 //! [`Config`], and every failure names the file and the key and says how to fix it. Secrets are
-//! [`Secret`](tte_sync_core::Secret)s, so printing a config never prints them.
+//! [`Secret`](tte_sync_core::Secret)s, so printing a config never prints them, and an error
+//! shows the value it is about only when that is short and its key holds no secret
+//! ([`config_value`]).
 
 mod interpolate;
 
@@ -12,6 +14,7 @@ use std::path::{Path, PathBuf};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tte_sync_core::connector::registry;
+use tte_sync_core::secret::config_value;
 use tte_sync_core::tte::TteConfig;
 
 /// The whole tte-sync configuration.
@@ -255,12 +258,21 @@ impl Config {
         };
         interpolate::interpolate(&mut tree, lookup).map_err(environment)?;
         interpolate::apply_overrides(&mut tree, overrides).map_err(environment)?;
-        let config: Config =
-            serde_path_to_error::deserialize(tree).map_err(|error| ConfigError::Invalid {
+        let config: Config = serde_path_to_error::deserialize(&tree).map_err(|error| {
+            let key = error.path().to_string();
+            let offending =
+                yaml_at(&tree, error.path()).and_then(|node| serde_json::to_value(node).ok());
+            let message = config_value::guarded_message(
+                &key,
+                offending.as_ref(),
+                &error.into_inner().to_string(),
+            );
+            ConfigError::Invalid {
                 path: path.to_owned(),
-                key: error.path().to_string(),
-                message: error.into_inner().to_string(),
-            })?;
+                key,
+                message,
+            }
+        })?;
         config.check_connector(path)?;
         Ok(config)
     }
@@ -285,6 +297,19 @@ impl Config {
                 message,
             })
     }
+}
+
+/// The node a deserialization error's `path` points at in the YAML tree.
+fn yaml_at<'a>(
+    root: &'a serde_yaml::Value,
+    path: &serde_path_to_error::Path,
+) -> Option<&'a serde_yaml::Value> {
+    use serde_path_to_error::Segment;
+    path.iter().try_fold(root, |node, segment| match segment {
+        Segment::Map { key } => node.get(key.as_str()),
+        Segment::Seq { index } => node.get(*index),
+        Segment::Enum { .. } | Segment::Unknown => None,
+    })
 }
 
 /// The JSON Schema of config files, with each registered connector's settings.

@@ -59,9 +59,10 @@ pub fn render(status: &Status) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<p class=\"muted\">Connector <strong>{}</strong> · as of {} · \
-         <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
+        "<p class=\"muted\">Connector <strong>{}</strong> · state store <code>{}</code> · \
+         as of {} · <a href=\"/api/status\">JSON</a> · <a href=\"/metrics\">metrics</a></p>",
         escape(&status.connector),
+        escape(&status.store),
         time(status.at)
     );
     out.push_str("<h2>Connections</h2><table id=\"health\">");

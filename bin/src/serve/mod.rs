@@ -1,5 +1,5 @@
 //! The HTTP server of `tte-sync serve`: webhooks from both sides, the OAuth install, health
-//! probes. [`router`] builds the whole app from an [`AppState`] so tests drive it with
+//! probes, each request logged by its route ([`request_log`]). [`router`] builds the whole app from an [`AppState`] so tests drive it with
 //! `oneshot` or serve it on loopback; `serve_cmd` owns startup and shutdown.
 
 pub mod api;
@@ -8,6 +8,7 @@ pub mod error;
 pub mod html;
 pub mod metrics;
 pub mod oauth;
+pub mod request_log;
 pub mod status;
 pub mod webhooks;
 pub mod workers;
@@ -21,7 +22,6 @@ use axum::http::StatusCode;
 use axum::routing::{get, post};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::TraceLayer;
 use tte_sync_core::connector::CrmConnector;
 use tte_sync_core::engine::Engine;
 use tte_sync_core::store::Store;
@@ -105,7 +105,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             StatusCode::REQUEST_TIMEOUT,
             limits.request_timeout,
         ))
-        .layer(TraceLayer::new_for_http())
+        .layer(request_log::layer())
         .with_state(state)
 }
 

@@ -23,6 +23,8 @@ pub struct Status {
     pub at: DateTime<Utc>,
     /// The CRM connector's name.
     pub connector: String,
+    /// Where the state is kept, as the store names it: a database password shows as `***`.
+    pub store: String,
     /// Whether 10to8 and the CRM can be reached with our credentials.
     pub health: Health,
     /// The inbox: changes waiting.
@@ -153,6 +155,7 @@ impl Status {
         Ok(Self {
             at: Utc::now(),
             connector: name.to_owned(),
+            store: store.location().to_owned(),
             health: Health {
                 tte: tte_check,
                 crm,

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use super::auth::TokenStore;
 use super::{CrmConnector, Result};
+use crate::secret::config_value;
 
 /// What a connector gets from the host when it is built.
 #[derive(Clone)]
@@ -133,8 +134,8 @@ fn subschema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> sch
 fn check_config_of<C: ConnectorFactory>(
     config: &serde_json::Value,
 ) -> std::result::Result<(), (String, String)> {
-    let config: C::Config = serde_path_to_error::deserialize(config)
-        .map_err(|error| (error.path().to_string(), error.into_inner().to_string()))?;
+    let config: C::Config =
+        config_value::deserialize(config).map_err(|error| (error.key, error.message))?;
     C::validate(&config)
 }
 
@@ -143,9 +144,9 @@ fn build_erased<C: ConnectorFactory>(
     context: ConnectorContext,
 ) -> std::result::Result<Arc<dyn CrmConnector>, BuildError> {
     let config: C::Config =
-        serde_path_to_error::deserialize(&config).map_err(|error| BuildError::Config {
+        config_value::deserialize(&config).map_err(|error| BuildError::Config {
             connector: C::NAME,
-            message: format!("`{}`: {}", error.path(), error.inner()),
+            message: error.to_string(),
         })?;
     let connector = C::build(config, context).map_err(|error| BuildError::Connector {
         connector: C::NAME,
@@ -171,7 +172,7 @@ pub enum BuildError {
     Config {
         /// The connector.
         connector: &'static str,
-        /// What serde said, naming the key.
+        /// What serde said, naming the key (and the value only when it may be shown).
         message: String,
     },
     /// The connector refused the config.

@@ -1,9 +1,17 @@
-//! A string that never prints itself: tokens, client secrets, API keys.
+//! Keeping secrets out of output: [`Secret`], a string that never prints itself (tokens,
+//! client secrets, API keys); [`redact_url`] for URLs that carry a password (the database);
+//! [`config_value`] for errors about config values, which may be secrets given to the wrong
+//! key.
+
+pub mod config_value;
+mod url;
 
 use std::fmt;
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+
+pub use self::url::{HIDDEN, redact_url};
 
 /// A secret value. `Debug` and `Display` print `**redacted**`; [`Secret::expose`] is the one
 /// way to read it, so every place that does is easy to find.
