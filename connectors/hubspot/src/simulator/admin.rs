@@ -345,10 +345,7 @@ impl super::Sim {
     }
 
     pub(crate) fn set_validation_rules(&self, rules: ValidationRules) {
-        self.store
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .rules = rules;
+        self.store.write().unwrap_or_else(|e| e.into_inner()).rules = rules;
     }
 
     pub(crate) fn advance_clock(&self, by: Duration) {

@@ -17,9 +17,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::errors::ApiError;
+use super::oauth::{AccessCheck, TokenUse};
 use super::query::Query;
 use super::ratelimit::storm_refusal;
-use super::oauth::{AccessCheck, TokenUse};
 use super::state::ChangeOrigin;
 use super::{INTEGRATION_CHANGE_SOURCE, Sim, SimState, service_key_source_id};
 

@@ -23,7 +23,9 @@ use super::contacts::{
     to_values, write_error, written_names,
 };
 use super::errors::{ApiError, json_response};
-use super::state::{Change, ChangeOrigin, Claims, ContactView, EMAIL, OBJECT_ID, Store, WriteError};
+use super::state::{
+    Change, ChangeOrigin, Claims, ContactView, EMAIL, OBJECT_ID, Store, WriteError,
+};
 use super::state::{iso, value_to_string};
 use super::versions::ApiVersion;
 use super::{SimState, check_object_type};

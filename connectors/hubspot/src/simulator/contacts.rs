@@ -114,7 +114,9 @@ pub fn check_write(
     };
     store.check(target, values, claims, input_index)?;
     if enforce {
-        let existing = target.and_then(|id| store.live.get(&id)).map(|c| &c.properties);
+        let existing = target
+            .and_then(|id| store.live.get(&id))
+            .map(|c| &c.properties);
         store
             .rules
             .check(existing, values)
@@ -304,8 +306,15 @@ pub async fn create(
     let now = sim.now_ms();
     let (body, changes) = {
         let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        let warnings = check_write(&store, None, &mut values, &mut Claims::default(), 0, version)
-            .map_err(|e| write_error(&e, sim.config.portal_id))?;
+        let warnings = check_write(
+            &store,
+            None,
+            &mut values,
+            &mut Claims::default(),
+            0,
+            version,
+        )
+        .map_err(|e| write_error(&e, sim.config.portal_id))?;
         let (id, changes) = store.create(&values, now, &caller.origin());
         let record = render(&store, id, &written_names(&values));
         let trace = input.object_write_trace_id.as_ref();

@@ -272,7 +272,11 @@ impl Journal {
     /// Drops entries older than the retention window.
     fn prune(inner: &mut Inner, now: i64, config: &SimulatorConfig) {
         let oldest = now - config.journal_retention.as_millis() as i64;
-        while inner.entries.front().is_some_and(|e| e.published_at < oldest) {
+        while inner
+            .entries
+            .front()
+            .is_some_and(|e| e.published_at < oldest)
+        {
             inner.entries.pop_front();
         }
     }
@@ -340,7 +344,11 @@ impl Journal {
 
     /// Creates a subscription, or updates the one of the same type, portal and object type
     /// (the API calls it an upsert).
-    pub fn upsert_subscription(&self, mut subscription: JournalSubscription, now: i64) -> JournalSubscription {
+    pub fn upsert_subscription(
+        &self,
+        mut subscription: JournalSubscription,
+        now: i64,
+    ) -> JournalSubscription {
         let mut inner = self.lock();
         let existing = inner
             .subscriptions

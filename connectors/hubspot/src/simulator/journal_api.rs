@@ -258,7 +258,10 @@ pub async fn file(
         );
     }
     let query = Query::parse(raw.as_deref());
-    let expires: i64 = query.get("expires").and_then(|e| e.parse().ok()).unwrap_or(0);
+    let expires: i64 = query
+        .get("expires")
+        .and_then(|e| e.parse().ok())
+        .unwrap_or(0);
     let signature = query.get("signature").unwrap_or_default();
     if signature != sign(&sim, &offset, expires) {
         return storage_error(
@@ -332,7 +335,9 @@ pub async fn create_subscription(
         )));
     }
     if input.actions.is_empty() && kind == OBJECT {
-        return Err(ApiError::validation("actions must name at least one action"));
+        return Err(ApiError::validation(
+            "actions must name at least one action",
+        ));
     }
     if let Some(bad) = input
         .actions

@@ -246,9 +246,8 @@ pub(crate) struct Sim {
 impl Sim {
     fn new(config: SimulatorConfig) -> (Self, tokio::sync::mpsc::UnboundedReceiver<Change>) {
         let (webhooks, queue) = webhooks::Webhooks::new();
-        let mut rng = SplitMix64::new(
-            chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64,
-        );
+        let mut rng =
+            SplitMix64::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
         let journal = journal::Journal::new(rng.next_u64(), rng.next_u64());
         let sim = Self {
             config,

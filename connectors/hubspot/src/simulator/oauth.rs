@@ -78,11 +78,12 @@ impl Tokens {
     /// Forgets every token of the portal's install (client-credentials tokens stay: they
     /// belong to the app). Returns whether there was an install.
     pub fn uninstall(&mut self) -> bool {
-        let installed = !self.refresh.is_empty()
-            || self.access.values().any(|g| g.use_ == TokenUse::Portal);
+        let installed =
+            !self.refresh.is_empty() || self.access.values().any(|g| g.use_ == TokenUse::Portal);
         self.codes.clear();
         self.refresh.clear();
-        self.access.retain(|_, g| g.use_ == TokenUse::ClientCredentials);
+        self.access
+            .retain(|_, g| g.use_ == TokenUse::ClientCredentials);
         installed
     }
 }

@@ -16,9 +16,9 @@ use serde_json::{Value, json};
 
 use super::contacts::ObjectPath;
 use super::errors::{ApiError, PropertyIssue, json_response};
-use super::versions::ApiVersion;
 use super::query::Query;
 use super::state::iso;
+use super::versions::ApiVersion;
 use super::{SimState, check_object_type};
 
 /// HubSpot allows this many unique-value properties per object.
@@ -512,13 +512,11 @@ pub async fn create(
     store.properties.insert(name.clone(), property);
     drop(store);
     let mut response = json_response(StatusCode::CREATED, &body);
-    if let Ok(location) =
-        HeaderValue::from_str(&format!(
-            "{}{}/0-1/{name}",
-            sim.base_url(),
-            version.properties_base()
-        ))
-    {
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "{}{}/0-1/{name}",
+        sim.base_url(),
+        version.properties_base()
+    )) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)

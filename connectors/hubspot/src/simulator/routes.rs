@@ -56,10 +56,7 @@ fn crm_table(objects: &str, properties: &str) -> Router<SimState> {
                 .patch(contacts::update)
                 .delete(contacts::archive),
         )
-        .route(
-            properties,
-            get(properties::list).post(properties::create),
-        )
+        .route(properties, get(properties::list).post(properties::create))
         .route(
             &format!("{properties}/groups"),
             get(properties::list_groups),

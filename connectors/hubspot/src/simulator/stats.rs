@@ -158,13 +158,10 @@ impl Counters {
 
 /// Middleware counting every answer by route pattern and status.
 pub async fn count(State(sim): State<SimState>, request: Request, next: Next) -> Response {
-    let pattern = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(
-            || "(unmatched)".to_owned(),
-            |m| concrete_route(m.as_str(), request.uri().path()),
-        );
+    let pattern = request.extensions().get::<MatchedPath>().map_or_else(
+        || "(unmatched)".to_owned(),
+        |m| concrete_route(m.as_str(), request.uri().path()),
+    );
     let route = format!("{} {pattern}", request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16();

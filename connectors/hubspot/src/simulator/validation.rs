@@ -253,12 +253,18 @@ mod tests {
                 },
             }],
         };
-        let issues = rules.check(None, &values(&[("email", "a@b.co")])).unwrap_err();
+        let issues = rules
+            .check(None, &values(&[("email", "a@b.co")]))
+            .unwrap_err();
         assert_eq!(issues[0].code, MISSING_REQUIRED_PROPERTY);
         assert_eq!(issues[0].message, "A value for company must be provided");
         assert!(rules.check(None, &values(&[("company", "X")])).is_ok());
         let old = values(&[("company", "X")]);
-        assert!(rules.check(Some(&old), &values(&[("firstname", "Y")])).is_ok());
+        assert!(
+            rules
+                .check(Some(&old), &values(&[("firstname", "Y")]))
+                .is_ok()
+        );
         let issues = rules
             .check(Some(&old), &values(&[("lifecyclestage", "customer")]))
             .unwrap_err();
@@ -273,13 +279,19 @@ mod tests {
     fn loose_dates_are_normalised() {
         assert_eq!(normalise_date("2026-10-01"), None);
         assert_eq!(normalise_date("1790812800000"), None);
-        assert_eq!(normalise_date("1790860000000").as_deref(), Some("2026-10-01"));
+        assert_eq!(
+            normalise_date("1790860000000").as_deref(),
+            Some("2026-10-01")
+        );
         assert_eq!(normalise_date("1790812800").as_deref(), Some("2026-10-01"));
         assert_eq!(
             normalise_date("2026-10-01T13:45:00Z").as_deref(),
             Some("2026-10-01")
         );
-        assert_eq!(normalise_datetime("1790812800").as_deref(), Some("1790812800000"));
+        assert_eq!(
+            normalise_datetime("1790812800").as_deref(),
+            Some("1790812800000")
+        );
         assert_eq!(
             normalise_datetime("2026-10-01").as_deref(),
             Some("2026-10-01T00:00:00.000Z")
