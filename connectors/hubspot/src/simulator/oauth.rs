@@ -89,17 +89,45 @@ impl Tokens {
 }
 
 /// One RFC 6749 error with HubSpot's extra `status`/`message` fields.
-pub(crate) fn oauth_error(error: &str, hubspot_status: &str, description: &str) -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &json!({
-            "error": error,
-            "error_description": description,
-            "status": hubspot_status,
-            "message": description,
-            "correlationId": new_correlation_id(),
-        }),
-    )
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthError {
+    error: &'static str,
+    status: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    pub(crate) fn new(error: &'static str, status: &'static str, description: &str) -> Self {
+        Self {
+            error,
+            status,
+            description: description.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({
+                "error": self.error,
+                "error_description": self.description,
+                "status": self.status,
+                "message": self.description,
+                "correlationId": new_correlation_id(),
+            }),
+        )
+    }
+}
+
+/// [`OAuthError`] as a response.
+pub(crate) fn oauth_error(
+    error: &'static str,
+    hubspot_status: &'static str,
+    description: &str,
+) -> Response {
+    OAuthError::new(error, hubspot_status, description).into_response()
 }
 
 fn redirect(to: &str) -> Response {
@@ -296,7 +324,7 @@ pub(crate) fn exchange(
         "client_credentials" if client_credentials => {
             match super::oauth_dated::issue_client_credentials(sim, &mut tokens, field("scope")) {
                 Ok(body) => body,
-                Err(response) => return response,
+                Err(error) => return error.into_response(),
             }
         }
         "" => return oauth_error("invalid_request", "BAD_GRANT_TYPE", "missing grant_type"),

@@ -20,7 +20,7 @@ use url::form_urlencoded;
 
 use super::auth::{CallerKind, bearer, refused_credential};
 use super::errors::json_response;
-use super::oauth::{AccessGrant, TokenUse, Tokens, exchange, oauth_error};
+use super::oauth::{AccessGrant, OAuthError, TokenUse, Tokens, exchange};
 use super::{CLIENT_CREDENTIALS_SCOPES, DEFAULT_USER_ID, Sim, SimState};
 
 const FORM: &str = "application/x-www-form-urlencoded";
@@ -33,9 +33,9 @@ fn form(
     headers: &HeaderMap,
     raw_query: Option<&str>,
     body: &Bytes,
-) -> Result<HashMap<String, String>, Response> {
+) -> Result<HashMap<String, String>, OAuthError> {
     if raw_query.is_some_and(|q| !q.is_empty()) {
-        return Err(oauth_error(
+        return Err(OAuthError::new(
             "invalid_request",
             "BAD_REQUEST",
             "send the parameters in the form-encoded body, not in the query string",
@@ -46,7 +46,7 @@ fn form(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.to_ascii_lowercase().starts_with(FORM));
     if !is_form {
-        return Err(oauth_error(
+        return Err(OAuthError::new(
             "invalid_request",
             "BAD_REQUEST",
             "the body must be application/x-www-form-urlencoded",
@@ -56,16 +56,16 @@ fn form(
 }
 
 /// Whether the form names this app's client.
-fn check_client(sim: &Sim, form: &HashMap<String, String>) -> Result<(), Response> {
+fn check_client(sim: &Sim, form: &HashMap<String, String>) -> Result<(), OAuthError> {
     if form.get("client_id").map(String::as_str) != Some(sim.config.client_id.as_str()) {
-        return Err(oauth_error(
+        return Err(OAuthError::new(
             "invalid_client",
             "BAD_CLIENT_ID",
             "missing or unknown client_id",
         ));
     }
     if form.get("client_secret").map(String::as_str) != Some(sim.config.client_secret.as_str()) {
-        return Err(oauth_error(
+        return Err(OAuthError::new(
             "invalid_client",
             "BAD_CLIENT_SECRET",
             "missing or invalid client_secret",
@@ -80,7 +80,7 @@ pub(crate) fn issue_client_credentials(
     sim: &SimState,
     tokens: &mut Tokens,
     scope: &str,
-) -> Result<Value, Response> {
+) -> Result<Value, OAuthError> {
     let requested: Vec<String> = scope
         .split([' ', '+', ','])
         .filter(|s| !s.is_empty())
@@ -90,7 +90,7 @@ pub(crate) fn issue_client_credentials(
         .iter()
         .find(|s| !CLIENT_CREDENTIALS_SCOPES.contains(&s.as_str()))
     {
-        return Err(oauth_error(
+        return Err(OAuthError::new(
             "invalid_scope",
             "BAD_SCOPE",
             &format!("scope {unknown} cannot be granted to a client credentials token"),
@@ -133,7 +133,7 @@ pub async fn token(
 ) -> Response {
     match form(&headers, raw.as_deref(), &body) {
         Ok(form) => exchange(&sim, &form, true),
-        Err(response) => response,
+        Err(error) => error.into_response(),
     }
 }
 
@@ -146,10 +146,10 @@ pub async fn introspect(
 ) -> Response {
     let form = match form(&headers, raw.as_deref(), &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
-    if let Err(response) = check_client(&sim, &form) {
-        return response;
+    if let Err(error) = check_client(&sim, &form) {
+        return error.into_response();
     }
     let token = form.get("token").cloned().unwrap_or_default();
     let now = sim.now_ms();
@@ -212,10 +212,10 @@ pub async fn revoke(
 ) -> Response {
     let form = match form(&headers, raw.as_deref(), &body) {
         Ok(form) => form,
-        Err(response) => return response,
+        Err(error) => return error.into_response(),
     };
-    if let Err(response) = check_client(&sim, &form) {
-        return response;
+    if let Err(error) = check_client(&sim, &form) {
+        return error.into_response();
     }
     if let Some(token) = form.get("token") {
         sim.tokens
