@@ -1,5 +1,6 @@
 //! `tte-sync simulate`: runs the HubSpot and 10to8 simulators
-//! standalone on loopback, prints base URLs, tokens and keys, and stops on Ctrl-C.
+//! standalone on loopback, prints base URLs, the credentials of each HubSpot app kind and the
+//! API versions served, and stops on Ctrl-C.
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -7,7 +8,9 @@ use std::time::Duration;
 
 use anyhow::Context;
 use tte_sync_core::tte::simulator::{Faults, TteSimConfig, TteSimulator};
-use tte_sync_hubspot::simulator::{HubSpotSimulator, RateLimits, SimulatorConfig};
+use tte_sync_hubspot::simulator::{
+    HubSpotSimulator, RateLimits, SUPPORTED_VERSIONS, SimulatorConfig,
+};
 
 /// Options of `tte-sync simulate`.
 #[derive(Debug, clap::Args)]
@@ -77,6 +80,16 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         "  private-app token   {}",
         config.private_app_tokens.join(", ")
     )?;
+    writeln!(
+        out,
+        "  static app token    {}",
+        config.static_app_tokens.join(", ")
+    )?;
+    writeln!(
+        out,
+        "  service key         {}",
+        config.service_keys.join(", ")
+    )?;
     writeln!(out, "  developer API key   {}", config.developer_api_key)?;
     writeln!(out, "  app id              {}", config.app_id)?;
     writeln!(out, "  portal id           {}", config.portal_id)?;
@@ -86,6 +99,17 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         out,
         "  authorize URL       {}/oauth/authorize",
         hubspot.base_url()
+    )?;
+    writeln!(
+        out,
+        "  API versions        v3 and {} (e.g. /crm/objects/{}/contacts)",
+        SUPPORTED_VERSIONS.join(", "),
+        SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.len() - 1]
+    )?;
+    writeln!(
+        out,
+        "  token URL           /oauth/{{{}}}/token (client_credentials for the Webhooks Journal)",
+        SUPPORTED_VERSIONS.join("|")
     )?;
     writeln!(
         out,

@@ -1,6 +1,6 @@
 //! The admin API under `/_sim/` — not part of HubSpot: seeding, reading state, editing as a
-//! person in HubSpot's UI would (firing webhooks with `changeSource: CRM_UI`), faults, the
-//! clock and stats.
+//! person in HubSpot's UI would (firing webhooks with `changeSource: CRM_UI`), the portal's
+//! validation rules, uninstalling the OAuth app, faults, the clock and stats.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use super::contacts::write_error;
 use super::errors::{ApiError, json_response};
 use super::state::{ChangeOrigin, Claims, value_to_string};
+use super::validation::ValidationRules;
 use super::{DEFAULT_USER_ID, Faults, SimState, UI_CHANGE_SOURCE};
 
 /// The admin routes.
@@ -36,6 +37,11 @@ pub fn router() -> Router<SimState> {
         .route("/_sim/stats", get(stats))
         .route("/_sim/stats/reset", post(reset_stats))
         .route("/_sim/reset", post(reset))
+        .route(
+            "/_sim/validation-rules",
+            put(set_validation_rules).get(get_validation_rules),
+        )
+        .route("/_sim/oauth/uninstall", post(uninstall))
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
@@ -235,6 +241,38 @@ async fn reset(State(sim): State<SimState>) -> Response {
     StatusCode::NO_CONTENT.into_response()
 }
 
+async fn set_validation_rules(
+    State(sim): State<SimState>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let rules: ValidationRules = parse(&body)?;
+    {
+        let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(unknown) = rules
+            .property_names()
+            .into_iter()
+            .find(|name| store.properties.get(*name).is_none_or(|p| p.archived))
+        {
+            return Err(ApiError::validation(format!(
+                "validation rules name {unknown}, which is not a contact property; create it first"
+            )));
+        }
+    }
+    sim.set_validation_rules(rules.clone());
+    Ok(json_response(StatusCode::OK, &json!(rules)))
+}
+
+async fn get_validation_rules(State(sim): State<SimState>) -> Response {
+    let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
+    json_response(StatusCode::OK, &json!(store.rules))
+}
+
+/// Uninstalls the OAuth app as a person would in HubSpot's connected-apps settings.
+async fn uninstall(State(sim): State<SimState>) -> Response {
+    let was_installed = sim.uninstall_app();
+    json_response(StatusCode::OK, &json!({ "uninstalled": was_installed }))
+}
+
 async fn reset_stats(State(sim): State<SimState>) -> Response {
     sim.counters.reset();
     StatusCode::NO_CONTENT.into_response()
@@ -304,6 +342,10 @@ impl super::Sim {
             .restore(id, now, &user_origin(user_id))?;
         self.publish(vec![change]);
         Ok(())
+    }
+
+    pub(crate) fn set_validation_rules(&self, rules: ValidationRules) {
+        self.store.write().unwrap_or_else(|e| e.into_inner()).rules = rules;
     }
 
     pub(crate) fn advance_clock(&self, by: Duration) {

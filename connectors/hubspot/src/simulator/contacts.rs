@@ -1,9 +1,10 @@
-//! Contacts v3 (`/crm/v3/objects/{contacts|contact|0-1}`): list, read, create, update, archive,
-//! the batch endpoints, merge and GDPR delete.
+//! The contacts of the objects API (`/crm/v3/objects/{objectType}` and
+//! `/crm/objects/{version}/{objectType}`, the object type in any letter case): list, read,
+//! create, update, archive, batch read, merge and GDPR delete, and the write check every
+//! write shares (the batch writes are in `batch`).
 //!
-//! Batch semantics follow the reference: at most 100 inputs; per-input errors (207) only when
-//! every input carries an `objectWriteTraceId` (and never for upserts keyed by `email`),
-//! otherwise the first error fails the whole batch and nothing is written.
+//! On 2026-09 writes normalise loose dates (the record then carries `warnings[]`) and enforce
+//! the portal's validation rules; v3 and 2026-03 keep the old behaviour.
 
 use std::collections::BTreeMap;
 
@@ -19,10 +20,27 @@ use super::auth::Caller;
 use super::errors::{ApiError, CONFLICT, OBJECT_NOT_FOUND, json_response, property_issues_body};
 use super::query::Query;
 use super::state::{
-    Change, ChangeOrigin, Claims, ContactView, DEFAULT_PROPERTIES, EMAIL, OBJECT_ID, Store,
-    WriteError, iso, value_to_string,
+    Claims, ContactView, DEFAULT_PROPERTIES, Store, WriteError, iso, value_to_string,
 };
+use super::validation::{normalise_dates, rule_violation_body};
+use super::versions::ApiVersion;
 use super::{SimState, check_object_type};
+
+/// The captures of a route ending in `{object_type}` (any `{version}` is ignored here).
+#[derive(Debug, Deserialize)]
+pub struct ObjectPath {
+    /// `contacts`, `0-1`, … in any case.
+    pub object_type: String,
+}
+
+/// The captures of a route ending in `{object_type}/{id}`.
+#[derive(Debug, Deserialize)]
+pub struct RecordPath {
+    /// `contacts`, `0-1`, … in any case.
+    pub object_type: String,
+    /// The record id (or the `idProperty` value).
+    pub id: String,
+}
 
 /// Most records one list page returns.
 pub const MAX_LIST_LIMIT: u64 = 100;
@@ -67,14 +85,64 @@ pub fn write_error(error: &WriteError, portal_id: u64) -> ApiError {
             "Duplicate IDs found in batch input: [{id}]. IDs must be unique"
         )),
         WriteError::NotFound(id) => ApiError::object_not_found(id),
+        WriteError::RuleViolation(issues) => ApiError {
+            status: StatusCode::BAD_REQUEST,
+            body: rule_violation_body(issues),
+        },
     }
 }
 
-fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
+/// Checks a write of `values` to `target` (`None`: a create) as `version` does: on 2026-09
+/// loose dates are normalised in place (the warnings are returned) and the portal's
+/// validation rules apply after the property checks.
+///
+/// # Errors
+/// The first reason the write would be refused.
+pub fn check_write(
+    store: &Store,
+    target: Option<u64>,
+    values: &mut BTreeMap<String, String>,
+    claims: &mut Claims,
+    input_index: usize,
+    version: ApiVersion,
+) -> Result<Vec<Value>, WriteError> {
+    let enforce = version.enforces_write_validation();
+    let warnings = if enforce {
+        normalise_dates(&store.properties, values)
+    } else {
+        Vec::new()
+    };
+    store.check(target, values, claims, input_index)?;
+    if enforce {
+        let existing = target
+            .and_then(|id| store.live.get(&id))
+            .map(|c| &c.properties);
+        store
+            .rules
+            .check(existing, values)
+            .map_err(WriteError::RuleViolation)?;
+    }
+    Ok(warnings)
+}
+
+/// Adds the write's `objectWriteTraceId` and `warnings` to a rendered record.
+fn annotate(mut record: Value, trace: Option<&String>, warnings: Vec<Value>) -> Value {
+    if let Some(map) = record.as_object_mut() {
+        if let Some(trace) = trace {
+            map.insert("objectWriteTraceId".into(), json!(trace));
+        }
+        if !warnings.is_empty() {
+            map.insert("warnings".into(), Value::Array(warnings));
+        }
+    }
+    record
+}
+
+pub(crate) fn parse_body<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {
     serde_json::from_slice(body).map_err(ApiError::bad_json)
 }
 
-fn to_values(properties: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
+pub(crate) fn to_values(properties: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
     properties
         .iter()
         .map(|(k, v)| (k.clone(), value_to_string(v)))
@@ -82,7 +150,7 @@ fn to_values(properties: &BTreeMap<String, Value>) -> BTreeMap<String, String> {
 }
 
 /// The properties a write result shows: the defaults plus the ones written.
-fn written_names(values: &BTreeMap<String, String>) -> Vec<String> {
+pub(crate) fn written_names(values: &BTreeMap<String, String>) -> Vec<String> {
     let mut names: Vec<String> = DEFAULT_PROPERTIES.iter().map(|s| (*s).to_owned()).collect();
     for name in values.keys() {
         if !names.contains(name) {
@@ -116,7 +184,7 @@ fn batch_body(results: Vec<Value>, errors: Vec<Value>, started: i64, completed: 
 }
 
 /// One per-input error of a 207 answer (`StandardError`).
-fn standard_error(error: &ApiError, context_key: &str, context: &[String]) -> Value {
+pub(crate) fn standard_error(error: &ApiError, context_key: &str, context: &[String]) -> Value {
     let mut body = error.body.clone();
     if let Some(map) = body.as_object_mut() {
         map.remove("correlationId");
@@ -126,7 +194,7 @@ fn standard_error(error: &ApiError, context_key: &str, context: &[String]) -> Va
     body
 }
 
-fn check_limit(len: usize) -> Result<(), ApiError> {
+pub(crate) fn check_limit(len: usize) -> Result<(), ApiError> {
     if len > MAX_BATCH_INPUTS {
         return Err(ApiError::validation(format!(
             "Batch input limit exceeded: {len} inputs were sent but at most {MAX_BATCH_INPUTS} are allowed per request"
@@ -138,7 +206,8 @@ fn check_limit(len: usize) -> Result<(), ApiError> {
 /// `GET /crm/v3/objects/contacts`.
 pub async fn list(
     State(sim): State<SimState>,
-    Path(object_type): Path<String>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -171,8 +240,9 @@ pub async fn list(
     };
     if let Some((next, _)) = page.next() {
         let mut link = format!(
-            "{}/crm/v3/objects/contacts?limit={limit}&after={next}",
-            sim.base_url()
+            "{}{}/contacts?limit={limit}&after={next}",
+            sim.base_url(),
+            version.objects_base()
         );
         if archived {
             link.push_str("&archived=true");
@@ -185,7 +255,7 @@ pub async fn list(
 /// `GET /crm/v3/objects/contacts/{id}[?idProperty]`.
 pub async fn get(
     State(sim): State<SimState>,
-    Path((object_type, id)): Path<(String, String)>,
+    Path(RecordPath { object_type, id }): Path<RecordPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -212,33 +282,43 @@ pub async fn get(
     ))
 }
 
+/// A create input (`SimplePublicObjectInputForCreate`).
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct ObjectInput {
+pub(crate) struct ObjectInput {
     #[serde(default)]
-    properties: BTreeMap<String, Value>,
+    pub(crate) properties: BTreeMap<String, Value>,
     #[serde(default)]
-    object_write_trace_id: Option<String>,
+    pub(crate) object_write_trace_id: Option<String>,
 }
 
 /// `POST /crm/v3/objects/contacts`: 201.
 pub async fn create(
     State(sim): State<SimState>,
     Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
+    Extension(version): Extension<ApiVersion>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
     let input: ObjectInput = parse_body(&body)?;
-    let values = to_values(&input.properties);
+    let mut values = to_values(&input.properties);
     let now = sim.now_ms();
     let (body, changes) = {
         let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        store
-            .check(None, &values, &mut Claims::default(), 0)
-            .map_err(|e| write_error(&e, sim.config.portal_id))?;
+        let warnings = check_write(
+            &store,
+            None,
+            &mut values,
+            &mut Claims::default(),
+            0,
+            version,
+        )
+        .map_err(|e| write_error(&e, sim.config.portal_id))?;
         let (id, changes) = store.create(&values, now, &caller.origin());
-        (render(&store, id, &written_names(&values)), changes)
+        let record = render(&store, id, &written_names(&values));
+        let trace = input.object_write_trace_id.as_ref();
+        (annotate(record, trace, warnings), changes)
     };
     sim.publish(changes);
     Ok(json_response(StatusCode::CREATED, &body))
@@ -248,25 +328,28 @@ pub async fn create(
 pub async fn update(
     State(sim): State<SimState>,
     Extension(caller): Extension<Caller>,
-    Path((object_type, id)): Path<(String, String)>,
+    Extension(version): Extension<ApiVersion>,
+    Path(RecordPath { object_type, id }): Path<RecordPath>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
     let query = Query::parse(raw.as_deref());
     let input: ObjectInput = parse_body(&body)?;
-    let values = to_values(&input.properties);
+    let mut values = to_values(&input.properties);
     let now = sim.now_ms();
     let (body, changes) = {
         let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
         let target = store
             .resolve(&id, query.get("idProperty"))
             .ok_or_else(|| ApiError::object_not_found(&id))?;
-        store
-            .check(Some(target), &values, &mut Claims::default(), 0)
+        let mut claims = Claims::default();
+        let warnings = check_write(&store, Some(target), &mut values, &mut claims, 0, version)
             .map_err(|e| write_error(&e, sim.config.portal_id))?;
         let changes = store.apply(target, &values, now, &caller.origin());
-        (render(&store, target, &written_names(&values)), changes)
+        let record = render(&store, target, &written_names(&values));
+        let trace = input.object_write_trace_id.as_ref();
+        (annotate(record, trace, warnings), changes)
     };
     sim.publish(changes);
     Ok(json_response(StatusCode::OK, &body))
@@ -276,7 +359,7 @@ pub async fn update(
 pub async fn archive(
     State(sim): State<SimState>,
     Extension(caller): Extension<Caller>,
-    Path((object_type, id)): Path<(String, String)>,
+    Path(RecordPath { object_type, id }): Path<RecordPath>,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
     let now = sim.now_ms();
@@ -291,10 +374,11 @@ pub async fn archive(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
+/// An input naming a record.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-struct IdInput {
-    id: Value,
+pub(crate) struct IdInput {
+    pub(crate) id: Value,
 }
 
 #[derive(Debug, Deserialize)]
@@ -311,7 +395,7 @@ struct BatchRead {
 /// `POST …/batch/read`: 200, or 207 naming the ids not found.
 pub async fn batch_read(
     State(sim): State<SimState>,
-    Path(object_type): Path<String>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Result<Response, ApiError> {
@@ -365,296 +449,6 @@ pub async fn batch_read(
 }
 
 #[derive(Debug, Deserialize)]
-struct Batch<T> {
-    inputs: Vec<T>,
-}
-
-/// A batch write planned input by input: what to do, or why not.
-enum Planned {
-    Create(BTreeMap<String, String>),
-    Update(u64, BTreeMap<String, String>),
-}
-
-/// One written record of a batch answer: the contact and, for upserts, whether it is new.
-#[derive(Serialize)]
-struct WrittenView<'a> {
-    #[serde(flatten)]
-    contact: ContactView<'a>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    new: Option<bool>,
-}
-
-/// A batch answer (`BatchResponseSimplePublicObject`, with errors when 207).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct BatchView<'a> {
-    status: &'static str,
-    results: Vec<WrittenView<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    num_errors: Option<usize>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    errors: Vec<Value>,
-    started_at: String,
-    completed_at: String,
-}
-
-/// Runs a planned batch — whole-batch failure unless `traced`, else 207 for the failures —
-/// and renders the answer while the store is still locked.
-fn run_batch(
-    sim: &SimState,
-    store: &mut Store,
-    plans: Vec<(Option<String>, Result<Planned, WriteError>)>,
-    traced: bool,
-    origin: &ChangeOrigin,
-    answer: (StatusCode, i64, bool),
-) -> Result<(Response, Vec<Change>), ApiError> {
-    let (ok_status, started, with_new_flag) = answer;
-    let portal = sim.config.portal_id;
-    if !traced {
-        if let Some((_, Err(error))) = plans.iter().find(|(_, p)| p.is_err()) {
-            return Err(write_error(error, portal));
-        }
-    }
-    let now = sim.now_ms();
-    let mut written = Vec::new();
-    let mut errors = Vec::new();
-    let mut changes = Vec::new();
-    for (trace, plan) in plans {
-        match plan {
-            Ok(Planned::Create(values)) => {
-                let (id, made) = store.create(&values, now, origin);
-                changes.extend(made);
-                written.push((id, written_names(&values), with_new_flag.then_some(true)));
-            }
-            Ok(Planned::Update(id, values)) => {
-                changes.extend(store.apply(id, &values, now, origin));
-                written.push((id, written_names(&values), with_new_flag.then_some(false)));
-            }
-            Err(error) => {
-                let api = write_error(&error, portal);
-                errors.push(standard_error(
-                    &api,
-                    "objectWriteTraceId",
-                    &[trace.unwrap_or_default()],
-                ));
-            }
-        }
-    }
-    let store = &*store;
-    let results = written
-        .iter()
-        .filter_map(|(id, names, new)| {
-            let contact = store.live.get(id)?;
-            Some(WrittenView {
-                contact: contact.view(names, &store.properties),
-                new: *new,
-            })
-        })
-        .collect();
-    let status = if errors.is_empty() {
-        ok_status
-    } else {
-        StatusCode::MULTI_STATUS
-    };
-    let body = BatchView {
-        status: "COMPLETE",
-        results,
-        num_errors: (!errors.is_empty()).then_some(errors.len()),
-        errors,
-        started_at: iso(started),
-        completed_at: iso(sim.now_ms()),
-    };
-    Ok((json_response(status, &body), changes))
-}
-
-fn all_traced<T>(inputs: &[T], trace: impl Fn(&T) -> bool) -> bool {
-    !inputs.is_empty() && inputs.iter().all(trace)
-}
-
-/// What a batch input's plan is: its trace id and what to do (or why not).
-type InputPlan = (Option<String>, Result<Planned, WriteError>);
-
-/// The part every batch write shares: under the store's lock, `plan` each input (the one
-/// thing the endpoints differ in; an `Err` refuses the whole request), run the plans as one
-/// batch answered with `answer` (status, and whether results carry `new`), and publish the
-/// changes once the lock is released.
-fn write_batch<I>(
-    sim: &SimState,
-    caller: &Caller,
-    inputs: &[I],
-    traced: bool,
-    answer: (StatusCode, bool),
-    mut plan: impl FnMut(&mut Store, &mut Claims, usize, &I) -> Result<InputPlan, ApiError>,
-) -> Result<Response, ApiError> {
-    let started = sim.now_ms();
-    let (response, changes) = {
-        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        let mut claims = Claims::default();
-        let plans = inputs
-            .iter()
-            .enumerate()
-            .map(|(n, input)| plan(&mut store, &mut claims, n, input))
-            .collect::<Result<Vec<_>, _>>()?;
-        run_batch(
-            sim,
-            &mut store,
-            plans,
-            traced,
-            &caller.origin(),
-            (answer.0, started, answer.1),
-        )?
-    };
-    sim.publish(changes);
-    Ok(response)
-}
-
-/// `POST …/batch/create`: 201, 207 with trace ids, or the first error for the whole batch.
-pub async fn batch_create(
-    State(sim): State<SimState>,
-    Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_object_type(&object_type)?;
-    let batch: Batch<ObjectInput> = parse_body(&body)?;
-    check_limit(batch.inputs.len())?;
-    let traced = all_traced(&batch.inputs, |i| i.object_write_trace_id.is_some());
-    write_batch(
-        &sim,
-        &caller,
-        &batch.inputs,
-        traced,
-        (StatusCode::CREATED, false),
-        |store, claims, n, input| {
-            let values = to_values(&input.properties);
-            let plan = store
-                .check(None, &values, claims, n)
-                .map(|()| Planned::Create(values));
-            Ok((input.object_write_trace_id.clone(), plan))
-        },
-    )
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct IdentifiedInput {
-    id: Value,
-    #[serde(default)]
-    id_property: Option<String>,
-    #[serde(default)]
-    properties: BTreeMap<String, Value>,
-    #[serde(default)]
-    object_write_trace_id: Option<String>,
-}
-
-/// `POST …/batch/update`: 200, 207 with trace ids, or the first error for the whole batch.
-pub async fn batch_update(
-    State(sim): State<SimState>,
-    Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_object_type(&object_type)?;
-    let batch: Batch<IdentifiedInput> = parse_body(&body)?;
-    check_limit(batch.inputs.len())?;
-    let traced = all_traced(&batch.inputs, |i| i.object_write_trace_id.is_some());
-    write_batch(
-        &sim,
-        &caller,
-        &batch.inputs,
-        traced,
-        (StatusCode::OK, false),
-        |store, claims, n, input| {
-            let id = value_to_string(&input.id);
-            let values = to_values(&input.properties);
-            let plan = store
-                .resolve(&id, input.id_property.as_deref())
-                .ok_or(WriteError::NotFound(id))
-                .and_then(|target| {
-                    store.check(Some(target), &values, claims, n)?;
-                    claims.claim_id(target, n)?;
-                    Ok(Planned::Update(target, values))
-                });
-            Ok((input.object_write_trace_id.clone(), plan))
-        },
-    )
-}
-
-/// `POST …/batch/upsert`: by `email` or a unique property; results carry `new`.
-pub async fn batch_upsert(
-    State(sim): State<SimState>,
-    Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_object_type(&object_type)?;
-    let batch: Batch<IdentifiedInput> = parse_body(&body)?;
-    check_limit(batch.inputs.len())?;
-    // Partial upserts are not supported when email is the idProperty.
-    let traced = all_traced(&batch.inputs, |i| {
-        i.object_write_trace_id.is_some() && i.id_property.as_deref() != Some(EMAIL)
-    });
-    write_batch(
-        &sim,
-        &caller,
-        &batch.inputs,
-        traced,
-        (StatusCode::OK, true),
-        |store, claims, n, input| {
-            let id = value_to_string(&input.id);
-            let Some(id_property) = input
-                .id_property
-                .as_deref()
-                .filter(|p| *p != OBJECT_ID && store.is_id_property(p))
-            else {
-                return Err(ApiError::validation(format!(
-                    "idProperty must be email or a property with hasUniqueValue, got {}",
-                    input.id_property.as_deref().unwrap_or("nothing")
-                )));
-            };
-            let mut values = to_values(&input.properties);
-            let plan = match store.resolve(&id, Some(id_property)) {
-                Some(target) => store
-                    .check(Some(target), &values, claims, n)
-                    .and_then(|()| claims.claim_id(target, n))
-                    .map(|()| Planned::Update(target, values)),
-                None => {
-                    values.insert(id_property.to_owned(), id.clone());
-                    store
-                        .check(None, &values, claims, n)
-                        .map(|()| Planned::Create(values))
-                }
-            };
-            Ok((input.object_write_trace_id.clone(), plan))
-        },
-    )
-}
-
-/// `POST …/batch/archive`: 204 whatever the ids.
-pub async fn batch_archive(
-    State(sim): State<SimState>,
-    Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
-    body: Bytes,
-) -> Result<Response, ApiError> {
-    check_object_type(&object_type)?;
-    let batch: Batch<IdInput> = parse_body(&body)?;
-    check_limit(batch.inputs.len())?;
-    let now = sim.now_ms();
-    let changes: Vec<Change> = {
-        let mut store = sim.store.write().unwrap_or_else(|e| e.into_inner());
-        batch
-            .inputs
-            .iter()
-            .filter_map(|input| value_to_string(&input.id).parse::<u64>().ok())
-            .filter_map(|id| store.archive(id, now, &caller.origin()))
-            .collect()
-    };
-    sim.publish(changes);
-    Ok(StatusCode::NO_CONTENT.into_response())
-}
-
-#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct MergeInput {
     primary_object_id: Value,
@@ -665,7 +459,7 @@ struct MergeInput {
 pub async fn merge(
     State(sim): State<SimState>,
     Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -694,7 +488,7 @@ struct GdprInput {
 pub async fn gdpr_delete(
     State(sim): State<SimState>,
     Extension(caller): Extension<Caller>,
-    Path(object_type): Path<String>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;

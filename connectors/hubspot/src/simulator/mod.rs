@@ -1,55 +1,67 @@
 //! An in-memory simulator of the HubSpot APIs a contact sync uses, behind the `simulator`
-//! feature: contacts v3 (with search and batches), properties v3, OAuth, webhook management
-//! and signed webhook delivery, rate limits, and an admin API under `/_sim/` that plays the
-//! person using HubSpot's UI and injects faults.
+//! feature: contacts (with search and batches) and properties under the numbered `v3` paths
+//! and the date-based `2026-03` and `2026-09` ones, OAuth (v1/v3 and the dated token,
+//! introspect, revoke and uninstall endpoints, client credentials), webhook management and
+//! signed webhook delivery, the Webhooks Journal, the portal's validation rules, rate limits,
+//! and an admin API under `/_sim/` that plays the person using HubSpot's UI and injects faults.
 //!
 //! Start it in-process with [`HubSpotSimulator::start`] (tests, the demo) or standalone with
-//! `tte-sync simulate`. It follows `reference/hubspot-api.md`: status codes, error bodies,
-//! limits, paging, rate-limit headers and webhook signatures.
+//! `tte-sync simulate`. It follows `reference/hubspot-api.md` and, where they differ,
+//! `reference/hubspot-2026.md`: status codes, error bodies, limits, paging, rate-limit headers
+//! and webhook signatures.
+//!
+//! Credentials: legacy private-app tokens, project-app static tokens, Service Keys (REST CRM
+//! calls only), OAuth access tokens of the portal, app-level client-credentials tokens (the
+//! Webhooks Journal) and the developer API key (webhook management).
 //!
 //! Writes made with a token of an app carry `changeSource` [`INTEGRATION_CHANGE_SOURCE`] and
-//! `sourceId` = the app id (as a string) in their webhook events, so a connector can drop the
-//! echoes of its own writes; edits through the admin user-edit endpoint carry
+//! `sourceId` = the app id (as a string) in their webhook events and journal entries, so a
+//! connector can drop the echoes of its own writes; a Service Key's writes carry
+//! [`service_key_source_id`]; edits through the admin user-edit endpoint carry
 //! [`UI_CHANGE_SOURCE`] and `sourceId` `userId:<n>`.
 
 mod admin;
 mod auth;
+mod batch;
 mod contacts;
 mod errors;
+mod journal;
+mod journal_api;
 mod oauth;
+mod oauth_dated;
 mod properties;
 mod query;
 mod ratelimit;
+mod routes;
 mod search;
 mod state;
 mod stats;
+mod validation;
+mod versions;
 mod webhooks;
 
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, RwLock};
 use std::time::Duration;
 
-use axum::Router;
-use axum::extract::{OriginalUri, State};
-use axum::http::{Method, StatusCode};
-use axum::middleware::from_fn_with_state;
-use axum::response::Response;
-use axum::routing::{get, post};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::Value;
 use tte_sync_core::simulate::{ServedRouter, SplitMix64, people, serve_on_loopback};
 
 pub use errors::{ApiError, JSON_UTF8, PropertyIssue};
 pub use ratelimit::RateLimits;
 pub use state::{Change, ChangeKind, ChangeOrigin, WriteError, hubspot_accepts_email};
 pub use stats::{RouteCount, Stats, WebhookStats};
+pub use validation::{
+    ConditionalRule, MISSING_CONDITIONAL_REQUIRED_PROPERTY, MISSING_REQUIRED_PROPERTY,
+    PROPERTY_VALUE_NORMALIZED, RuleCondition, ValidationRules,
+};
+pub use versions::{ApiVersion, SUPPORTED_VERSIONS};
 pub use webhooks::{
     MAX_EVENTS_PER_REQUEST, REQUEST_TIMESTAMP, SIGNATURE, SIGNATURE_V3, SIGNATURE_VERSION,
 };
 
-use auth::{Caller, CallerKind};
-use errors::json_response;
-use state::{ADDITIONAL_EMAILS, Claims, EMAIL, Store, iso};
+use state::{ADDITIONAL_EMAILS, Claims, EMAIL, Store};
 use stats::Counters;
 
 /// `changeSource` of webhook events caused by API writes of an app's token; `sourceId` is then
@@ -58,8 +70,12 @@ pub const INTEGRATION_CHANGE_SOURCE: &str = "INTEGRATION";
 /// `changeSource` of webhook events caused by a person in HubSpot's UI (the admin user-edit
 /// endpoints); `sourceId` is then `userId:<n>`.
 pub const UI_CHANGE_SOURCE: &str = "CRM_UI";
-/// The default private-app token.
+/// The default private-app token (a legacy private app).
 pub const DEFAULT_PRIVATE_APP_TOKEN: &str = "pat-na1-00000000-0000-4000-8000-000000000001";
+/// The default static token of a project app with static auth (acts as [`DEFAULT_APP_ID`]).
+pub const DEFAULT_STATIC_APP_TOKEN: &str = "pat-na1-00000000-0000-4000-8000-000000000005";
+/// The default Service Key (REST CRM calls only).
+pub const DEFAULT_SERVICE_KEY: &str = "pat-na1-00000000-0000-4000-8000-000000000006";
 /// The default developer API key (webhook management).
 pub const DEFAULT_DEVELOPER_API_KEY: &str = "dev-key-00000000-0000-4000-8000-000000000002";
 /// The default OAuth client id.
@@ -72,6 +88,31 @@ pub const DEFAULT_PORTAL_ID: u64 = 62_515;
 pub const DEFAULT_APP_ID: u64 = 54_321;
 /// The default user id of admin edits.
 pub const DEFAULT_USER_ID: u64 = 882_761_034;
+/// The scopes an app's client-credentials token may ask for (the Webhooks Journal's and the
+/// contact object scopes); a request without `scope` gets all of them.
+pub const CLIENT_CREDENTIALS_SCOPES: &[&str] = &[
+    "developer.webhooks_journal.read",
+    "developer.webhooks_journal.subscriptions.read",
+    "developer.webhooks_journal.subscriptions.write",
+    "developer.webhooks_journal.snapshots.read",
+    "developer.webhooks_journal.snapshots.write",
+    "crm.objects.contacts.read",
+];
+
+/// The `sourceId` of webhook events and journal entries caused by a Service Key's writes
+/// (with `changeSource` [`INTEGRATION_CHANGE_SOURCE`]): `serviceKey:` and the key's last
+/// eight characters. HubSpot does not document it; modelled.
+pub fn service_key_source_id(key: &str) -> String {
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(8)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    format!("serviceKey:{tail}")
+}
 
 /// How the simulator behaves.
 #[derive(Debug, Clone)]
@@ -86,8 +127,14 @@ pub struct SimulatorConfig {
     pub client_secret: String,
     /// The developer API key for webhook management (`hapikey` or bearer).
     pub developer_api_key: String,
-    /// Private-app tokens of [`Self::app_id`].
+    /// Legacy private-app tokens of [`Self::app_id`].
     pub private_app_tokens: Vec<String>,
+    /// Static tokens of a project app with static auth; they act as [`Self::app_id`] (CRM
+    /// calls; refused on the Webhooks Journal, which takes client-credentials tokens).
+    pub static_app_tokens: Vec<String>,
+    /// Service Keys of the portal: REST CRM calls only; webhook management and the Webhooks
+    /// Journal refuse them with 403.
+    pub service_keys: Vec<String>,
     /// Private-app tokens of other apps, with their app id: their writes are not echoes.
     pub other_app_tokens: Vec<(String, u64)>,
     /// OAuth access-token lifetime (HubSpot: 30 minutes).
@@ -96,6 +143,9 @@ pub struct SimulatorConfig {
     pub redirect_uris: Vec<String>,
     /// Scopes granted to OAuth tokens.
     pub scopes: Vec<String>,
+    /// How long Webhooks Journal entries stay readable (HubSpot: 3 days), on the simulated
+    /// clock; an offset older than this is 404.
+    pub journal_retention: Duration,
     /// Rate limits.
     pub rate_limits: RateLimits,
     /// Added to every CRM request.
@@ -134,6 +184,8 @@ impl Default for SimulatorConfig {
             client_secret: DEFAULT_CLIENT_SECRET.into(),
             developer_api_key: DEFAULT_DEVELOPER_API_KEY.into(),
             private_app_tokens: vec![DEFAULT_PRIVATE_APP_TOKEN.into()],
+            static_app_tokens: vec![DEFAULT_STATIC_APP_TOKEN.into()],
+            service_keys: vec![DEFAULT_SERVICE_KEY.into()],
             other_app_tokens: Vec::new(),
             access_token_lifetime: Duration::from_secs(1800),
             redirect_uris: Vec::new(),
@@ -144,6 +196,7 @@ impl Default for SimulatorConfig {
                 "crm.schemas.contacts.read".into(),
                 "crm.schemas.contacts.write".into(),
             ],
+            journal_retention: Duration::from_secs(3 * 24 * 3600),
             rate_limits: RateLimits::default(),
             latency: Duration::ZERO,
             webhooks: WebhookTiming::default(),
@@ -187,11 +240,15 @@ pub(crate) struct Sim {
     rng: Mutex<SplitMix64>,
     pub(crate) tokens: Mutex<oauth::Tokens>,
     pub(crate) webhooks: webhooks::Webhooks,
+    pub(crate) journal: journal::Journal,
 }
 
 impl Sim {
     fn new(config: SimulatorConfig) -> (Self, tokio::sync::mpsc::UnboundedReceiver<Change>) {
         let (webhooks, queue) = webhooks::Webhooks::new();
+        let mut rng =
+            SplitMix64::new(chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64);
+        let journal = journal::Journal::new(rng.next_u64(), rng.next_u64());
         let sim = Self {
             config,
             store: RwLock::new(Store::new()),
@@ -201,11 +258,10 @@ impl Sim {
             base_url: OnceLock::new(),
             faults: Mutex::new(Faults::default()),
             storm: AtomicU32::new(0),
-            rng: Mutex::new(SplitMix64::new(
-                chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default() as u64,
-            )),
+            rng: Mutex::new(rng),
             tokens: Mutex::new(oauth::Tokens::default()),
             webhooks,
+            journal,
         };
         (sim, queue)
     }
@@ -253,52 +309,17 @@ impl Sim {
             .chance(u64::from(percent))
     }
 
-    /// Identifies the caller of a CRM request.
-    ///
-    /// # Errors
-    /// 401 for a missing or unknown token, 401 EXPIRED_AUTHENTICATION for an expired one.
-    pub(crate) fn authenticate(&self, token: Option<&str>) -> Result<Caller, ApiError> {
-        let token = token.ok_or_else(ApiError::unauthenticated)?;
-        if self.config.private_app_tokens.iter().any(|t| t == token) {
-            return Ok(Caller {
-                token: token.to_owned(),
-                kind: CallerKind::PrivateApp,
-                app_id: self.config.app_id,
-                scopes: None,
-            });
-        }
-        if let Some((_, app_id)) = self
-            .config
-            .other_app_tokens
-            .iter()
-            .find(|(t, _)| t == token)
-        {
-            return Ok(Caller {
-                token: token.to_owned(),
-                kind: CallerKind::PrivateApp,
-                app_id: *app_id,
-                scopes: None,
-            });
-        }
-        let check = self
-            .tokens
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .check(token, self.now_ms());
-        match check {
-            oauth::AccessCheck::Valid(scopes) => Ok(Caller {
-                token: token.to_owned(),
-                kind: CallerKind::OAuth,
-                app_id: self.config.app_id,
-                scopes: Some(scopes),
-            }),
-            oauth::AccessCheck::Expired(ms) => Err(ApiError::expired(ms.max(0) / 1000)),
-            oauth::AccessCheck::Unknown => Err(ApiError::unauthenticated()),
-        }
-    }
-
-    /// Hands changes to the webhook worker.
+    /// Hands changes to the webhook worker and appends them to the Webhooks Journal.
     pub(crate) fn publish(&self, changes: Vec<Change>) {
+        if changes.is_empty() {
+            return;
+        }
+        self.journal.append(
+            &changes,
+            self.now_ms(),
+            self.config.portal_id,
+            self.config.app_id,
+        );
         self.webhooks.publish(changes);
     }
 
@@ -394,131 +415,16 @@ fn owned(properties: &[(&str, &str)]) -> std::collections::BTreeMap<String, Stri
         .collect()
 }
 
-/// Accepts the object type spellings clients use for contacts.
+/// Accepts the object type spellings clients use for contacts, in any letter case
+/// (`contacts`, `Contacts`, `CONTACT`, `0-1`).
 ///
 /// # Errors
 /// 400 for any other object type.
 pub(crate) fn check_object_type(object_type: &str) -> Result<(), ApiError> {
-    match object_type {
+    match object_type.to_ascii_lowercase().as_str() {
         "contacts" | "contact" | "0-1" => Ok(()),
-        other => Err(ApiError::unknown_object_type(other)),
+        _ => Err(ApiError::unknown_object_type(object_type)),
     }
-}
-
-async fn fallback(method: Method, OriginalUri(uri): OriginalUri) -> ApiError {
-    ApiError::no_route(method.as_str(), uri.path())
-}
-
-async fn empty_schemas() -> Response {
-    json_response(StatusCode::OK, &json!({ "results": [] }))
-}
-
-async fn empty_associations(State(sim): State<SimState>) -> Response {
-    let now = iso(sim.now_ms());
-    json_response(
-        StatusCode::OK,
-        &json!({ "status": "COMPLETE", "results": [], "startedAt": now, "completedAt": now }),
-    )
-}
-
-/// The simulator's router.
-fn router(sim: SimState) -> Router {
-    let objects = "/crm/v3/objects/{object_type}";
-    let crm = Router::new()
-        .route(objects, get(contacts::list).post(contacts::create))
-        .route(&format!("{objects}/search"), post(search::search))
-        .route(&format!("{objects}/merge"), post(contacts::merge))
-        .route(
-            &format!("{objects}/gdpr-delete"),
-            post(contacts::gdpr_delete),
-        )
-        .route(&format!("{objects}/batch/read"), post(contacts::batch_read))
-        .route(
-            &format!("{objects}/batch/create"),
-            post(contacts::batch_create),
-        )
-        .route(
-            &format!("{objects}/batch/update"),
-            post(contacts::batch_update),
-        )
-        .route(
-            &format!("{objects}/batch/upsert"),
-            post(contacts::batch_upsert),
-        )
-        .route(
-            &format!("{objects}/batch/archive"),
-            post(contacts::batch_archive),
-        )
-        .route(
-            &format!("{objects}/{{id}}"),
-            get(contacts::get)
-                .patch(contacts::update)
-                .delete(contacts::archive),
-        )
-        .route(
-            "/crm/v3/properties/{object_type}",
-            get(properties::list).post(properties::create),
-        )
-        .route(
-            "/crm/v3/properties/{object_type}/{name}",
-            get(properties::get)
-                .patch(properties::update)
-                .delete(properties::archive),
-        )
-        .route("/crm/v3/schemas", get(empty_schemas))
-        .route(
-            "/properties/v2/contact/properties",
-            get(properties::list_v2),
-        )
-        .route(
-            "/crm/v4/associations/{from}/{to}/batch/read",
-            post(empty_associations),
-        )
-        .route_layer(from_fn_with_state(sim.clone(), auth::crm_guard));
-    let app = "/webhooks/v3/{app_id}";
-    let developer = Router::new()
-        .route(
-            &format!("{app}/settings"),
-            get(webhooks::get_settings)
-                .put(webhooks::put_settings)
-                .delete(webhooks::delete_settings),
-        )
-        .route(
-            &format!("{app}/subscriptions"),
-            get(webhooks::list_subscriptions).post(webhooks::create_subscription),
-        )
-        .route(
-            &format!("{app}/subscriptions/batch/update"),
-            post(webhooks::batch_update_subscriptions),
-        )
-        .route(
-            &format!("{app}/subscriptions/{{id}}"),
-            get(webhooks::get_subscription)
-                .patch(webhooks::patch_subscription)
-                .delete(webhooks::delete_subscription),
-        )
-        .route_layer(from_fn_with_state(sim.clone(), auth::developer_guard));
-    let oauth = Router::new()
-        .route("/oauth/authorize", get(oauth::authorize))
-        .route("/oauth/{portal_id}/authorize", get(oauth::authorize))
-        .route("/oauth/v1/token", post(oauth::token))
-        .route("/oauth/v3/token", post(oauth::token))
-        .route(
-            "/oauth/v1/access-tokens/{token}",
-            get(oauth::access_token_info),
-        )
-        .route(
-            "/oauth/v1/refresh-tokens/{token}",
-            get(oauth::refresh_token_info).delete(oauth::delete_refresh_token),
-        );
-    Router::new()
-        .merge(crm)
-        .merge(developer)
-        .merge(oauth)
-        .merge(admin::router())
-        .fallback(fallback)
-        .layer(from_fn_with_state(sim.clone(), stats::count))
-        .with_state(sim)
 }
 
 /// A running simulator; dropping it stops it.
@@ -544,7 +450,7 @@ impl HubSpotSimulator {
     pub async fn start(config: SimulatorConfig, port: u16) -> std::io::Result<Self> {
         let (sim, queue) = Sim::new(config);
         let sim = Arc::new(sim);
-        let served = serve_on_loopback(router(sim.clone()), port).await?;
+        let served = serve_on_loopback(routes::router(sim.clone()), port).await?;
         let _ = sim.base_url.set(served.base_url());
         let worker = tokio::spawn(webhooks::run_worker(Arc::downgrade(&sim), queue));
         Ok(Self {
@@ -665,11 +571,40 @@ impl HubSpotSimulator {
         self.sim.set_faults(faults);
     }
 
-    /// Moves the simulated clock forward (token expiry, rate windows, timestamps).
+    /// Moves the simulated clock forward (token expiry, rate windows, timestamps, journal
+    /// retention).
     pub fn advance_clock(&self, by: Duration) {
         self.sim
             .clock_offset_ms
             .fetch_add(by.as_millis() as i64, Ordering::Relaxed);
+    }
+
+    /// Sets the portal's validation rules, as an admin would in HubSpot's settings; writes
+    /// through `/2026-09/` paths enforce them.
+    pub fn set_validation_rules(&self, rules: ValidationRules) {
+        self.sim.set_validation_rules(rules);
+    }
+
+    /// The portal's validation rules.
+    pub fn validation_rules(&self) -> ValidationRules {
+        self.sim
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .rules
+            .clone()
+    }
+
+    /// Uninstalls the OAuth app from the portal as a person would in HubSpot: every
+    /// refresh and access token of the portal stops working (`invalid_grant` /
+    /// `BAD_REFRESH_TOKEN` on refresh). Returns whether it was installed.
+    pub fn uninstall_app(&self) -> bool {
+        self.sim.uninstall_app()
+    }
+
+    /// Entries in the Webhooks Journal within the retention window.
+    pub fn journal_len(&self) -> usize {
+        self.sim.journal.len(self.sim.now_ms(), &self.sim.config)
     }
 
     /// Stops serving and waits for in-flight requests.

@@ -1,7 +1,8 @@
 //! OAuth for the simulated public app: an authorize endpoint that approves at once and
 //! redirects back with `code` and `state`, the form-encoded token endpoint (authorization_code
 //! and refresh_token grants, RFC 6749 error bodies with HubSpot's `status`), token info, and
-//! access tokens that expire.
+//! access tokens that expire. The date-based endpoints (client credentials, introspect,
+//! revoke, uninstall) are in `oauth_dated`, sharing [`Tokens`].
 
 use std::collections::HashMap;
 
@@ -21,31 +22,41 @@ use super::state::new_correlation_id;
 const CODE_LIFETIME_MS: i64 = 10 * 60 * 1000;
 
 #[derive(Debug, Clone)]
-struct CodeGrant {
-    redirect_uri: String,
-    scopes: Vec<String>,
-    expires_at: i64,
+pub(crate) struct CodeGrant {
+    pub(crate) redirect_uri: String,
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at: i64,
+}
+
+/// What an access token stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// An install in the portal (`token_use: access_token`).
+    Portal,
+    /// The app itself (`token_use: client_credentials`), for the Webhooks Journal.
+    ClientCredentials,
 }
 
 #[derive(Debug, Clone)]
-struct AccessGrant {
-    scopes: Vec<String>,
-    expires_at: i64,
+pub(crate) struct AccessGrant {
+    pub(crate) scopes: Vec<String>,
+    pub(crate) expires_at: i64,
+    pub(crate) use_: TokenUse,
 }
 
 /// Issued codes and tokens.
 #[derive(Debug, Default)]
 pub struct Tokens {
-    codes: HashMap<String, CodeGrant>,
-    access: HashMap<String, AccessGrant>,
-    refresh: HashMap<String, Vec<String>>,
+    pub(crate) codes: HashMap<String, CodeGrant>,
+    pub(crate) access: HashMap<String, AccessGrant>,
+    pub(crate) refresh: HashMap<String, Vec<String>>,
 }
 
 /// What an OAuth access token is worth now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccessCheck {
-    /// Valid, with the scopes granted.
-    Valid(Vec<String>),
+    /// Valid, with the scopes granted and what it stands for.
+    Valid(Vec<String>, TokenUse),
     /// Expired this many milliseconds ago.
     Expired(i64),
     /// Never issued.
@@ -56,25 +67,67 @@ impl Tokens {
     /// Checks an access token at `now`.
     pub fn check(&self, token: &str, now: i64) -> AccessCheck {
         match self.access.get(token) {
-            Some(grant) if grant.expires_at > now => AccessCheck::Valid(grant.scopes.clone()),
+            Some(grant) if grant.expires_at > now => {
+                AccessCheck::Valid(grant.scopes.clone(), grant.use_)
+            }
             Some(grant) => AccessCheck::Expired(now - grant.expires_at),
             None => AccessCheck::Unknown,
         }
     }
+
+    /// Forgets every token of the portal's install (client-credentials tokens stay: they
+    /// belong to the app). Returns whether there was an install.
+    pub fn uninstall(&mut self) -> bool {
+        let installed =
+            !self.refresh.is_empty() || self.access.values().any(|g| g.use_ == TokenUse::Portal);
+        self.codes.clear();
+        self.refresh.clear();
+        self.access
+            .retain(|_, g| g.use_ == TokenUse::ClientCredentials);
+        installed
+    }
 }
 
 /// One RFC 6749 error with HubSpot's extra `status`/`message` fields.
-fn oauth_error(error: &str, hubspot_status: &str, description: &str) -> Response {
-    json_response(
-        StatusCode::BAD_REQUEST,
-        &json!({
-            "error": error,
-            "error_description": description,
-            "status": hubspot_status,
-            "message": description,
-            "correlationId": new_correlation_id(),
-        }),
-    )
+#[derive(Debug, Clone)]
+pub(crate) struct OAuthError {
+    error: &'static str,
+    status: &'static str,
+    description: String,
+}
+
+impl OAuthError {
+    pub(crate) fn new(error: &'static str, status: &'static str, description: &str) -> Self {
+        Self {
+            error,
+            status,
+            description: description.to_owned(),
+        }
+    }
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({
+                "error": self.error,
+                "error_description": self.description,
+                "status": self.status,
+                "message": self.description,
+                "correlationId": new_correlation_id(),
+            }),
+        )
+    }
+}
+
+/// [`OAuthError`] as a response.
+pub(crate) fn oauth_error(
+    error: &'static str,
+    hubspot_status: &'static str,
+    description: &str,
+) -> Response {
+    OAuthError::new(error, hubspot_status, description).into_response()
 }
 
 fn redirect(to: &str) -> Response {
@@ -177,7 +230,7 @@ pub async fn authorize(State(sim): State<SimState>, RawQuery(raw): RawQuery) -> 
     redirect(&with_params(&target, &params))
 }
 
-fn issue(
+pub(crate) fn issue(
     sim: &SimState,
     tokens: &mut Tokens,
     scopes: Vec<String>,
@@ -191,6 +244,7 @@ fn issue(
         AccessGrant {
             scopes: scopes.clone(),
             expires_at: sim.now_ms() + (lifetime as i64) * 1000,
+            use_: TokenUse::Portal,
         },
     );
     tokens.refresh.insert(refresh.clone(), scopes.clone());
@@ -199,7 +253,9 @@ fn issue(
         "refresh_token": refresh,
         "access_token": access,
         "expires_in": lifetime,
+        "token_use": "access_token",
         "hub_id": sim.config.portal_id,
+        "user_id": super::DEFAULT_USER_ID,
         "scopes": scopes,
     })
 }
@@ -207,6 +263,16 @@ fn issue(
 /// `POST /oauth/v1/token` (also `/oauth/v3/token`): form-encoded grants.
 pub async fn token(State(sim): State<SimState>, body: Bytes) -> Response {
     let form: HashMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    exchange(&sim, &form, false)
+}
+
+/// Answers a token request: `authorization_code` and `refresh_token` grants, and with
+/// `client_credentials` (date-based endpoints only) an app-level token.
+pub(crate) fn exchange(
+    sim: &SimState,
+    form: &HashMap<String, String>,
+    client_credentials: bool,
+) -> Response {
     let field = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
     if field("client_id") != sim.config.client_id {
         return oauth_error(
@@ -242,7 +308,7 @@ pub async fn token(State(sim): State<SimState>, body: Bytes) -> Response {
                     "redirect_uri does not match the one used to get the auth code",
                 );
             }
-            issue(&sim, &mut tokens, grant.scopes, None)
+            issue(sim, &mut tokens, grant.scopes, None)
         }
         "refresh_token" => {
             let refresh = field("refresh_token").to_owned();
@@ -253,14 +319,25 @@ pub async fn token(State(sim): State<SimState>, body: Bytes) -> Response {
                     "refresh token is invalid, expired or revoked",
                 );
             };
-            issue(&sim, &mut tokens, scopes, Some(refresh))
+            issue(sim, &mut tokens, scopes, Some(refresh))
+        }
+        "client_credentials" if client_credentials => {
+            match super::oauth_dated::issue_client_credentials(sim, &mut tokens, field("scope")) {
+                Ok(body) => body,
+                Err(error) => return error.into_response(),
+            }
         }
         "" => return oauth_error("invalid_request", "BAD_GRANT_TYPE", "missing grant_type"),
         other => {
+            let supported = if client_credentials {
+                "authorization_code, refresh_token or client_credentials"
+            } else {
+                "authorization_code or refresh_token"
+            };
             return oauth_error(
                 "unsupported_grant_type",
                 "BAD_GRANT_TYPE",
-                &format!("unsupported grant_type {other}; use authorization_code or refresh_token"),
+                &format!("unsupported grant_type {other}; use {supported}"),
             );
         }
     };
@@ -281,7 +358,7 @@ pub async fn access_token_info(
     let grant = tokens
         .access
         .get(&token)
-        .filter(|g| g.expires_at > now)
+        .filter(|g| g.expires_at > now && g.use_ == TokenUse::Portal)
         .ok_or_else(token_not_found)?;
     let expires_in = (grant.expires_at - now) / 1000;
     Ok(json_response(

@@ -1,5 +1,6 @@
-//! Properties v3 for contacts (`/crm/v3/properties/{objectType}`) and the legacy v2 listing
-//! clients ask for first.
+//! Properties for contacts (`/crm/v3/properties/{objectType}` and
+//! `/crm/properties/{version}/{objectType}`, with a minimal property-groups API answering the
+//! standard `contactinformation` group) and the legacy v2 listing clients ask for first.
 //!
 //! Owns the property definition type, HubSpot's built-in contact properties, the create
 //! rules (required fields, valid `type`/`fieldType` pairs, options for enumerations, 409 for an
@@ -13,14 +14,92 @@ use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
+use super::contacts::ObjectPath;
 use super::errors::{ApiError, PropertyIssue, json_response};
 use super::query::Query;
 use super::state::iso;
+use super::versions::ApiVersion;
 use super::{SimState, check_object_type};
 
 /// HubSpot allows this many unique-value properties per object.
 pub const MAX_UNIQUE_PROPERTIES: usize = 10;
 const CONTACT_INFORMATION: &str = "contactinformation";
+
+/// The captures of a route ending in `{object_type}/{name}`.
+#[derive(Debug, Deserialize)]
+pub struct PropertyPath {
+    /// `contacts` or `0-1`, in any case.
+    pub object_type: String,
+    /// The property name.
+    pub name: String,
+}
+
+/// The captures of a route ending in `{object_type}/groups/{group_name}`.
+#[derive(Debug, Deserialize)]
+pub struct GroupPath {
+    /// `contacts` or `0-1`, in any case.
+    pub object_type: String,
+    /// The group name.
+    pub group_name: String,
+}
+
+/// The property groups: every group a property names, `contactinformation` first.
+fn groups(properties: &BTreeMap<String, Property>) -> Vec<Value> {
+    let mut names: Vec<&str> = vec![CONTACT_INFORMATION];
+    for p in properties.values().filter(|p| !p.archived) {
+        if !names.contains(&p.group_name.as_str()) {
+            names.push(&p.group_name);
+        }
+    }
+    names
+        .into_iter()
+        .enumerate()
+        .map(|(n, name)| {
+            let label = if name == CONTACT_INFORMATION {
+                "Contact information".to_owned()
+            } else {
+                name.to_owned()
+            };
+            json!({ "name": name, "label": label, "displayOrder": n as i64 - 1, "archived": false })
+        })
+        .collect()
+}
+
+/// `GET …/properties/{objectType}/groups`.
+pub async fn list_groups(
+    State(sim): State<SimState>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
+) -> Result<Response, ApiError> {
+    check_object_type(&object_type)?;
+    let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
+    Ok(json_response(
+        StatusCode::OK,
+        &json!({ "results": groups(&store.properties) }),
+    ))
+}
+
+/// `GET …/properties/{objectType}/groups/{groupName}`.
+pub async fn get_group(
+    State(sim): State<SimState>,
+    Path(GroupPath {
+        object_type,
+        group_name,
+    }): Path<GroupPath>,
+) -> Result<Response, ApiError> {
+    check_object_type(&object_type)?;
+    let store = sim.store.read().unwrap_or_else(|e| e.into_inner());
+    groups(&store.properties)
+        .into_iter()
+        .find(|g| g["name"] == group_name.as_str())
+        .map(|g| json_response(StatusCode::OK, &g))
+        .ok_or_else(|| {
+            ApiError::new(
+                StatusCode::NOT_FOUND,
+                "OBJECT_NOT_FOUND",
+                format!("Unable to find property group {group_name} for object type 0-1"),
+            )
+        })
+}
 
 /// Who may change a property and its values.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,7 +377,7 @@ fn not_found(name: &str) -> ApiError {
 /// `GET /crm/v3/properties/{objectType}`.
 pub async fn list(
     State(sim): State<SimState>,
-    Path(object_type): Path<String>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -319,7 +398,7 @@ pub async fn list(
 /// `GET /crm/v3/properties/{objectType}/{name}`.
 pub async fn get(
     State(sim): State<SimState>,
-    Path((object_type, name)): Path<(String, String)>,
+    Path(PropertyPath { object_type, name }): Path<PropertyPath>,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -334,7 +413,8 @@ pub async fn get(
 /// `POST /crm/v3/properties/{objectType}`: 201 with `Location`.
 pub async fn create(
     State(sim): State<SimState>,
-    Path(object_type): Path<String>,
+    axum::Extension(version): axum::Extension<ApiVersion>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -432,9 +512,11 @@ pub async fn create(
     store.properties.insert(name.clone(), property);
     drop(store);
     let mut response = json_response(StatusCode::CREATED, &body);
-    if let Ok(location) =
-        HeaderValue::from_str(&format!("{}/crm/v3/properties/0-1/{name}", sim.base_url()))
-    {
+    if let Ok(location) = HeaderValue::from_str(&format!(
+        "{}{}/0-1/{name}",
+        sim.base_url(),
+        version.properties_base()
+    )) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
@@ -443,7 +525,7 @@ pub async fn create(
 /// `PATCH /crm/v3/properties/{objectType}/{name}`.
 pub async fn update(
     State(sim): State<SimState>,
-    Path((object_type, name)): Path<(String, String)>,
+    Path(PropertyPath { object_type, name }): Path<PropertyPath>,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
@@ -507,7 +589,7 @@ pub async fn update(
 /// `DELETE /crm/v3/properties/{objectType}/{name}`: to the recycle bin, 204.
 pub async fn archive(
     State(sim): State<SimState>,
-    Path((object_type, name)): Path<(String, String)>,
+    Path(PropertyPath { object_type, name }): Path<PropertyPath>,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;
     let now = sim.now_ms();

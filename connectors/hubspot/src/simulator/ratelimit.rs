@@ -112,7 +112,7 @@ impl Limiter {
         now: i64,
     ) -> Result<HeaderMap, ApiError> {
         let mut headers = HeaderMap::new();
-        let counts_daily = caller.kind == CallerKind::PrivateApp;
+        let counts_daily = caller.counts_daily();
         if let (Some(max), true) = (limits.daily, counts_daily) {
             let mut daily = self.daily.lock().unwrap_or_else(|e| e.into_inner());
             let day = now.div_euclid(DAY_MS);

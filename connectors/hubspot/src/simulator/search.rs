@@ -1,4 +1,4 @@
-//! `POST /crm/v3/objects/contacts/search`: filters (EQ, NEQ, IN, NOT_IN, GT/GTE/LT/LTE,
+//! `POST /crm/v3/objects/contacts/search` (and `/crm/objects/{version}/contacts/search`): filters (EQ, NEQ, IN, NOT_IN, GT/GTE/LT/LTE,
 //! BETWEEN, HAS_PROPERTY, NOT_HAS_PROPERTY, CONTAINS_TOKEN), one sort, `query`, paging with an
 //! integer `after`, and HubSpot's limits (200 per page, 10,000 results, 5 groups × 6 filters,
 //! 18 filters, 3,000 characters). Archived contacts never match.
@@ -13,7 +13,7 @@ use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::contacts::Page;
+use super::contacts::{ObjectPath, Page};
 use super::errors::{ApiError, json_response};
 use super::state::{
     CREATEDATE, Contact, EMAIL, LASTMODIFIEDDATE, OBJECT_ID, Store, parse_time, value_to_string,
@@ -347,7 +347,7 @@ fn sort_key(spec: &SortSpec) -> (String, bool) {
 /// `POST /crm/v3/objects/contacts/search`.
 pub async fn search(
     State(sim): State<SimState>,
-    Path(object_type): Path<String>,
+    Path(ObjectPath { object_type }): Path<ObjectPath>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     check_object_type(&object_type)?;

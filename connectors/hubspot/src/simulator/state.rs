@@ -17,6 +17,7 @@ use tte_sync_core::simulate::SplitMix64;
 
 use super::errors::PropertyIssue;
 use super::properties::{Property, builtin_properties};
+use super::validation::ValidationRules;
 
 /// Contact property: the primary email.
 pub const EMAIL: &str = "email";
@@ -257,6 +258,8 @@ pub enum WriteError {
     DuplicateInBatch(String),
     /// No such live contact.
     NotFound(String),
+    /// The write breaks the portal's validation rules (2026-09 paths only).
+    RuleViolation(Vec<PropertyIssue>),
 }
 
 impl std::fmt::Display for WriteError {
@@ -279,6 +282,14 @@ impl std::fmt::Display for WriteError {
                 write!(f, "{id} appears twice in one batch; send each record once")
             }
             WriteError::NotFound(id) => write!(f, "no contact {id}; check the id"),
+            WriteError::RuleViolation(issues) => {
+                let list: Vec<&str> = issues.iter().map(|i| i.message.as_str()).collect();
+                write!(
+                    f,
+                    "the portal's validation rules refuse the write: {}",
+                    list.join("; ")
+                )
+            }
         }
     }
 }
@@ -294,6 +305,8 @@ pub struct Store {
     pub archived: BTreeMap<u64, Contact>,
     /// Property definitions by name (archived ones included, flagged).
     pub properties: BTreeMap<String, Property>,
+    /// The portal's validation rules (enforced by 2026-09 writes).
+    pub rules: ValidationRules,
     by_email: HashMap<String, u64>,
     by_additional_email: HashMap<String, u64>,
     unique: HashMap<String, HashMap<String, u64>>,
@@ -319,6 +332,7 @@ impl Store {
             live: BTreeMap::new(),
             archived: BTreeMap::new(),
             properties: builtin_properties(),
+            rules: ValidationRules::default(),
             by_email: HashMap::new(),
             by_additional_email: HashMap::new(),
             unique: HashMap::new(),

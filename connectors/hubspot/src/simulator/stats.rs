@@ -1,4 +1,5 @@
-//! Request and webhook counters, as `GET /_sim/stats` reports them.
+//! Request and webhook counters, as `GET /_sim/stats` reports them. Requests count by route
+//! pattern with the concrete date-based version, so a test can prove no numbered path was used.
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -10,11 +11,13 @@ use axum::response::Response;
 use serde::Serialize;
 
 use super::SimState;
+use super::versions::concrete_route;
 
 /// Requests answered on one route with one status.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RouteCount {
-    /// Method and route pattern, e.g. `GET /crm/v3/objects/{object_type}`.
+    /// Method and route pattern, e.g. `GET /crm/v3/objects/{object_type}`; a date-based
+    /// version shows as sent, e.g. `POST /crm/objects/2026-09/{object_type}/batch/upsert`.
     pub route: String,
     /// The HTTP status answered.
     pub status: u16,
@@ -155,14 +158,11 @@ impl Counters {
 
 /// Middleware counting every answer by route pattern and status.
 pub async fn count(State(sim): State<SimState>, request: Request, next: Next) -> Response {
-    let route = format!(
-        "{} {}",
-        request.method(),
-        request
-            .extensions()
-            .get::<MatchedPath>()
-            .map_or("(unmatched)", MatchedPath::as_str)
+    let pattern = request.extensions().get::<MatchedPath>().map_or_else(
+        || "(unmatched)".to_owned(),
+        |m| concrete_route(m.as_str(), request.uri().path()),
     );
+    let route = format!("{} {pattern}", request.method());
     let response = next.run(request).await;
     let status = response.status().as_u16();
     *sim.counters
