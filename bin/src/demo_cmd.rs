@@ -96,8 +96,7 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
             connector: tte_sync_hubspot::NAME.to_owned(),
             config: serde_json::json!({
                 "api_base_url": hubspot.base_url(),
-                "private_app_token": sim.private_app_tokens[0],
-                "developer_api_key": sim.developer_api_key,
+                "static_app_token": sim.static_app_tokens[0],
                 "app_id": sim.app_id,
                 "webhooks": { "client_secret": sim.client_secret, "portal_ids": [sim.portal_id] },
             }),
@@ -117,6 +116,20 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     let report = crate::setup_cmd::setup(&app, false).await?;
     for change in &report.changes {
         writeln!(out, "  {:?} {}", change.action, change.target)?;
+    }
+    // The simulated app is a project app: its webhooks are declared in a file setup wrote,
+    // deployed here as `hs project upload` would.
+    for file in &report.files {
+        let declared: serde_json::Value = serde_json::from_str(&file.contents)
+            .with_context(|| format!("reading the {} setup made", file.path))?;
+        let subscriptions = hubspot
+            .deploy_project_webhooks(&declared)
+            .map_err(|e| anyhow::anyhow!("deploying {} to the simulated app: {e}", file.path))?;
+        writeln!(
+            out,
+            "  Deployed {} to the simulated app ({subscriptions} subscriptions), as `hs project upload` would",
+            file.path
+        )?;
     }
 
     writeln!(out, "\nFull sync:")?;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use support::{
-    PATIENCE, Server, ServeOptions, eventually, linked_pairs, run, scratch_dir, start_simulators,
+    PATIENCE, ServeOptions, Server, eventually, linked_pairs, run, scratch_dir, start_simulators,
     text, wait_edits_arrived, wait_linked, wait_ready,
 };
 use tte_sync_core::tte::simulator::TteSimulator;
@@ -69,10 +69,7 @@ impl Kind {
                 sim.service_keys[0]
             ),
         };
-        format!(
-            "api_base_url: {}\n    {credential}",
-            hubspot.base_url()
-        )
+        format!("api_base_url: {}\n    {credential}", hubspot.base_url())
     }
 }
 
@@ -92,8 +89,7 @@ async fn setting(name: &str, kind: Kind) -> Setting {
     let dir = scratch_dir(name);
     let mut options = ServeOptions::sqlite_in(&dir);
     options.tte_requests_per_second = 200.0;
-    let config =
-        support::write_config_with(&dir, &tte, &options, &kind.crm_config(&hubspot));
+    let config = support::write_config_with(&dir, &tte, &options, &kind.crm_config(&hubspot));
     Setting {
         hubspot,
         tte,
@@ -136,14 +132,22 @@ async fn install(base: &str) {
     assert!(approved.status().is_redirection(), "{}", approved.status());
     let callback = approved.headers()["location"].to_str().unwrap().to_owned();
     let done = http.get(&callback).send().await.unwrap();
-    assert!(done.status().is_success(), "install failed: {}", done.status());
+    assert!(
+        done.status().is_success(),
+        "install failed: {}",
+        done.status()
+    );
 }
 
 /// `setup`, and for a project app with webhooks the `hs project upload` of what it wrote.
 async fn setup(setting: &Setting, kind: Kind) {
     let app_dir = setting.dir.join("app");
     let app_dir_arg = app_dir.display().to_string();
-    let out = cli(&["setup", "--write-app-config", &app_dir_arg], &setting.config).await;
+    let out = cli(
+        &["setup", "--write-app-config", &app_dir_arg],
+        &setting.config,
+    )
+    .await;
     if kind.webhooks() {
         let hsmeta = app_dir.join("src/app/webhooks/webhooks-hsmeta.json");
         let declared: serde_json::Value =
@@ -169,7 +173,11 @@ fn assert_no_numbered_path(hubspot: &HubSpotSimulator) {
         .requests
         .iter()
         .filter(|r| !r.route.contains("/_sim/"))
-        .filter(|r| ["/v1/", "/v2/", "/v3/", "/v4/"].iter().any(|v| r.route.contains(v)))
+        .filter(|r| {
+            ["/v1/", "/v2/", "/v3/", "/v4/"]
+                .iter()
+                .any(|v| r.route.contains(v))
+        })
         .map(|r| format!("{} ×{}", r.route, r.count))
         .collect();
     assert!(numbered.is_empty(), "numbered paths used: {numbered:?}");
@@ -204,7 +212,11 @@ fn assert_no_duplicates(hubspot: &HubSpotSimulator, tte: &TteSimulator) {
     contacts.sort_unstable();
     contacts.dedup();
     assert_eq!(contacts.len(), pairs.len(), "two customers share a contact");
-    assert_eq!(hubspot.contact_count(), pairs.len(), "contacts without a customer");
+    assert_eq!(
+        hubspot.contact_count(),
+        pairs.len(),
+        "contacts without a customer"
+    );
     // 20 people are on both sides: 60 + 40 - 20.
     assert_eq!(pairs.len() as u64, CUSTOMERS + CONTACTS - 20);
 }

@@ -248,6 +248,24 @@ struct JournalAnswer {
     url: String,
 }
 
+/// The entries of a journal answer: a single read answers one `{currentOffset, url}`, a batch
+/// read the batch envelope `{status, results: [...]}`, oldest first.
+fn answers_of(body: &[u8]) -> Result<Vec<JournalAnswer>> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Answer {
+        Batch { results: Vec<JournalAnswer> },
+        Single(JournalAnswer),
+    }
+    let answer: Answer = serde_json::from_slice(body).map_err(|e| {
+        ConnectorError::transient(format!("hubspot's journal answer is unreadable: {e}"))
+    })?;
+    Ok(match answer {
+        Answer::Batch { results } => results,
+        Answer::Single(single) => vec![single],
+    })
+}
+
 fn journal_error(status: StatusCode, body: &[u8]) -> ConnectorError {
     let detail: Value = serde_json::from_slice(body).unwrap_or_default();
     let reason = detail
@@ -439,21 +457,25 @@ impl ChangeFeed for JournalFeed {
                 "the webhooks journal no longer holds the stored offset (HubSpot keeps three days); a full reconcile catches up",
             )),
             status if status.is_success() => {
-                let answer: JournalAnswer = serde_json::from_slice(&body).map_err(|e| {
-                    ConnectorError::transient(format!(
-                        "hubspot's journal answer is unreadable: {e}"
-                    ))
-                })?;
+                let answers = answers_of(&body)?;
+                let Some(last) = answers.last() else {
+                    return Ok(FeedPage {
+                        events: Vec::new(),
+                        cursor: None,
+                        more: false,
+                    });
+                };
                 // A first start begins after the newest entry: the first reconcile covers
                 // what came before.
-                let events = if cursor.is_none() {
-                    Vec::new()
-                } else {
-                    self.entries(&answer).await?
-                };
+                let mut events = Vec::new();
+                if cursor.is_some() {
+                    for answer in &answers {
+                        events.extend(self.entries(answer).await?);
+                    }
+                }
                 Ok(FeedPage {
                     events,
-                    cursor: Some(answer.current_offset),
+                    cursor: Some(last.current_offset.clone()),
                     more: cursor.is_some(),
                 })
             }

@@ -239,9 +239,9 @@ mod tests {
     fn modification_times_parse_in_both_forms() {
         assert_eq!(
             modified_ms("2026-12-03T06:00:00.000Z"),
-            Some(1_764_741_600_000)
+            Some(1_796_277_600_000)
         );
-        assert_eq!(modified_ms("1764741600000"), Some(1_764_741_600_000));
+        assert_eq!(modified_ms("1796277600000"), Some(1_796_277_600_000));
         assert_eq!(modified_ms("soon"), None);
     }
 }

@@ -83,9 +83,9 @@ impl ApiVersion {
         (!self.is_legacy()).then(|| format!("/oauth/{}/token/revoke", self.as_str()))
     }
 
-    /// The uninstall API (dated versions only; HubSpot publishes it as 2026-09).
-    pub fn uninstall(self) -> Option<&'static str> {
-        (!self.is_legacy()).then_some("/appinstalls/2026-09/external-install")
+    /// The uninstall API (dated versions only).
+    pub fn uninstall(self) -> Option<String> {
+        (!self.is_legacy()).then(|| format!("/appinstalls/{}/external-install", self.as_str()))
     }
 
     /// The webhook management API of a legacy public app (developer API key).
@@ -139,7 +139,7 @@ mod tests {
         ];
         paths.extend(version.oauth_introspect());
         paths.extend(version.oauth_revoke());
-        paths.extend(version.uninstall().map(str::to_owned));
+        paths.extend(version.uninstall());
         paths
     }
 

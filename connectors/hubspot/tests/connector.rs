@@ -502,7 +502,10 @@ async fn a_refused_refresh_is_unauthorized() {
         .await
         .expect_err("still revoked");
     assert_eq!(again.kind(), &ErrorKind::Unauthorized);
-    assert_eq!(h.sim.stats().requests_on("POST /oauth/2026-09/token"), token_calls);
+    assert_eq!(
+        h.sim.stats().requests_on("POST /oauth/2026-09/token"),
+        token_calls
+    );
 }
 
 #[tokio::test]
@@ -877,7 +880,10 @@ async fn locks_migrations_and_timeouts_are_retried_honouring_retry_after() {
     }
     let seen = Seen::default();
     let router = Router::new()
-        .route("/crm/objects/2026-09/contacts", axum::routing::get(contacts))
+        .route(
+            "/crm/objects/2026-09/contacts",
+            axum::routing::get(contacts),
+        )
         .with_state(seen.clone());
     let served = serve_on_loopback(router, 0).await.expect("binds");
     let mut config: HubSpotConfig = serde_json::from_value(json!({

@@ -17,7 +17,7 @@ use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
 use tte_sync_core::tte::{TteClient, TteConfig};
 use tte_sync_core::{CrmRecord, Secret};
 use tte_sync_hubspot::simulator::{
-    DEFAULT_APP_ID, DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
+    DEFAULT_APP_ID, DEFAULT_STATIC_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
 };
 use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
 use url::Url;
@@ -133,9 +133,9 @@ impl World {
             .await
             .expect("HubSpot simulator starts");
         let (store, schema) = test_store().await;
-        let mut config = HubSpotConfig::with_private_app_token(
+        let mut config = HubSpotConfig::with_static_app_token(
             Url::parse(&hub.base_url()).expect("url"),
-            Secret::new(DEFAULT_PRIVATE_APP_TOKEN),
+            Secret::new(DEFAULT_STATIC_APP_TOKEN),
         );
         config.app_id = Some(DEFAULT_APP_ID);
         let crm = Arc::new(
@@ -214,7 +214,7 @@ impl World {
             .requests
             .iter()
             .filter(|r| {
-                r.route.contains("/crm/v3/objects/")
+                r.route.contains("/crm/objects/")
                     && !r.route.starts_with("GET ")
                     && !r.route.ends_with("/batch/read")
                     && !r.route.ends_with("/search")

@@ -42,6 +42,7 @@ pub fn router() -> Router<SimState> {
             put(set_validation_rules).get(get_validation_rules),
         )
         .route("/_sim/oauth/uninstall", post(uninstall))
+        .route("/_sim/project/webhooks", put(super::project::put))
 }
 
 fn parse<T: for<'de> Deserialize<'de>>(body: &Bytes) -> Result<T, ApiError> {

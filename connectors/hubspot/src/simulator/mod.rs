@@ -29,6 +29,7 @@ mod journal;
 mod journal_api;
 mod oauth;
 mod oauth_dated;
+mod project;
 mod properties;
 mod query;
 mod ratelimit;
@@ -600,6 +601,16 @@ impl HubSpotSimulator {
     /// `BAD_REFRESH_TOKEN` on refresh). Returns whether it was installed.
     pub fn uninstall_app(&self) -> bool {
         self.sim.uninstall_app()
+    }
+
+    /// Deploys a project app's `webhooks-hsmeta.json` as `hs project upload` would: its target
+    /// URL and subscriptions replace the app's webhook configuration. Returns how many
+    /// subscriptions it declares.
+    ///
+    /// # Errors
+    /// What the upload would refuse (a missing target URL, a non-contact subscription, …).
+    pub fn deploy_project_webhooks(&self, hsmeta: &Value) -> Result<usize, String> {
+        project::deploy(&self.sim, hsmeta)
     }
 
     /// Entries in the Webhooks Journal within the retention window.

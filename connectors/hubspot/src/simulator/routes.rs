@@ -94,8 +94,9 @@ fn crm(sim: &SimState) -> Router<SimState> {
     .route_layer(from_fn_with_state(sim.clone(), auth::crm_guard))
 }
 
-fn developer(sim: &SimState) -> Router<SimState> {
-    let app = "/webhooks/v3/{app_id}";
+/// The webhook management API of a legacy public app (developer API key), under one prefix
+/// ending in `{app_id}`.
+fn developer_table(app: &str) -> Router<SimState> {
     Router::new()
         .route(
             &format!("{app}/settings"),
@@ -117,6 +118,14 @@ fn developer(sim: &SimState) -> Router<SimState> {
                 .patch(webhooks::patch_subscription)
                 .delete(webhooks::delete_subscription),
         )
+}
+
+/// The management API at v3, at 2026-03 (`/webhooks/2026-03/…`) and at 2026-09, where HubSpot
+/// renamed it `/app-webhooks/2026-09/…`.
+fn developer(sim: &SimState) -> Router<SimState> {
+    developer_table("/webhooks/v3/{app_id}")
+        .merge(developer_table("/webhooks/2026-03/{app_id}"))
+        .merge(developer_table("/app-webhooks/2026-09/{app_id}"))
         .route_layer(from_fn_with_state(sim.clone(), auth::developer_guard))
 }
 

@@ -196,6 +196,35 @@ impl Webhooks {
         )
     }
 
+    /// Replaces the target and subscriptions with a project app's declarations (ids are
+    /// assigned here).
+    pub fn replace_declared(
+        &self,
+        target_url: String,
+        throttling: Throttling,
+        declared: Vec<Subscription>,
+        now: &str,
+    ) {
+        *self.in_flight.lock().unwrap_or_else(|e| e.into_inner()) =
+            Arc::new(Semaphore::new(throttling.max_concurrent_requests as usize));
+        let mut settings = self.settings.lock().unwrap_or_else(|e| e.into_inner());
+        let created_at = settings
+            .as_ref()
+            .map_or(now.to_owned(), |s| s.created_at.clone());
+        *settings = Some(Settings {
+            target_url,
+            throttling,
+            created_at,
+            updated_at: now.to_owned(),
+        });
+        let mut subscriptions = self.subscriptions.lock().unwrap_or_else(|e| e.into_inner());
+        subscriptions.clear();
+        for mut subscription in declared {
+            subscription.id = self.next_subscription.fetch_add(1, Ordering::Relaxed);
+            subscriptions.insert(subscription.id, subscription);
+        }
+    }
+
     /// Queues changes for delivery.
     pub fn publish(&self, changes: Vec<Change>) {
         for change in changes {
