@@ -44,10 +44,15 @@ pub fn free_port() -> u16 {
 
 /// Both simulators on free loopback ports, HubSpot's rate limits off.
 pub async fn start_simulators() -> (HubSpotSimulator, TteSimulator) {
+    start_simulators_with(SimulatorConfig::default()).await
+}
+
+/// As [`start_simulators`], HubSpot's otherwise configured as `hubspot` says.
+pub async fn start_simulators_with(hubspot: SimulatorConfig) -> (HubSpotSimulator, TteSimulator) {
     let hubspot = HubSpotSimulator::start(
         SimulatorConfig {
             rate_limits: RateLimits::off(),
-            ..SimulatorConfig::default()
+            ..hubspot
         },
         0,
     )
