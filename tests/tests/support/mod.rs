@@ -126,6 +126,16 @@ impl World {
         hub_config: SimulatorConfig,
         tte_requests_per_second: f64,
     ) -> Self {
+        Self::start_with_mapping(tte_config, hub_config, tte_requests_per_second, MAPPING).await
+    }
+
+    /// As [`World::start_with`], syncing through the `mapping` text.
+    pub async fn start_with_mapping(
+        tte_config: TteSimConfig,
+        hub_config: SimulatorConfig,
+        tte_requests_per_second: f64,
+        mapping: &str,
+    ) -> Self {
         let tte = TteSimulator::start(tte_config, 0)
             .await
             .expect("10to8 simulator starts");
@@ -147,7 +157,7 @@ impl World {
             )
             .expect("connector builds"),
         );
-        let mapping = Arc::new(Mapping::compile(MAPPING, "hubspot.yaml").expect("mapping"));
+        let mapping = Arc::new(Mapping::compile(mapping, "hubspot.yaml").expect("mapping"));
         crm.setup()
             .expect("setup capability")
             .ensure_properties(mapping.property_specs(), false)

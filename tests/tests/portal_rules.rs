@@ -1,0 +1,89 @@
+//! HubSpot's 2026-09 enforcement of a portal's own validation rules, through a full pass: a
+//! record a rule refuses fails on its own with a status naming the property and what to
+//! change in HubSpot, the other records of the same batch are written, and nothing is retried
+//! or split.
+
+mod support;
+
+use std::collections::BTreeMap;
+
+use tte_sync_core::tte::CustomerPatch;
+use tte_sync_core::tte::simulator::TteSimConfig;
+use tte_sync_hubspot::simulator::{SimulatorConfig, ValidationRules};
+
+use support::{HUB_STATUS, MAPPING, OK_PREFIX, SEED, World};
+
+const BATCH_UPSERT: &str = "POST /crm/objects/2026-09/{object_type}/batch/upsert";
+/// The 10to8 custom field the test maps to HubSpot's `company`.
+const COMPANY_FIELD: &str = "Company";
+
+/// The default mapping plus the customer's company.
+fn mapping_with_company() -> String {
+    MAPPING.replacen(
+        "\n  - hub: numbers\n",
+        &format!("\n  - hub: {{ custom_field: \"{COMPANY_FIELD}\" }}\n    crm: company\n  - hub: numbers\n"),
+        1,
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
+    let world = World::start_with_mapping(
+        TteSimConfig::default(),
+        SimulatorConfig::default(),
+        2_000.0,
+        &mapping_with_company(),
+    )
+    .await;
+    let uris = world.tte.seed(SEED, 0, 10, false);
+    let customers: Vec<u64> = world.customers().iter().map(|c| c.id).collect();
+    assert_eq!(customers.len(), uris.len());
+    // Six of the ten have a company; the portal's Create Record form requires one.
+    let with_company: Vec<u64> = customers.iter().copied().take(6).collect();
+    for id in &with_company {
+        let patch = CustomerPatch {
+            custom_fields: Some(BTreeMap::from([(
+                COMPANY_FIELD.to_owned(),
+                format!("Company {id}"),
+            )])),
+            ..CustomerPatch::default()
+        };
+        world.tte.edit(*id, &patch).expect("company set");
+    }
+    world.hub.set_validation_rules(ValidationRules {
+        required_on_create: vec!["company".to_owned()],
+        ..ValidationRules::default()
+    });
+    world.reset_stats();
+
+    let summary = world.sync().await;
+
+    assert_eq!(summary.to_crm.created, 6, "{summary:?}");
+    assert_eq!(summary.to_crm.failed, 4, "{summary:?}");
+    for customer in world.customers() {
+        let status = customer
+            .custom_fields
+            .get(HUB_STATUS)
+            .cloned()
+            .unwrap_or_default();
+        if with_company.contains(&customer.id) {
+            assert!(status.starts_with(OK_PREFIX), "{}: {status}", customer.id);
+        } else {
+            assert!(
+                status.contains("`company` is required") && status.contains("Record customization"),
+                "{} says what to change: {status}",
+                customer.id
+            );
+        }
+    }
+    // The ten creates went in one batch: the refusals were answered per record, not split
+    // into smaller batches or retried.
+    assert_eq!(world.hub.stats().requests_on(BATCH_UPSERT), 1);
+    assert_eq!(world.hub.contact_count(), 6);
+    let dead = world.store.dead_letters(100).await.expect("dead letters");
+    assert!(
+        dead.iter()
+            .all(|d| d.error.contains("`company` is required")),
+        "{dead:?}"
+    );
+}
