@@ -358,6 +358,76 @@ async fn an_oauth_app_with_webhooks() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_oauth_install_says_reinstall_dead_letters_nothing_and_heals_on_reinstall() {
+    let (setting, server, _) = scenario("2026-revoked", Kind::OAuthWithWebhooks).await;
+    let http = reqwest::Client::new();
+    let base = setting.options.base_url();
+    // Someone uninstalls the app in HubSpot; then a customer changes in 10to8.
+    assert!(setting.hubspot.uninstall_app());
+    let (customer, _) = linked_pairs(&setting.tte)[0];
+    setting
+        .tte
+        .edit(
+            customer,
+            &tte_sync_core::tte::CustomerPatch {
+                name: Some("Revoked Meanwhile".to_owned()),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+    eventually("the dashboard says the install must be redone", || async {
+        support::api_status(&http, &base)
+            .await
+            .is_some_and(|s| s["health"]["crm_reinstall_needed"].is_string())
+    })
+    .await;
+    eventually("the change waits in the inbox", || async {
+        support::api_status(&http, &base)
+            .await
+            .is_some_and(|s| s["inbox"]["depth"].as_u64() >= Some(1))
+    })
+    .await;
+    let status = support::api_status(&http, &base).await.unwrap();
+    assert!(
+        status["health"]["crm_reinstall_needed"]
+            .as_str()
+            .unwrap()
+            .starts_with("reinstall needed"),
+        "{}",
+        status["health"]
+    );
+    assert_eq!(
+        status["dead_letters"],
+        serde_json::json!([]),
+        "{}",
+        status["dead_letters"]
+    );
+    let mut all: Vec<String> = vec!["status".into(), "--config".into()];
+    all.push(setting.config.display().to_string());
+    let output = run(all).await;
+    assert!(
+        !output.status.success(),
+        "status fails while the install is revoked"
+    );
+    assert!(
+        text(&output.stdout).contains("REINSTALL NEEDED"),
+        "{}",
+        text(&output.stdout)
+    );
+    // Installed again: the running server takes the new install from the store.
+    install(&base).await;
+    eventually("the reinstall is taken up", || async {
+        support::api_status(&http, &base).await.is_some_and(|s| {
+            s["health"]["crm_reinstall_needed"].is_null() && s["health"]["crm"]["ok"] == true
+        })
+    })
+    .await;
+    let mut server = server;
+    server.sigterm();
+    assert!(server.wait().success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_service_key_polling_for_changes() {
     let (setting, mut server, _) = scenario("2026-service-key", Kind::ServiceKeyPolling).await;
     assert_eq!(setting.hubspot.stats().webhooks.events_delivered, 0);

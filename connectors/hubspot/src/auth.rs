@@ -136,6 +136,22 @@ impl OAuthErrorBody {
     }
 }
 
+/// Why a token request failed.
+enum TokenFailure {
+    /// The grant is gone (revoked, uninstalled, account deleted): only a new install helps.
+    GrantGone(ConnectorError),
+    /// Anything else.
+    Other(ConnectorError),
+}
+
+impl TokenFailure {
+    fn into_error(self) -> ConnectorError {
+        match self {
+            TokenFailure::GrantGone(error) | TokenFailure::Other(error) => error,
+        }
+    }
+}
+
 /// The OAuth tokens of one installation, refreshed as needed and saved through the store.
 pub struct OAuthSession {
     config: OAuthConfig,
@@ -145,9 +161,9 @@ pub struct OAuthSession {
     store: Arc<dyn TokenStore>,
     current: tokio::sync::Mutex<Option<StoredToken>>,
     portals: Arc<RwLock<BTreeSet<String>>>,
-    /// Set when HubSpot called the refresh token revoked: why, for every call until a new
-    /// install.
-    revoked: RwLock<Option<String>>,
+    /// Set when HubSpot called the refresh token revoked: why, and which refresh token, for
+    /// every call until a new install saves another one (here or on another replica).
+    revoked: RwLock<Option<(String, Secret)>>,
     calls: &'static ServiceStats,
 }
 
@@ -184,18 +200,35 @@ impl OAuthSession {
         self.revoked
             .read()
             .unwrap_or_else(|e| e.into_inner())
-            .clone()
+            .as_ref()
+            .map(|(reason, _)| reason.clone())
     }
 
-    fn fail_if_revoked(&self) -> Result<()> {
-        match self.revoked() {
-            Some(reason) => Err(ConnectorError::new(ErrorKind::Unauthorized, reason)),
-            None => Ok(()),
+    /// Fails at once while the install is known revoked, unless the store holds a token of a
+    /// newer install by now (then that one is used).
+    async fn fail_if_revoked(&self, current: &mut Option<StoredToken>) -> Result<()> {
+        let Some((reason, refresh_token)) = self
+            .revoked
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        else {
+            return Ok(());
+        };
+        let stored = self.store.load_token(NAME, None).await?;
+        match stored {
+            Some(token) if token.refresh_token != refresh_token => {
+                self.remember_portal(&token.account);
+                *current = Some(token);
+                self.set_revoked(None);
+                Ok(())
+            }
+            _ => Err(ConnectorError::new(ErrorKind::Unauthorized, reason)),
         }
     }
 
-    fn set_revoked(&self, reason: Option<String>) {
-        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = reason;
+    fn set_revoked(&self, revoked: Option<(String, Secret)>) {
+        *self.revoked.write().unwrap_or_else(|e| e.into_inner()) = revoked;
     }
 
     fn remember_portal(&self, account: &str) {
@@ -225,8 +258,8 @@ impl OAuthSession {
     /// # Errors
     /// `Unauthorized` when nothing is installed or the refresh token is refused.
     pub async fn access_token(&self) -> Result<Secret> {
-        self.fail_if_revoked()?;
         let mut current = self.current.lock().await;
+        self.fail_if_revoked(&mut current).await?;
         let token = self.loaded(&mut current).await?;
         if token.expires_at - self.refresh_ahead() <= Utc::now() {
             let fresh = self.refresh(&token).await?;
@@ -243,8 +276,8 @@ impl OAuthSession {
     /// # Errors
     /// `Unauthorized` when the refresh token is refused.
     pub async fn refresh_if_current(&self, rejected: &Secret) -> Result<()> {
-        self.fail_if_revoked()?;
         let mut current = self.current.lock().await;
+        self.fail_if_revoked(&mut current).await?;
         let token = self.loaded(&mut current).await?;
         if token.access_token != *rejected {
             return Ok(());
@@ -267,7 +300,18 @@ impl OAuthSession {
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.config.client_secret.expose()),
         ];
-        let response = self.token_call(&form).await?;
+        let response = match self.token_call(&form).await {
+            Ok(response) => response,
+            Err(TokenFailure::GrantGone(error)) => {
+                tracing::error!(account = %token.account, %error, "HubSpot OAuth install revoked.");
+                self.set_revoked(Some((
+                    error.message().to_owned(),
+                    token.refresh_token.clone(),
+                )));
+                return Err(error);
+            }
+            Err(TokenFailure::Other(error)) => return Err(error),
+        };
         let fresh = StoredToken {
             account: token.account.clone(),
             access_token: Secret::new(response.access_token),
@@ -281,37 +325,42 @@ impl OAuthSession {
         Ok(fresh)
     }
 
-    async fn token_call(&self, form: &[(&str, &str)]) -> Result<TokenResponse> {
-        let answer = self.form_call(&self.version.oauth_token(), form).await?;
-        let (status, body) = answer;
+    async fn token_call(
+        &self,
+        form: &[(&str, &str)],
+    ) -> std::result::Result<TokenResponse, TokenFailure> {
+        let (status, body) = self
+            .form_call(&self.version.oauth_token(), form)
+            .await
+            .map_err(TokenFailure::Other)?;
         if status.is_success() {
             return serde_json::from_slice(&body).map_err(|e| {
-                ConnectorError::transient(format!(
+                TokenFailure::Other(ConnectorError::transient(format!(
                     "hubspot token endpoint sent an unreadable answer: {e}"
-                ))
+                )))
             });
         }
         let detail: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
         let reason = detail.reason();
         if status.is_server_error() || status.as_u16() == 429 {
-            return Err(ConnectorError::transient(format!(
+            return Err(TokenFailure::Other(ConnectorError::transient(format!(
                 "hubspot's token endpoint failed ({status}: {reason}); retrying later"
-            )));
+            ))));
         }
         if detail.grant_is_gone() {
-            let message = format!(
-                "{REINSTALL_NEEDED}: hubspot refused the refresh token as invalid or revoked ({reason}); install the app again through /hubspot/install/start"
-            );
-            tracing::error!(error = %message, "HubSpot OAuth install revoked.");
-            self.set_revoked(Some(message.clone()));
-            return Err(ConnectorError::new(ErrorKind::Unauthorized, message));
+            return Err(TokenFailure::GrantGone(ConnectorError::new(
+                ErrorKind::Unauthorized,
+                format!(
+                    "{REINSTALL_NEEDED}: hubspot refused the grant as invalid or revoked ({reason}); install the app again through /hubspot/install/start"
+                ),
+            )));
         }
-        Err(ConnectorError::new(
+        Err(TokenFailure::Other(ConnectorError::new(
             ErrorKind::Unauthorized,
             format!(
                 "hubspot refused the OAuth token request ({status}: {reason}); check `oauth.client_id` and `oauth.client_secret`, then install the app again through /hubspot/install/start"
             ),
-        ))
+        )))
     }
 
     /// Posts a form to an OAuth endpoint (everything in the body, as the dated endpoints
@@ -466,7 +515,10 @@ impl OAuthInstall for OAuthSession {
             ("client_id", self.config.client_id.as_str()),
             ("client_secret", self.config.client_secret.expose()),
         ];
-        let response = self.token_call(&form).await?;
+        let response = self
+            .token_call(&form)
+            .await
+            .map_err(TokenFailure::into_error)?;
         let account = match response.hub_id {
             Some(hub_id) => hub_id.to_string(),
             None => self.portal_of(&response.access_token).await?,

@@ -1,15 +1,22 @@
-//! The HubSpot connector: two-way sync of HubSpot contacts.
+//! The HubSpot connector: two-way sync of HubSpot contacts, on HubSpot's date-versioned APIs
+//! (2026-09 by default, one setting for every path: [`version`]).
+//!
+//! Credentials: a project app's static token, OAuth (project or legacy public app), a Service
+//! Key, or a legacy private-app token ([`config::AuthKind`]), each with its own rate-limit
+//! default.
 //!
 //! Capabilities: batched reads and writes of contacts ([`CrmConnector`]: list pages of 100,
-//! batch read, chunked `IN` searches, batch upsert/update/archive with one outcome per record),
-//! setup of custom properties and webhook subscriptions ([`ConnectorSetup`]), verification of
-//! signed webhooks ([`WebhookReceiver`], v3 by default) and the OAuth install flow
-//! ([`OAuthInstall`]). Every call keeps within HubSpot's rolling rate limit and search limit
-//! ([`ratelimit`]) and retries what may pass ([`client`]).
+//! batch read, chunked `IN` searches, batch upsert/update/archive with one outcome per record,
+//! portal validation rules reported per record), setup of custom properties and of change
+//! capture ([`ConnectorSetup`]: a project app's `webhooks-hsmeta.json`, journal subscriptions,
+//! or a legacy app's subscriptions), verification of signed webhooks ([`WebhookReceiver`], v3
+//! by default), pulled changes ([`ChangeFeed`]: the Webhooks Journal or polling) and the OAuth
+//! install flow ([`OAuthInstall`]). Every call keeps within HubSpot's rolling rate limit and
+//! search limit ([`ratelimit`]) and retries what may pass ([`client`]).
 //!
-//! Modules: [`config`] (the config section), [`auth`] (tokens), [`client`] (HTTP, retries),
-//! [`ratelimit`], [`errors`] (HubSpot's error bodies), [`contacts`] (reads and writes),
-//! [`setup`], [`webhook`].
+//! Modules: [`config`] (the config section), [`version`] (paths), [`auth`] (tokens),
+//! [`client`] (HTTP, retries), [`ratelimit`], [`errors`] (HubSpot's error bodies),
+//! [`contacts`] (reads and writes), [`setup`], [`webhook`], [`journal`], [`polling`].
 
 pub mod auth;
 pub mod client;
@@ -124,7 +131,11 @@ impl ConnectorFactory for HubSpotConnector {
                 ));
                 (Credentials::OAuth(session.clone()), Some(session))
             }
-            (None, None) => unreachable!("`checked` found one credential"),
+            (None, None) => {
+                return Err(ConnectorError::permanent(
+                    "hubspot needs credentials; set `static_app_token`, `oauth` or `service_key`",
+                ));
+            }
         };
         let limiter = Arc::new(RateLimiter::new(
             config.general_limit(),
