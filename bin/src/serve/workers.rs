@@ -115,12 +115,28 @@ pub async fn feed_loop(
     mut ready: watch::Receiver<bool>,
     mut stop: watch::Receiver<bool>,
 ) {
-    let Some(idle) = engine.crm().change_feed().map(|f| f.idle_interval()) else {
+    let Some(feed) = engine.crm().change_feed() else {
         return;
     };
+    let idle = feed.idle_interval();
     tokio::select! {
         _ = ready.wait_for(|ready| *ready) => {}
         _ = stop.wait_for(|stopped| *stopped) => return,
+    }
+    // Idempotent: makes sure every account known now is subscribed (one installed since
+    // `setup` ran, too); the feed subscribes later installs itself.
+    match feed.prepare(engine.mapping().crm_properties(), false).await {
+        Ok(report) if report.changed_anything() => {
+            tracing::info!(
+                mode = feed.mode(),
+                changes = report.changes.len(),
+                "Prepared the change feed."
+            );
+        }
+        Ok(_) => {}
+        Err(error) => {
+            tracing::warn!(mode = feed.mode(), %error, "Could not prepare the change feed; pulling anyway.")
+        }
     }
     let mut failures = 0u32;
     loop {

@@ -55,6 +55,9 @@ pub struct JournalFeed {
     installed_portals: Arc<RwLock<BTreeSet<String>>>,
     idle: Duration,
     token: tokio::sync::Mutex<Option<(Secret, DateTime<Utc>)>>,
+    /// The properties of the last `prepare`, and the portals it subscribed: a portal
+    /// installed since is subscribed on the next pull.
+    subscribed: std::sync::Mutex<(Vec<String>, BTreeSet<String>)>,
 }
 
 impl JournalFeed {
@@ -81,6 +84,7 @@ impl JournalFeed {
             installed_portals,
             idle: Duration::from_millis(config.journal.poll_interval_millis),
             token: tokio::sync::Mutex::new(None),
+            subscribed: std::sync::Mutex::default(),
         })
     }
 
@@ -368,6 +372,11 @@ impl ChangeFeed for JournalFeed {
     async fn prepare(&self, properties: &[String], dry_run: bool) -> Result<SetupReport> {
         let mut report = SetupReport::default();
         let portals = self.portals();
+        if !dry_run {
+            let mut subscribed = self.subscribed.lock().unwrap_or_else(|e| e.into_inner());
+            subscribed.0 = properties.to_vec();
+            subscribed.1.extend(portals.iter().cloned());
+        }
         if portals.is_empty() {
             report.changes.push(SetupChange {
                 action: SetupAction::Manual,
@@ -439,6 +448,15 @@ impl ChangeFeed for JournalFeed {
     }
 
     async fn pull(&self, cursor: Option<&str>) -> Result<FeedPage> {
+        let (properties, new_portal) = {
+            let subscribed = self.subscribed.lock().unwrap_or_else(|e| e.into_inner());
+            let new = self.portals().iter().any(|p| !subscribed.1.contains(p));
+            (subscribed.0.clone(), new && !subscribed.0.is_empty())
+        };
+        if new_portal {
+            // Installed since the last `prepare`: give it its subscription first.
+            self.prepare(&properties, false).await?;
+        }
         let base = self.client.version().journal();
         let path = match cursor {
             None => format!("{base}/latest"),
