@@ -271,6 +271,9 @@ impl ConnectorSetup for HubSpotConnector {
             )
             .await;
         }
+        if self.kind == AuthKind::LegacyPrivateApp {
+            return Ok(setup::private_app_webhooks(callback, properties));
+        }
         Ok(setup::project_app_webhooks(callback, properties))
     }
 }

@@ -336,6 +336,29 @@ pub fn project_app_webhooks(callback: &Url, mapped: &[String]) -> SetupReport {
     report
 }
 
+/// The webhooks of a legacy private app, which only HubSpot's UI configures: what to enter
+/// there.
+pub fn private_app_webhooks(callback: &Url, mapped: &[String]) -> SetupReport {
+    let mut report = SetupReport::default();
+    let wanted = wanted_subscriptions(mapped, &mut report);
+    let list: Vec<String> = wanted
+        .iter()
+        .map(|(event, property)| match property {
+            Some(property) => format!("{event} {property}"),
+            None => event.clone(),
+        })
+        .collect();
+    report.changes.push(change(
+        SetupAction::Manual,
+        "webhook subscriptions".to_owned(),
+        format!(
+            "a legacy private app's webhooks are set in HubSpot (Settings → Integrations → Private apps → the app → Webhooks): target URL {callback}, subscriptions: {}",
+            list.join(", ")
+        ),
+    ));
+    report
+}
+
 /// Makes sure HubSpot posts contact events to `callback`, through a legacy public app's
 /// webhook management API (developer API key).
 ///
@@ -442,4 +465,66 @@ pub async fn ensure_subscriptions(
         }
     }
     Ok(report)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_project_app_gets_its_webhook_declarations_as_a_file() {
+        let callback: Url = "https://sync.example.com/webhooks/hubspot".parse().unwrap();
+        let mapped = vec![
+            "email".to_owned(),
+            "firstname".to_owned(),
+            "hs_lastmodifieddate".to_owned(),
+        ];
+        let report = project_app_webhooks(&callback, &mapped);
+        assert!(
+            !report.changed_anything(),
+            "nothing is changed through an API"
+        );
+        assert!(
+            report
+                .changes
+                .iter()
+                .any(|c| c.action == SetupAction::Mismatch
+                    && c.target.contains("hs_lastmodifieddate")),
+            "{report:?}"
+        );
+        let [file] = report.files.as_slice() else {
+            panic!("one file: {report:?}");
+        };
+        assert_eq!(file.path, HSMETA_PATH);
+        let declared: Value = serde_json::from_str(&file.contents).unwrap();
+        assert_eq!(declared["type"], "webhooks");
+        assert_eq!(
+            declared["config"]["settings"]["targetUrl"],
+            callback.as_str()
+        );
+        let legacy = declared["config"]["subscriptions"]["legacyCrmObjects"]
+            .as_array()
+            .unwrap();
+        let properties: Vec<&str> = legacy
+            .iter()
+            .filter_map(|s| s["propertyName"].as_str())
+            .collect();
+        assert_eq!(properties, ["email", "firstname"]);
+        assert!(legacy.iter().all(|s| s["active"] == true));
+        assert_eq!(
+            declared["config"]["subscriptions"]["hubEvents"][0]["subscriptionType"],
+            PRIVACY_DELETION
+        );
+        assert_eq!(legacy.len(), RECORD_EVENTS.len() - 1 + 2);
+    }
+
+    #[test]
+    fn a_legacy_private_app_is_told_what_to_enter_in_hubspot() {
+        let callback: Url = "https://sync.example.com/webhooks/hubspot".parse().unwrap();
+        let report = private_app_webhooks(&callback, &["email".to_owned()]);
+        assert!(report.files.is_empty());
+        let detail = &report.changes[0].detail;
+        assert!(detail.contains(callback.as_str()), "{detail}");
+        assert!(detail.contains("contact.propertyChange email"), "{detail}");
+    }
 }
