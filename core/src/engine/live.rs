@@ -378,6 +378,7 @@ impl Engine {
             hub_times,
             archived: None,
             hold_creates,
+            apart: self.kept_apart().await?,
         };
         self.sync_sides(&sides, &ReconcileOptions::default(), Turns::Held(lock))
             .await

@@ -10,7 +10,8 @@
 //! Per field: one side changed → copy it across (when the field's direction allows); both
 //! changed to different values → the field's [`ConflictPolicy`]; neither → nothing. A field
 //! with no snapshot yet (a pair linked for the first time, or a field new in the mapping)
-//! that differs is a conflict decided by policy. A one-way field whose target drifted is set
+//! that is empty on one side is filled from the other; one that holds different values on
+//! both is a conflict decided by policy. A one-way field whose target drifted is set
 //! back from its source.
 //!
 //! Status and identity never count as changes. They are written only together with a real
@@ -116,7 +117,8 @@ fn decide(
     let known = snapshots.and_then(|s| Some((s.hub.get(field.key())?, s.crm.get(field.key())?)));
     let (hub_changed, crm_changed) = match known {
         Some((hub_was, crm_was)) => (hub != hub_was, crm != crm_was),
-        None => (true, true),
+        // Never synced: a side with no value only gets filled; both holding one is a conflict.
+        None => (!hub.is_empty(), !crm.is_empty()),
     };
     let direction = field.direction();
     let (flow, conflict) = match (direction.to_crm(), direction.to_hub()) {
