@@ -209,21 +209,33 @@ pub(crate) fn parse_region(code: &str) -> Option<phonenumber::country::Id> {
 }
 
 impl Mapping {
-    /// The normalized key values of a 10to8 customer.
+    /// The normalized key values of a 10to8 customer. A value the key's field would refuse
+    /// to write to the CRM (an invalid email) is left out: the CRM can never hold it, so it
+    /// tells nothing about who the customer is there.
     pub fn hub_keys(&self, customer: &Customer) -> KeyValues {
         let region = self.matching.region;
         let mut out = KeyValues::default();
         for &key in self.matching.used_keys() {
+            let valid = self.matching.fields[key.index()]
+                .and_then(|n| self.fields[n].check.as_ref())
+                .map(|check| check.valid);
+            let comparable = |value: &&String| valid.is_none_or(|valid| valid(value.trim()));
             match key {
                 Key::Email => customer
                     .emails
                     .iter()
+                    .filter(comparable)
                     .for_each(|e| out.push(key, e, region)),
                 Key::Phone => customer
                     .numbers
                     .iter()
+                    .filter(comparable)
                     .for_each(|n| out.push(key, n, region)),
-                Key::Name => out.push(key, &customer.name, region),
+                Key::Name => {
+                    if comparable(&&customer.name) {
+                        out.push(key, &customer.name, region);
+                    }
+                }
             }
         }
         out.finish();
