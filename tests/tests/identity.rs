@@ -8,9 +8,12 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use tte_sync_core::CrmId;
+use tte_sync_core::connector::{ChangeEvent, ChangeKind};
 use tte_sync_core::mapping::valid_email;
 use tte_sync_core::simulate::{Person, people};
 use tte_sync_core::store::Reason;
+use tte_sync_core::tte::CustomerPatch;
 
 use support::{CRM_STATUS, EXTERNAL_ID, HUB_STATUS, URI_PROPERTY, World};
 
@@ -163,4 +166,53 @@ async fn shared_people_are_never_twice_on_either_side_and_never_linked_wrongly()
     assert_eq!(second.writes(), 0, "{second}");
     assert_eq!(world.writes(), (0, 0), "no status rewritten either");
     assert_eq!(second.ambiguous, first.ambiguous);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_batch_never_creates_a_record_held_as_a_possible_duplicate() {
+    // Person 175 of the demo's seed is known by name only, on both sides.
+    let person = people(SEED, 175, 1).next().unwrap();
+    assert!(known_by_name_only(&person), "{person:?}");
+    let world = World::start().await;
+    let uris = world.tte.seed(SEED, 175, 1, false);
+    let contact = world.hub.seed(SEED, 175, 1)[0];
+    let first = world.sync().await;
+    assert_eq!(first.ambiguous.len(), 1, "{first}");
+
+    // Edited on both sides: the live batch sees only these two objects, so it cannot tell
+    // whether they are still possible duplicates, and creates neither.
+    let id = world.tte.customer_id(&uris[0]).unwrap();
+    let patch = CustomerPatch {
+        name: Some(format!("{}  ", person.full_name())),
+        ..CustomerPatch::default()
+    };
+    world.tte.edit(id, &patch).unwrap();
+    world
+        .hub
+        .user_edit(contact, &[("lastname", person.last_name.as_str())], None)
+        .unwrap();
+    world.engine.enqueue_hub_changes(&uris).await.unwrap();
+    let event = ChangeEvent {
+        object_id: CrmId::from(contact.to_string().as_str()),
+        kind: ChangeKind::PropertyChanged,
+        property: Some("lastname".into()),
+        value: None,
+        occurred_at: chrono::Utc::now(),
+        change_source: Some("CRM_UI".into()),
+        source_id: None,
+        account: None,
+        event_id: None,
+    };
+    world.engine.enqueue_crm_events(&[event]).await.unwrap();
+    let done = world.engine.drain_inbox().await.unwrap();
+    assert_eq!(
+        done.sync.to_crm.created + done.sync.to_hub.created,
+        0,
+        "{}",
+        done.sync
+    );
+    assert_eq!(world.customers().len(), 1);
+    assert_eq!(world.contacts().await.len(), 1);
+    let again = world.sync().await;
+    assert_eq!(again.ambiguous, first.ambiguous, "{again}");
 }

@@ -14,11 +14,13 @@
 //! The possible-duplicate keys (e.g. `name`) run last, only among records that hold no value
 //! of any other match key: they never link, they only hold.
 //!
-//! Cost: one hash index per rule over both sides, so pairing 100,000 against 100,000 is a
-//! few hash lookups per record.
+//! Cost: the keys of both sides are normalized once (parsing phone numbers is most of the
+//! work; a number both sides hold is parsed once); then one index per rule numbers each tuple
+//! of key values once, and fits are read by tuple number.
 
 use std::collections::{HashMap, HashSet};
 
+use crate::mapping::identity::KeyCache;
 use crate::mapping::{Key, KeyValues, Mapping, MatchRule};
 use crate::record::{CrmId, CrmRecord, Customer};
 
@@ -84,16 +86,14 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
     if identity.match_rules.is_empty() && identity.possible_duplicate.is_none() {
         return out;
     }
-    let hub_keys: Vec<KeyValues> = sides
-        .customers
-        .iter()
-        .map(|c| mapping.hub_keys(c))
+    let mut cache = KeyCache::default();
+    let hub_keys: Vec<KeyValues> = (sides.customers.iter())
+        .map(|c| mapping.hub_keys_cached(c, &mut cache))
         .collect();
-    let crm_keys: Vec<KeyValues> = sides
-        .ids
-        .iter()
-        .map(|id| mapping.crm_keys(&sides.records[*id]))
+    let crm_keys: Vec<KeyValues> = (sides.ids.iter())
+        .map(|id| mapping.crm_keys_cached(&sides.records[*id], &mut cache))
         .collect();
+    drop(cache);
     let mut hub_done: Vec<bool> = sides.hub_taken.to_vec();
     let mut crm_done: Vec<bool> = sides.crm_taken.to_vec();
 
@@ -115,7 +115,7 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         let crm_in = |r: usize| !hold_only || bare(&crm_keys[r]);
 
         let index = build_index(rule, &hub_keys, &crm_keys, &hub_in, &crm_in);
-        if index.is_empty() {
+        if index.holders.is_empty() {
             continue;
         }
         let apart = |c: usize, r: usize| sides.apart.contains(&(c, r));
@@ -124,8 +124,9 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         let mut customer_fits: Vec<(usize, Fit)> = Vec::new();
         for c in (0..sides.customers.len()).filter(|&c| !hub_done[c] && hub_in(c)) {
             let mut fit = Fit::default();
-            for tuple in hub_keys[c].tuples(rule) {
-                if let Some(h) = index.get(&tuple) {
+            for &t in index.hub.of(c) {
+                let h = &index.holders[t as usize];
+                {
                     fit.records.extend(
                         h.records
                             .iter()
@@ -145,11 +146,12 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
                 customer_fits.push((c, fit));
             }
         }
-        let mut record_fits: HashMap<usize, Fit> = HashMap::new();
+        let mut record_fits: Vec<Option<Fit>> = vec![None; sides.ids.len()];
         for r in (0..sides.ids.len()).filter(|&r| !crm_done[r] && crm_in(r)) {
             let mut fit = Fit::default();
-            for tuple in crm_keys[r].tuples(rule) {
-                if let Some(h) = index.get(&tuple) {
+            for &t in index.crm.of(r) {
+                let h = &index.holders[t as usize];
+                {
                     fit.customers.extend(
                         h.customers
                             .iter()
@@ -166,7 +168,7 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
             }
             dedup(&mut fit);
             if !fit.is_empty() {
-                record_fits.insert(r, fit);
+                record_fits[r] = Some(fit);
             }
         }
 
@@ -181,7 +183,7 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         let mut paired_records = HashSet::new();
         for (c, fit) in customer_fits {
             let mutual = only(&fit, true).filter(|&r| {
-                !crm_done[r] && record_fits.get(&r).and_then(|f| only(f, false)) == Some(c)
+                !crm_done[r] && record_fits[r].as_ref().and_then(|f| only(f, false)) == Some(c)
             });
             hub_done[c] = true;
             match mutual {
@@ -200,7 +202,11 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
                 }
             }
         }
-        for (r, fit) in record_fits {
+        for (r, fit) in record_fits
+            .into_iter()
+            .enumerate()
+            .filter_map(|(r, f)| Some((r, f?)))
+        {
             crm_done[r] = true;
             if !paired_records.contains(&r) {
                 out.held_records.insert(
@@ -216,24 +222,73 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
     out
 }
 
+/// One rule's tuples: each distinct tuple numbered once, with who holds it, and the tuple
+/// numbers of each customer and record (flat, one allocation per side).
+struct Index {
+    holders: Vec<Holders>,
+    hub: Flat,
+    crm: Flat,
+}
+
+/// A list of tuple numbers per object, in one vector: object `n` has
+/// `items[starts[n]..starts[n + 1]]`.
+#[derive(Default)]
+struct Flat {
+    starts: Vec<u32>,
+    items: Vec<u32>,
+}
+
+impl Flat {
+    fn of(&self, n: usize) -> &[u32] {
+        &self.items[self.starts[n] as usize..self.starts[n + 1] as usize]
+    }
+
+    fn end_object(&mut self) {
+        self.starts.push(self.items.len() as u32);
+    }
+}
+
 /// The tuple index of one rule over the objects `hub_in` and `crm_in` admit.
-fn build_index(
+fn build_index<'a>(
     rule: &MatchRule,
-    hub_keys: &[KeyValues],
-    crm_keys: &[KeyValues],
+    hub_keys: &'a [KeyValues],
+    crm_keys: &'a [KeyValues],
     hub_in: &dyn Fn(usize) -> bool,
     crm_in: &dyn Fn(usize) -> bool,
-) -> HashMap<String, Holders> {
-    let mut index: HashMap<String, Holders> = HashMap::new();
-    for (c, keys) in hub_keys.iter().enumerate().filter(|(c, _)| hub_in(*c)) {
-        for tuple in keys.tuples(rule) {
-            index.entry(tuple).or_default().customers.push(c as u32);
+) -> Index {
+    let mut numbers: HashMap<std::borrow::Cow<'a, str>, u32> = HashMap::new();
+    let mut index = Index {
+        holders: Vec::new(),
+        hub: Flat::default(),
+        crm: Flat::default(),
+    };
+    index.hub.starts.push(0);
+    index.crm.starts.push(0);
+    let mut number = |tuple: std::borrow::Cow<'a, str>, holders: &mut Vec<Holders>| -> u32 {
+        *numbers.entry(tuple).or_insert_with(|| {
+            holders.push(Holders::default());
+            (holders.len() - 1) as u32
+        })
+    };
+    for (c, keys) in hub_keys.iter().enumerate() {
+        if hub_in(c) {
+            for tuple in keys.tuples(rule) {
+                let t = number(tuple, &mut index.holders);
+                index.holders[t as usize].customers.push(c as u32);
+                index.hub.items.push(t);
+            }
         }
+        index.hub.end_object();
     }
-    for (r, keys) in crm_keys.iter().enumerate().filter(|(r, _)| crm_in(*r)) {
-        for tuple in keys.tuples(rule) {
-            index.entry(tuple).or_default().records.push(r as u32);
+    for (r, keys) in crm_keys.iter().enumerate() {
+        if crm_in(r) {
+            for tuple in keys.tuples(rule) {
+                let t = number(tuple, &mut index.holders);
+                index.holders[t as usize].records.push(r as u32);
+                index.crm.items.push(t);
+            }
         }
+        index.crm.end_object();
     }
     index
 }

@@ -91,6 +91,9 @@ pub(crate) struct Sides {
     pub(crate) hold_creates: HashMap<CrmId, DateTime<Utc>>,
     /// Pairs a person kept apart (customer URI, record id): never joined.
     pub(crate) apart: HashSet<(String, CrmId)>,
+    /// Objects a full pass held as possible duplicates (live: a batch sees only part of each
+    /// side, so it never creates these; the next full pass decides them again).
+    pub(crate) held_back: HashSet<ObjectRef>,
 }
 
 /// What [`Engine::sync_sides`] did.
@@ -249,6 +252,18 @@ impl Engine {
             ambiguous: pairing.ambiguous.clone(),
             ..Summary::default()
         };
+        if !sides.held_back.is_empty() {
+            let connector = self.connector();
+            pairing.create_in_crm.retain(|&c| {
+                let uri = &sides.customers[c].resource_uri;
+                !sides.held_back.contains(&ObjectRef::hub(connector, uri))
+            });
+            pairing.create_in_hub.retain(|id| {
+                !sides
+                    .held_back
+                    .contains(&ObjectRef::crm(connector, id.as_str()))
+            });
+        }
         let mut held = Vec::new();
         pairing
             .create_in_hub
@@ -399,6 +414,7 @@ impl Engine {
             archived: Some(archived),
             hold_creates: HashMap::new(),
             apart: self.kept_apart().await?,
+            held_back: HashSet::new(),
         })
     }
 

@@ -10,6 +10,8 @@
 //! Nothing here decides a pair: that is the engine's pairing, which never links a key that
 //! fits more than one record on either side.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
 
 use unicode_normalization::UnicodeNormalization;
@@ -127,7 +129,14 @@ impl KeyValues {
 
     /// Every combination of the rule's keys' values, as comparable strings; none when a key
     /// has no value.
-    pub fn tuples(&self, rule: &MatchRule) -> Vec<String> {
+    pub fn tuples(&self, rule: &MatchRule) -> Vec<Cow<'_, str>> {
+        if let [key] = rule.keys.as_slice() {
+            return self
+                .of(*key)
+                .iter()
+                .map(|v| Cow::Borrowed(v.as_str()))
+                .collect();
+        }
         let mut out = vec![String::new()];
         for (n, key) in rule.keys.iter().enumerate() {
             let values = self.of(*key);
@@ -145,13 +154,20 @@ impl KeyValues {
             }
             out = next;
         }
-        out
+        out.into_iter().map(Cow::Owned).collect()
     }
 
-    fn push(&mut self, key: Key, raw: &str, region: Option<phonenumber::country::Id>) {
+    fn push(&mut self, key: Key, raw: &str, region: Option<Region>, cache: &mut KeyCache) {
         let value = match key {
             Key::Email => normalize_email(raw),
-            Key::Phone => normalize_phone(raw, region),
+            Key::Phone => match cache.phones.get(raw) {
+                Some(known) => known.clone(),
+                None => {
+                    let value = normalize_phone(raw, region);
+                    cache.phones.insert(raw.to_owned(), value.clone());
+                    value
+                }
+            },
             Key::Name => normalize_name(raw),
         };
         if let Some(value) = value {
@@ -165,6 +181,16 @@ impl KeyValues {
             values.dedup();
         }
     }
+}
+
+/// A phone region (ISO 3166), e.g. `GB`.
+pub type Region = phonenumber::country::Id;
+
+/// Normalized values already computed, shared by the records of one pairing: parsing a phone
+/// number is most of the work, and after a first sync both sides hold the same numbers.
+#[derive(Debug, Default)]
+pub struct KeyCache {
+    phones: HashMap<String, Option<String>>,
 }
 
 /// An email as compared: trimmed and lowercased; `None` when empty.
@@ -182,7 +208,9 @@ pub fn normalize_phone(raw: &str, region: Option<phonenumber::country::Id>) -> O
         return None;
     }
     match phonenumber::parse(region, raw) {
-        Ok(number) => Some(number.format().mode(phonenumber::Mode::E164).to_string()),
+        // E.164 is `+`, the country code and the national significant number (leading
+        // zeros kept); written directly, it costs a quarter of the library's formatter.
+        Ok(number) => Some(format!("+{}{}", number.code().value(), number.national())),
         Err(_) => {
             let plus = raw.trim_start().starts_with('+');
             let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
@@ -213,6 +241,11 @@ impl Mapping {
     /// to write to the CRM (an invalid email) is left out: the CRM can never hold it, so it
     /// tells nothing about who the customer is there.
     pub fn hub_keys(&self, customer: &Customer) -> KeyValues {
+        self.hub_keys_cached(customer, &mut KeyCache::default())
+    }
+
+    /// [`hub_keys`](Self::hub_keys), reusing the values in `cache`.
+    pub fn hub_keys_cached(&self, customer: &Customer, cache: &mut KeyCache) -> KeyValues {
         let region = self.matching.region;
         let mut out = KeyValues::default();
         for &key in self.matching.used_keys() {
@@ -225,15 +258,15 @@ impl Mapping {
                     .emails
                     .iter()
                     .filter(comparable)
-                    .for_each(|e| out.push(key, e, region)),
+                    .for_each(|e| out.push(key, e, region, cache)),
                 Key::Phone => customer
                     .numbers
                     .iter()
                     .filter(comparable)
-                    .for_each(|n| out.push(key, n, region)),
+                    .for_each(|n| out.push(key, n, region, cache)),
                 Key::Name => {
                     if comparable(&&customer.name) {
-                        out.push(key, &customer.name, region);
+                        out.push(key, &customer.name, region, cache);
                     }
                 }
             }
@@ -245,6 +278,11 @@ impl Mapping {
     /// The normalized key values of a CRM record: its mapped fields read back as 10to8 would
     /// get them, and the `also_in_crm` properties.
     pub fn crm_keys(&self, record: &CrmRecord) -> KeyValues {
+        self.crm_keys_cached(record, &mut KeyCache::default())
+    }
+
+    /// [`crm_keys`](Self::crm_keys), reusing the values in `cache`.
+    pub fn crm_keys_cached(&self, record: &CrmRecord, cache: &mut KeyCache) -> KeyValues {
         let region = self.matching.region;
         let now = SyncTime::placeholder();
         let mut out = KeyValues::default();
@@ -257,15 +295,15 @@ impl Mapping {
                         .emails
                         .iter()
                         .flatten()
-                        .for_each(|e| out.push(key, e, region)),
+                        .for_each(|e| out.push(key, e, region, cache)),
                     Key::Phone => hub
                         .numbers
                         .iter()
                         .flatten()
-                        .for_each(|n| out.push(key, n, region)),
+                        .for_each(|n| out.push(key, n, region, cache)),
                     Key::Name => {
                         if let Some(name) = &hub.name {
-                            out.push(key, name, region);
+                            out.push(key, name, region, cache);
                         }
                     }
                 }
@@ -275,7 +313,7 @@ impl Mapping {
                     .property(&extra.property)
                     .split(extra.separator.as_str())
                 {
-                    out.push(key, item, region);
+                    out.push(key, item, region, cache);
                 }
             }
         }
@@ -289,7 +327,7 @@ impl Mapping {
 pub(crate) struct Matching {
     pub(crate) rules: Vec<MatchRule>,
     pub(crate) possible_duplicate: Option<MatchRule>,
-    pub(crate) region: Option<phonenumber::country::Id>,
+    pub(crate) region: Option<Region>,
     /// Per key (by index), the field that maps its 10to8 attribute.
     pub(crate) fields: [Option<usize>; 3],
     pub(crate) extra: Vec<ExtraSource>,
@@ -349,9 +387,10 @@ mod tests {
     #[test]
     fn tuples_combine_every_value_of_every_key() {
         let mut values = KeyValues::default();
-        values.push(Key::Name, "Ada Lovelace", None);
-        values.push(Key::Phone, "+44 7700 900202", None);
-        values.push(Key::Phone, "+44 7700 900203", None);
+        let cache = &mut KeyCache::default();
+        values.push(Key::Name, "Ada Lovelace", None, cache);
+        values.push(Key::Phone, "+44 7700 900202", None, cache);
+        values.push(Key::Phone, "+44 7700 900203", None, cache);
         values.finish();
         let rule = MatchRule::new(vec![Key::Phone, Key::Name]);
         assert_eq!(rule.to_string(), "name + phone");

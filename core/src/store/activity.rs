@@ -347,6 +347,35 @@ impl Store {
         Ok(out)
     }
 
+    /// The objects of `connector` whose status has `reason` (e.g. every possible duplicate).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn objects_with_reason(
+        &self,
+        connector: &str,
+        reason: Reason,
+    ) -> Result<Vec<ObjectRef>> {
+        let rows = sqlx::query(
+            "SELECT side, object_id FROM record_status WHERE connector = $1 AND reason = $2 \
+             ORDER BY side, object_id",
+        )
+        .bind(connector)
+        .bind(reason.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::query("record status listing"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObjectRef {
+                    connector: connector.to_owned(),
+                    side: Side::parse(&row.text("side")?)?,
+                    object_id: row.text("object_id")?,
+                })
+            })
+            .collect()
+    }
+
     /// Removes the status rows of `reason` on `connector` except those of `keep` (a full
     /// pass clears the possible duplicates that were resolved meanwhile).
     ///
