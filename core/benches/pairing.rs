@@ -77,6 +77,7 @@ fn proc_kb(field: &str) -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+#[allow(clippy::print_stdout)] // a benchmark prints its figures
 fn main() {
     let mapping = Mapping::compile_for(DEFAULT_MAPPING, "hubspot.yaml", &["hubspot"])
         .expect("the default mapping compiles");
