@@ -15,6 +15,7 @@ mod config_cmd;
 mod connectors_cmd;
 mod demo_cmd;
 mod disconnect_cmd;
+mod link_cmd;
 mod logging;
 mod mapping_cmd;
 mod retry_cmd;
@@ -55,6 +56,10 @@ enum Command {
     Demo(demo_cmd::Args),
     /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
     Sync(sync_cmd::Args),
+    /// Link a 10to8 customer and a CRM record held as possible duplicates: the same person.
+    Link(link_cmd::Args),
+    /// Keep a 10to8 customer and a CRM record apart: different people, never joined again.
+    Unlink(link_cmd::Args),
     /// Retry records that failed for good (the dead letters): one, or `--all`.
     Retry(retry_cmd::Args),
     /// Uninstall the CRM app from its OAuth account and revoke its tokens.
@@ -75,6 +80,8 @@ fn main() -> ExitCode {
         Command::Status(args) => status_cmd::run(args),
         Command::Demo(args) => demo_cmd::run(args),
         Command::Sync(args) => sync_cmd::run(args),
+        Command::Link(args) => link_cmd::run(args, false),
+        Command::Unlink(args) => link_cmd::run(args, true),
         Command::Retry(args) => retry_cmd::run(args),
         Command::Disconnect(args) => disconnect_cmd::run(args),
     };

@@ -102,6 +102,27 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
         mapping.fields().len(),
         mapping.property_specs().len()
     )?;
+    let identity = mapping.identity();
+    let rules: Vec<String> = identity
+        .match_rules
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let mut matching = if rules.is_empty() {
+        "never-linked records are not matched: every one is created on the other side".to_owned()
+    } else {
+        format!(
+            "never-linked records match by {} (phones read in {})",
+            rules.join(", then "),
+            identity.phone_region
+        )
+    };
+    if let Some(held) = &identity.possible_duplicate {
+        matching.push_str(&format!(
+            "; known by {held} only, they are held as possible duplicates"
+        ));
+    }
+    writeln!(std::io::stdout().lock(), "  {matching}")?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -22,7 +22,8 @@ pub struct Args {
     json: bool,
 }
 
-/// Prints the summary. Exits 1 when a health check fails or records are failing.
+/// Prints the summary. Exits 1 when a health check fails or records are failing (a write that
+/// did not happen); records that only need attention (designed outcomes) do not count.
 ///
 /// # Errors
 /// When the config or the store cannot be loaded.
@@ -112,6 +113,14 @@ fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
             "  {} {} {}: {}",
             record.object.side, record.object.object_id, record.display_name, record.message
         )?;
+    }
+    writeln!(out, "attention        {} records", status.attention_count)?;
+    for reason in &status.reasons {
+        let state = match reason.status {
+            tte_sync_core::store::SyncStatus::Error => "failing",
+            _ => "attention",
+        };
+        writeln!(out, "  {:>5} {state}: {}", reason.count, reason.label)?;
     }
     writeln!(out, "conflicts        {} recent", status.conflicts.len())?;
     writeln!(

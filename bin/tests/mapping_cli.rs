@@ -48,13 +48,40 @@ fn check_accepts_the_default_mapping_with_a_summary() {
     let out = run(&["mapping", "check", mapping.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
     assert!(
         stdout
             .contains(": ok: connector hubspot, object contacts, 3 fields, 4 properties to ensure"),
         "{stdout}"
     );
+    assert!(
+        stdout.contains(
+            "never-linked records match by email, then name + phone (phones read in GB); \
+             known by name only, they are held as possible duplicates"
+        ),
+        "{stdout}"
+    );
     assert!(out.stderr.is_empty());
+}
+
+#[test]
+fn check_names_an_unknown_match_key_and_the_closest_one() {
+    let default = std::fs::read_to_string(default_mapping()).unwrap();
+    let bad = default.replace(
+        "match: [email, [name, phone]]",
+        "match: [email, [name, phnoe]]",
+    );
+    assert_ne!(bad, default, "the default mapping has the default rules");
+    let path = scratch("bad_match_key.yaml", &bad);
+    let out = run(&["mapping", "check", path.to_str().unwrap()], "");
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("error[M015]: unknown match key `phnoe`"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("at identity.match[1][1]"), "{stderr}");
+    assert!(stderr.contains("did you mean `phone`?"), "{stderr}");
 }
 
 #[test]

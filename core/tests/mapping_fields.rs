@@ -3,7 +3,7 @@
 
 use chrono::{TimeZone, Utc};
 use tte_sync_core::mapping::{
-    ConflictPolicy, CrmOutput, Direction, FromCrmDelete, FromHubDelete, HubOutput, Mapping,
+    ConflictPolicy, CrmOutput, Direction, FromCrmDelete, FromHubDelete, HubOutput, Key, Mapping,
     SyncTime,
 };
 use tte_sync_core::{CrmId, CrmRecord, Customer};
@@ -48,14 +48,21 @@ fn the_default_mapping_describes_itself() {
             "phone",
             "tte_customer_secondary_phone",
             "tte_customer_sync_status",
-            "tte_customer_uri"
+            "tte_customer_uri",
+            "hs_additional_emails"
         ]
     );
     let identity = mapping.identity();
     assert_eq!(identity.crm_id_custom_field, "External ID");
     assert_eq!(identity.hub_id_property, "tte_customer_uri");
     assert!(identity.hub_id_unique);
-    assert_eq!(identity.match_on, ["email"]);
+    let rules: Vec<String> = identity.match_rules.iter().map(|r| r.to_string()).collect();
+    assert_eq!(rules, ["email", "name + phone"]);
+    assert_eq!(
+        identity.possible_duplicate.as_ref().map(|r| r.to_string()),
+        Some("name".to_owned())
+    );
+    assert_eq!(identity.phone_region, "GB");
     let status = mapping.status().unwrap();
     assert_eq!(status.hub_custom_field, "Sync Status");
     assert_eq!(status.crm_property, "tte_customer_sync_status");
@@ -208,17 +215,44 @@ fn writing_one_field_back_keeps_the_rest_of_the_customer() {
 }
 
 #[test]
-fn match_values_are_what_the_crm_would_hold() {
+fn match_keys_read_both_sides_alike_and_every_email_the_crm_holds() {
     let mapping = mapping();
-    assert!(
-        mapping.match_values(&ada()).is_empty(),
-        "an invalid primary never matches"
-    );
-    let mut valid = ada();
-    valid.emails[0] = "ada@example.com".to_owned();
+    let customer = Customer {
+        name: "José  Núñez".to_owned(),
+        emails: vec![
+            "Jose@Example.com".to_owned(),
+            "jn@work.example.com".to_owned(),
+        ],
+        numbers: vec!["07700 900202".to_owned()],
+        ..ada()
+    };
+    let hub = mapping.hub_keys(&customer);
+    let mut record = CrmRecord {
+        id: CrmId::from("7"),
+        ..CrmRecord::default()
+    };
+    for (k, v) in [
+        ("firstname", "jose"),
+        ("lastname", "nunez"),
+        ("phone", "+44 7700 900202"),
+        (
+            "hs_additional_emails",
+            "other@example.org; JN@work.example.com",
+        ),
+    ] {
+        record.properties.insert(k.into(), v.into());
+    }
+    let crm = mapping.crm_keys(&record);
+    assert_eq!(hub.of(Key::Name), crm.of(Key::Name));
+    assert_eq!(hub.of(Key::Phone), ["+447700900202"]);
+    assert_eq!(hub.of(Key::Phone), crm.of(Key::Phone));
     assert_eq!(
-        mapping.match_values(&valid),
-        [("email", "ada@example.com".to_owned())]
+        crm.of(Key::Email),
+        ["jn@work.example.com", "other@example.org"]
+    );
+    assert!(
+        hub.of(Key::Email)
+            .contains(&"jn@work.example.com".to_owned())
     );
 }
 

@@ -18,7 +18,7 @@ use sqlx::{Connection, Executor};
 use tte_sync_core::connector::{StoredToken, TokenStore};
 use tte_sync_core::store::{
     Action, Activity, Backend, Change, Clock, Completion, Direction, Enqueue, FailOutcome,
-    InboxItem, Link, ObjectRef, RecordStatus, RunKind, RunOutcome, Side, Store, StoreError,
+    InboxItem, Link, ObjectRef, Reason, RecordStatus, RunKind, RunOutcome, Side, Store, StoreError,
     StoreOptions, SyncStatus,
 };
 use tte_sync_core::{CrmId, CustomerUri, Secret};
@@ -68,6 +68,7 @@ on_both_backends!(
     tokens_round_trip_through_the_token_store,
     runs_are_recorded_and_pruned,
     record_status_and_activity,
+    pairs_kept_apart_round_trip,
     settings_expire_and_take_once,
     privacy_deletion_forgets_everything,
     locks_let_one_holder_work_at_a_time,
@@ -1197,6 +1198,22 @@ async fn runs_are_recorded_and_pruned(db: TestDb) {
     );
 }
 
+async fn pairs_kept_apart_round_trip(db: TestDb) {
+    let store = db.open().await;
+    assert!(store.kept_apart(HUBSPOT).await.unwrap().is_empty());
+    store.keep_apart(HUBSPOT, &uri(1), &crm(1)).await.unwrap();
+    store.keep_apart(HUBSPOT, &uri(1), &crm(1)).await.unwrap();
+    store.keep_apart(HUBSPOT, &uri(1), &crm(2)).await.unwrap();
+    store.keep_apart("other", &uri(3), &crm(3)).await.unwrap();
+    assert_eq!(
+        store.kept_apart(HUBSPOT).await.unwrap(),
+        [(uri(1), crm(1)), (uri(1), crm(2))]
+    );
+    assert!(store.forget_apart(HUBSPOT, &uri(1), &crm(1)).await.unwrap());
+    assert!(!store.forget_apart(HUBSPOT, &uri(1), &crm(1)).await.unwrap());
+    assert_eq!(store.kept_apart(HUBSPOT).await.unwrap(), [(uri(1), crm(2))]);
+}
+
 async fn record_status_and_activity(db: TestDb) {
     let clock = TestClock::new();
     let store = db
@@ -1205,6 +1222,11 @@ async fn record_status_and_activity(db: TestDb) {
     let status = |n: usize, status: SyncStatus, message: &str, minutes: u64| RecordStatus {
         object: ObjectRef::hub(HUBSPOT, uri(n).0),
         status,
+        reason: match status {
+            SyncStatus::Ok => Reason::None,
+            SyncStatus::Error => Reason::WriteFailed,
+            _ => Reason::DeleteBlocked,
+        },
         message: message.to_owned(),
         display_name: format!("Person {n}"),
         updated_at: clock.now() + secs(60 * minutes),
@@ -1213,7 +1235,13 @@ async fn record_status_and_activity(db: TestDb) {
         .set_record_statuses(&[
             status(1, SyncStatus::Ok, "synced", 0),
             status(2, SyncStatus::Error, "email refused", 1),
-            status(3, SyncStatus::Error, "delete blocked: future bookings", 2),
+            status(3, SyncStatus::Error, "timed out", 2),
+            status(
+                4,
+                SyncStatus::Attention,
+                "delete blocked: future bookings",
+                2,
+            ),
         ])
         .await
         .unwrap();
@@ -1225,8 +1253,38 @@ async fn record_status_and_activity(db: TestDb) {
             .collect::<Vec<_>>(),
         vec!["Person 3", "Person 2"]
     );
-    assert_eq!(failing[0].message, "delete blocked: future bookings");
+    assert_eq!(failing[0].message, "timed out");
     assert_eq!(store.count_failing_records().await.unwrap(), 2);
+    // Designed outcomes are listed apart, never as failing.
+    let attention = store.attention_records(10).await.unwrap();
+    assert_eq!(attention.len(), 1);
+    assert_eq!(attention[0].reason, Reason::DeleteBlocked);
+    assert_eq!(store.count_attention_records().await.unwrap(), 1);
+    let reasons: Vec<(SyncStatus, Reason, u64)> = store
+        .record_reasons()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.status, r.reason, r.count))
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            (SyncStatus::Error, Reason::WriteFailed, 2),
+            (SyncStatus::Attention, Reason::DeleteBlocked, 1)
+        ]
+    );
+    // A full pass clears the rows of a reason that no longer apply.
+    store
+        .clear_reason_except(HUBSPOT, Reason::DeleteBlocked, &[])
+        .await
+        .unwrap();
+    assert_eq!(store.count_attention_records().await.unwrap(), 0);
+    assert_eq!(
+        store.count_failing_records().await.unwrap(),
+        2,
+        "other reasons stay"
+    );
     // Fixed on a later sync.
     store
         .set_record_statuses(&[status(2, SyncStatus::Ok, "synced", 3)])
@@ -1380,6 +1438,7 @@ async fn privacy_deletion_forgets_everything(db: TestDb) {
             .set_record_statuses(&[RecordStatus {
                 object: object.clone(),
                 status: SyncStatus::Error,
+                reason: Reason::WriteFailed,
                 message: "refused".to_owned(),
                 display_name: "Ada".to_owned(),
                 updated_at: Utc::now(),

@@ -477,12 +477,29 @@ async fn two_live_workers_and_a_full_pass_at_once_converge_without_duplicates() 
     // nothing to do.
     world.sync().await;
     world.reset_stats();
-    assert_eq!(world.sync().await.writes(), 0);
+    let last = world.sync().await;
+    assert_eq!(last.writes(), 0);
     assert_eq!(world.writes(), (0, 0));
 
     assert_eq!(world.store.count_dead_letters().await.expect("count"), 0);
-    let customers = world.customers();
-    let contacts = world.contacts().await;
+    // Newcomers held as possible duplicates (known by name only) wait for a person; every
+    // other record has exactly one counterpart.
+    let held: std::collections::BTreeSet<String> = world
+        .store
+        .objects_with_reason("hubspot", tte_sync_core::store::Reason::PossibleDuplicate)
+        .await
+        .expect("held")
+        .into_iter()
+        .map(|o| o.object_id)
+        .collect();
+    assert_eq!(held.is_empty(), last.ambiguous.is_empty(), "{last}");
+    let customers: Vec<_> = world
+        .customers()
+        .into_iter()
+        .filter(|c| !held.contains(world.tte.customer_uri(c.id).as_str()))
+        .collect();
+    let mut contacts = world.contacts().await;
+    contacts.retain(|id, _| !held.contains(id));
     assert_eq!(customers.len(), contacts.len(), "one contact per customer");
     let mut named = std::collections::BTreeSet::new();
     for customer in &customers {

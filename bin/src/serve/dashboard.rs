@@ -1,12 +1,20 @@
 //! `GET /`: the dashboard, server-rendered HTML with no scripts — health, inbox, runs,
-//! failures with a retry button (`POST /dead-letters/{id}/retry`), conflicts and activity.
+//! failing records with a retry button (`POST /dead-letters/{id}/retry`), records that need
+//! attention grouped by reason, with a form to link or keep apart possible duplicates
+//! (`POST /identity/link`, `POST /identity/unlink`), conflicts and activity.
 
 use std::fmt::Write as _;
 use std::sync::Arc;
 
+use axum::Form;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
 use axum::response::{Html, Redirect};
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tte_sync_core::engine::EngineError;
+use tte_sync_core::store::{RecordStatus, SyncStatus};
+use tte_sync_core::{CrmId, CustomerUri};
 
 use super::html::{escape, page};
 use super::status::{Check, Status};
@@ -37,6 +45,68 @@ pub async fn retry(
         Ok(Redirect::to("/"))
     } else {
         Err(ApiError::NotFound)
+    }
+}
+
+/// The link and unlink form.
+#[derive(Debug, Deserialize)]
+pub struct Pick {
+    /// The 10to8 customer's URI.
+    customer: String,
+    /// The CRM record's id.
+    record: String,
+}
+
+/// `POST /identity/link`: the customer and the record are the same person, back to `/`.
+///
+/// # Errors
+/// 400 with what to do when they cannot be linked; 503 when a side or the store fails.
+pub async fn link(
+    State(state): State<Arc<AppState>>,
+    Form(pick): Form<Pick>,
+) -> Result<Redirect, ApiError> {
+    let (uri, id) = picked(&pick)?;
+    state.engine.link(&uri, &id).await.map_err(refused)?;
+    tracing::info!(customer = %uri, record = %id, "Linked from the dashboard.");
+    Ok(Redirect::to("/"))
+}
+
+/// `POST /identity/unlink`: the customer and the record are different people, back to `/`.
+///
+/// # Errors
+/// 400 for an incomplete form; 503 when a side or the store fails.
+pub async fn unlink(
+    State(state): State<Arc<AppState>>,
+    Form(pick): Form<Pick>,
+) -> Result<Redirect, ApiError> {
+    let (uri, id) = picked(&pick)?;
+    state.engine.unlink(&uri, &id).await.map_err(refused)?;
+    tracing::info!(customer = %uri, record = %id, "Kept apart from the dashboard.");
+    Ok(Redirect::to("/"))
+}
+
+fn picked(pick: &Pick) -> Result<(CustomerUri, CrmId), ApiError> {
+    let (customer, record) = (pick.customer.trim(), pick.record.trim());
+    if customer.is_empty() || record.is_empty() {
+        return Err(ApiError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Both records are needed".to_owned(),
+            message: "Fill in the 10to8 customer's URI and the CRM record's id, as the \
+                      possible duplicate's status names them."
+                .to_owned(),
+        });
+    }
+    Ok((CustomerUri::from(customer), CrmId::from(record)))
+}
+
+fn refused(error: EngineError) -> ApiError {
+    match error {
+        EngineError::Refused(message) => ApiError::Page {
+            status: StatusCode::BAD_REQUEST,
+            title: "Not done".to_owned(),
+            message,
+        },
+        other => ApiError::Engine(other),
     }
 }
 
@@ -153,21 +223,29 @@ pub fn render(status: &Status) -> String {
         }
         out.push_str("</table>");
     }
-    if !status.failing.is_empty() {
-        out.push_str("<table id=\"failing\"><tr><th>Name</th><th>Side</th><th>Record</th><th>Reason</th><th>When</th></tr>");
-        for record in &status.failing {
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"bad\">{}</td><td>{}</td></tr>",
-                escape(&record.display_name),
-                record.object.side,
-                escape(&record.object.object_id),
-                escape(&record.message),
-                time(record.updated_at)
-            );
-        }
-        out.push_str("</table>");
+    reasons(&mut out, status, SyncStatus::Error, "failing-reasons");
+    records_table(&mut out, "failing", "bad", &status.failing);
+
+    let _ = write!(
+        out,
+        "<h2>Needs attention ({})</h2><p class=\"muted\">Designed outcomes, nothing failed: \
+         a value the CRM refuses kept in 10to8, a possible duplicate waiting for a person, a \
+         delete blocked by future bookings.</p>",
+        status.attention_count
+    );
+    if status.attention.is_empty() {
+        out.push_str("<p class=\"ok\">None.</p>");
     }
+    reasons(&mut out, status, SyncStatus::Attention, "attention-reasons");
+    records_table(&mut out, "attention", "", &status.attention);
+    out.push_str(
+        "<form id=\"resolve\" method=\"post\" action=\"/identity/link\"><p>Possible duplicate: \
+         <input name=\"customer\" placeholder=\"10to8 customer URI\" size=\"50\"> \
+         <input name=\"record\" placeholder=\"CRM record id\" size=\"12\"> \
+         <button type=\"submit\">Link (same person)</button> \
+         <button type=\"submit\" formaction=\"/identity/unlink\">Keep apart (different people)</button>\
+         </p></form>",
+    );
 
     out.push_str("<h2>Conflicts</h2>");
     activity_table(&mut out, "conflicts", &status.conflicts, "No conflicts.");
@@ -179,6 +257,53 @@ pub fn render(status: &Status) -> String {
         "Nothing synced yet.",
     );
     out
+}
+
+/// The counts by reason of one state.
+fn reasons(out: &mut String, status: &Status, state: SyncStatus, id: &str) {
+    let rows: Vec<_> = status
+        .reasons
+        .iter()
+        .filter(|r| r.status == state)
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<table id=\"{id}\"><tr><th>Reason</th><th>Records</th></tr>"
+    );
+    for reason in rows {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td></tr>",
+            escape(reason.label),
+            reason.count
+        );
+    }
+    out.push_str("</table>");
+}
+
+fn records_table(out: &mut String, id: &str, class: &str, records: &[RecordStatus]) {
+    if records.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<table id=\"{id}\"><tr><th>Name</th><th>Side</th><th>Record</th><th>Reason</th><th>When</th></tr>"
+    );
+    for record in records {
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td><td>{}</td></tr>",
+            escape(&record.display_name),
+            record.object.side,
+            escape(&record.object.object_id),
+            escape(&record.message),
+            time(record.updated_at)
+        );
+    }
+    out.push_str("</table>");
 }
 
 fn activity_table(

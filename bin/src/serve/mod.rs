@@ -83,6 +83,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/", get(dashboard::index))
         .route("/api/status", get(api::status))
         .route("/dead-letters/{id}/retry", post(dashboard::retry))
+        .route("/identity/link", post(dashboard::link))
+        .route("/identity/unlink", post(dashboard::unlink))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route(

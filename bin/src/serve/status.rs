@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tte_sync_core::connector::{CrmConnector, ErrorKind};
-use tte_sync_core::store::{Action, Activity, InboxStats, RecordStatus, Run, Store};
+use tte_sync_core::store::{Action, Activity, InboxStats, ReasonCount, RecordStatus, Run, Store};
 use tte_sync_core::tte::TteClient;
 
 /// How long a health check may take before it counts as failed.
@@ -35,10 +35,17 @@ pub struct Status {
     pub activity: Vec<Activity>,
     /// Records whose changes failed for good, with the reason; each can be retried.
     pub dead_letters: Vec<DeadLetterView>,
-    /// Records whose last sync failed.
+    /// Records whose last write failed: each needs a retry or a person.
     pub failing: Vec<RecordStatus>,
-    /// How many records failed in all.
+    /// How many records are failing in all.
     pub failing_count: u64,
+    /// Records that synced as designed with something to look at: a value the CRM refuses
+    /// kept in 10to8, a possible duplicate waiting for `link`/`unlink`, a blocked delete.
+    pub attention: Vec<RecordStatus>,
+    /// How many records need attention in all.
+    pub attention_count: u64,
+    /// Failing and attention records counted by reason, failing first.
+    pub reasons: Vec<ReasonCount>,
     /// The latest conflicts the policy settled.
     pub conflicts: Vec<Activity>,
 }
@@ -169,6 +176,9 @@ impl Status {
             dead_letters,
             failing: store.failing_records(LIST_LIMIT).await?,
             failing_count: store.count_failing_records().await?,
+            attention: store.attention_records(LIST_LIMIT).await?,
+            attention_count: store.count_attention_records().await?,
+            reasons: store.record_reasons().await?,
             conflicts: store.recent_activity(20, Some(Action::Conflict)).await?,
         })
     }

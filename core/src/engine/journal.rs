@@ -9,7 +9,9 @@ use chrono::Utc;
 
 use super::plan::{Flow, PairPlan};
 use crate::record::{CrmId, CustomerUri};
-use crate::store::{Action, Activity, Direction, ObjectRef, RecordStatus, Side, Store, SyncStatus};
+use crate::store::{
+    Action, Activity, Direction, ObjectRef, Reason, RecordStatus, Side, Store, SyncStatus,
+};
 
 /// The message of an object that synced.
 const SYNCED: &str = "synced";
@@ -44,7 +46,7 @@ impl Journal {
     }
 
     /// Something was written; both objects synced, unless the mapping reported `errors`
-    /// (an invalid email written as the placeholder): then they show as failing with those.
+    /// (an invalid email written as the placeholder): then they need attention, with those.
     pub(crate) fn written(
         &mut self,
         direction: Direction,
@@ -59,9 +61,15 @@ impl Journal {
 
     fn synced(&mut self, subject: Subject<'_>, errors: &[String]) {
         if errors.is_empty() {
-            self.status(subject, SyncStatus::Ok, SYNCED);
+            self.status(subject, SyncStatus::Ok, Reason::None, SYNCED);
         } else {
-            self.status(subject, SyncStatus::Error, &errors.join("; "));
+            let message = errors.join("; ");
+            self.status(
+                subject,
+                SyncStatus::Attention,
+                Reason::InvalidValue,
+                &message,
+            );
         }
     }
 
@@ -101,7 +109,28 @@ impl Journal {
     /// A write failed: an activity entry and the error status on the objects concerned.
     pub(crate) fn failed(&mut self, direction: Direction, subject: Subject<'_>, error: &str) {
         self.entry(direction, Action::Failed, subject, error.to_owned());
-        self.status(subject, SyncStatus::Error, error);
+        self.status(subject, SyncStatus::Error, Reason::WriteFailed, error);
+    }
+
+    /// A delete was refused because of future bookings: designed, retried by later passes.
+    pub(crate) fn blocked(&mut self, direction: Direction, subject: Subject<'_>, message: &str) {
+        self.entry(direction, Action::Blocked, subject, message.to_owned());
+        self.status(
+            subject,
+            SyncStatus::Attention,
+            Reason::DeleteBlocked,
+            message,
+        );
+    }
+
+    /// An object held back as a possible duplicate.
+    pub(crate) fn held(&mut self, subject: Subject<'_>, message: &str) {
+        self.status(
+            subject,
+            SyncStatus::Attention,
+            Reason::PossibleDuplicate,
+            message,
+        );
     }
 
     /// Saves what was collected.
@@ -136,7 +165,7 @@ impl Journal {
         });
     }
 
-    fn status(&mut self, subject: Subject<'_>, status: SyncStatus, message: &str) {
+    fn status(&mut self, subject: Subject<'_>, status: SyncStatus, reason: Reason, message: &str) {
         let objects = [
             subject
                 .hub
@@ -152,6 +181,7 @@ impl Journal {
                     object_id: id.to_owned(),
                 },
                 status,
+                reason,
                 message: message.to_owned(),
                 display_name: subject.name.to_owned(),
                 updated_at: Utc::now(),

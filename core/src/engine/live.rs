@@ -14,8 +14,12 @@
 //! is created for it: if the same person was just created in 10to8, that customer's
 //! notification comes meanwhile and its create links the two. A collision with a record
 //! already linked to another customer is that customer's failure, with a message saying so.
+//! A record a full pass held as a possible duplicate is never created by a live batch (which
+//! sees only part of each side), nor one with no value of the first match rule (no email the
+//! other side could collide on): the next full pass, which sees both sides whole, decides
+//! them by every rule.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -378,9 +382,42 @@ impl Engine {
             hub_times,
             archived: None,
             hold_creates,
+            apart: self.kept_apart().await?,
+            held_back: HashSet::new(),
         };
+        let held_back = self.held_back(&sides).await?;
+        let sides = Sides { held_back, ..sides };
         self.sync_sides(&sides, &ReconcileOptions::default(), Turns::Held(lock))
             .await
+    }
+
+    /// What a live batch must not create: what a full pass held as a possible duplicate, and
+    /// what holds no value of the first match rule's keys (a batch sees only part of each side,
+    /// and only the first rule's values — an email — can be checked by the other side when
+    /// the record is created there). The next full pass, which sees both sides whole, decides
+    /// those.
+    async fn held_back(&self, sides: &Sides) -> Result<HashSet<ObjectRef>, EngineError> {
+        let connector = self.connector();
+        let mut held: HashSet<ObjectRef> = self
+            .store
+            .objects_with_reason(connector, crate::store::Reason::PossibleDuplicate)
+            .await?
+            .into_iter()
+            .collect();
+        let Some(first) = self.mapping.identity().match_rules.first() else {
+            return Ok(held);
+        };
+        for customer in &sides.customers {
+            if self.mapping.hub_keys(customer).tuples(first).is_empty() {
+                held.insert(ObjectRef::hub(connector, &customer.resource_uri));
+            }
+        }
+        for (id, record) in &sides.records {
+            if self.mapping.crm_keys(record).tuples(first).is_empty() {
+                held.insert(ObjectRef::crm(connector, id.as_str()));
+            }
+        }
+        Ok(held)
     }
 
     /// The live customers among `uris` (a 404 means deleted, and leaves it out).

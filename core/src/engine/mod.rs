@@ -22,9 +22,11 @@ pub mod feed;
 mod journal;
 pub mod live;
 mod lock;
+mod matching;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
+mod resolve;
 pub mod summary;
 mod turns;
 
@@ -38,9 +40,10 @@ use crate::store::{Store, StoreError};
 use crate::tte::{TteClient, TteError};
 
 pub use live::LiveSummary;
-pub use pair::{Ambiguity, Found, Pairing};
+pub use pair::{Ambiguity, Found, Held, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
 pub use reconcile::{Progress, ReconcileOptions};
+pub use resolve::Unlinked;
 pub use summary::{Counts, Planned, Summary};
 
 /// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
@@ -62,6 +65,9 @@ pub enum EngineError {
         "the sync lock expired while in use (the state store was unreachable for too long); stopped before saving, the work will be retried"
     )]
     LockLost,
+    /// A person's request that cannot be done as asked; the message says why and what to do.
+    #[error("{0}")]
+    Refused(String),
 }
 
 /// Which way a sync may write.

@@ -2,10 +2,11 @@
 //!
 //! In order: the stored link; then the id fields written into both systems (the CRM record's
 //! URI property, the customer's External ID — after a 10to8 merge it holds `"a, b"` and the
-//! first record still unpaired wins); then the match rule (each `identity.match` property,
-//! trimmed and lowercased, held by exactly one live customer and one live record); whatever
-//! is left is created on the other side. A value held by several records on either side is
-//! ambiguous: reported, neither matched nor created.
+//! first record still unpaired wins); then the match rules (see [`matching`](super::matching):
+//! a customer and a record that fit each other and nothing else); whatever is left is created
+//! on the other side. Anything that fits more than one record on either side is held as a
+//! possible duplicate: reported, neither matched nor created. Pairs a person kept apart
+//! (`tte-sync unlink`) are joined by neither the id fields nor the rules.
 //!
 //! Links whose customer is gone (deleted in 10to8) ask for the record to be archived; links
 //! whose record is gone, with no other record naming the customer, ask for the customer to
@@ -15,6 +16,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde::Serialize;
 
+use super::matching;
 use crate::mapping::Mapping;
 use crate::record::{CrmId, CrmRecord, Customer};
 use crate::store::Link;
@@ -45,17 +47,31 @@ pub struct Pair {
     pub found: Found,
 }
 
-/// A match value held by more than one record on a side.
+/// Customers and records that fit each other by a match rule but not one to one: possible
+/// duplicates, neither linked nor created until a person decides.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Ambiguity {
-    /// The match property, e.g. `email`.
-    pub property: String,
-    /// The normalized value.
-    pub value: String,
-    /// How many live customers hold it.
-    pub customers: usize,
-    /// How many live records hold it.
-    pub records: usize,
+    /// The rule that found them, e.g. `email` or `name + phone`.
+    pub rule: String,
+    /// The 10to8 customers (URIs).
+    pub customers: Vec<String>,
+    /// The CRM records (ids).
+    pub records: Vec<String>,
+}
+
+/// One customer or record held back as a possible duplicate, with what it fits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    /// The customer held (index), or
+    pub customer: Option<usize>,
+    /// the record held.
+    pub record: Option<CrmId>,
+    /// The rule that found the fit.
+    pub rule: String,
+    /// The other customers it fits (indexes).
+    pub customers: Vec<usize>,
+    /// The other records it fits.
+    pub records: Vec<CrmId>,
 }
 
 /// The outcome of pairing both sides.
@@ -73,22 +89,21 @@ pub struct Pairing {
     pub crm_deleted: Vec<(Link, usize)>,
     /// Links neither side of which exists any more.
     pub stale: Vec<Link>,
-    /// Match values that could not be decided.
+    /// Possible duplicates, grouped: what fits what.
     pub ambiguous: Vec<Ambiguity>,
-}
-
-/// Normalizes a match value: trimmed and lowercased.
-pub fn normalize(value: &str) -> String {
-    value.trim().to_lowercase()
+    /// Each customer and record held back as a possible duplicate.
+    pub held: Vec<Held>,
 }
 
 /// Pairs live `customers` and `records`, given the stored `links` (by customer URI) and the
-/// URIs of customers deleted in 10to8.
+/// pairs a person kept apart (customer URI, record id), which neither the id fields nor the
+/// match rules join.
 pub fn pair(
     mapping: &Mapping,
     customers: &[Customer],
     records: &HashMap<CrmId, CrmRecord>,
     links: &HashMap<String, Link>,
+    apart: &HashSet<(String, CrmId)>,
 ) -> Pairing {
     let identity = mapping.identity();
     let by_uri: HashMap<&str, usize> = customers
@@ -133,7 +148,8 @@ pub fn pair(
             continue;
         }
         let uri = records[*id].property(&identity.hub_id_property);
-        if let Some(&c) = by_uri.get(uri).filter(|&&c| !hub_taken[c]) {
+        let kept_apart = apart.contains(&(uri.to_owned(), (*id).clone()));
+        if let Some(&c) = by_uri.get(uri).filter(|&&c| !hub_taken[c] && !kept_apart) {
             hub_taken[c] = true;
             crm_taken.insert(id);
             out.pairs.push(Pair {
@@ -160,6 +176,7 @@ pub fn pair(
                     .get_key_value(&CrmId::from(id))
                     .map(|(k, _)| k)
                     .filter(|k| !crm_taken.contains(k))
+                    .filter(|k| !apart.contains(&(customer.resource_uri.clone(), (*k).clone())))
             });
         if let Some(id) = found {
             hub_taken[c] = true;
@@ -180,76 +197,87 @@ pub fn pair(
         }
     }
 
-    // The match rule, unique on both sides.
-    let mut ambiguous_customers = vec![false; customers.len()];
-    let mut ambiguous_records: HashSet<&CrmId> = HashSet::new();
-    for property in &identity.match_on {
-        let mut hub_index: HashMap<String, Vec<usize>> = HashMap::new();
-        for (c, customer) in customers.iter().enumerate() {
-            for (p, value) in mapping.match_values(customer) {
-                if p == property {
-                    hub_index.entry(normalize(&value)).or_default().push(c);
-                }
-            }
-        }
-        let mut crm_index: HashMap<String, Vec<&CrmId>> = HashMap::new();
-        for id in &ids {
-            let value = normalize(records[*id].property(property));
-            if !value.is_empty() {
-                crm_index.entry(value).or_default().push(id);
-            }
-        }
-        let mut values: Vec<(&String, &Vec<usize>)> = hub_index.iter().collect();
-        values.sort();
-        for (value, holders) in values {
-            let record_holders = crm_index.get(value).map_or(&[][..], Vec::as_slice);
-            let open = holders.iter().any(|&c| !hub_taken[c])
-                || record_holders.iter().any(|r| !crm_taken.contains(*r));
-            if holders.len() > 1 || record_holders.len() > 1 {
-                if open {
-                    holders
-                        .iter()
-                        .filter(|&&c| !hub_taken[c])
-                        .for_each(|&c| ambiguous_customers[c] = true);
-                    record_holders
-                        .iter()
-                        .filter(|r| !crm_taken.contains(**r))
-                        .for_each(|r| {
-                            ambiguous_records.insert(*r);
-                        });
-                    out.ambiguous.push(Ambiguity {
-                        property: property.clone(),
-                        value: value.clone(),
-                        customers: holders.len(),
-                        records: record_holders.len(),
-                    });
-                }
-                continue;
-            }
-            let (Some(&c), Some(&r)) = (holders.first(), record_holders.first()) else {
-                continue;
-            };
-            if hub_taken[c] || crm_taken.contains(r) {
-                continue;
-            }
-            hub_taken[c] = true;
-            crm_taken.insert(r);
-            out.pairs.push(Pair {
-                customer: c,
-                record: r.clone(),
-                found: Found::Matched,
+    // The match rules.
+    let pos: HashMap<&CrmId, usize> = ids.iter().enumerate().map(|(n, id)| (*id, n)).collect();
+    let crm_taken_at: Vec<bool> = ids.iter().map(|id| crm_taken.contains(id)).collect();
+    let apart_at: HashSet<(usize, usize)> = apart
+        .iter()
+        .filter_map(|(uri, id)| Some((*by_uri.get(uri.as_str())?, *pos.get(id)?)))
+        .collect();
+    let matched = matching::match_rules(
+        mapping,
+        &matching::Sides {
+            customers,
+            ids: &ids,
+            records,
+            hub_taken: &hub_taken,
+            crm_taken: &crm_taken_at,
+            apart: &apart_at,
+        },
+    );
+    for &(c, r) in &matched.pairs {
+        hub_taken[c] = true;
+        crm_taken.insert(ids[r]);
+        out.pairs.push(Pair {
+            customer: c,
+            record: ids[r].clone(),
+            found: Found::Matched,
+        });
+    }
+    let record_ids = |fit: &matching::Fit| -> Vec<CrmId> {
+        fit.records.iter().map(|&r| ids[r].clone()).collect()
+    };
+    let mut held: Vec<Held> = Vec::new();
+    let mut seen: HashSet<(Vec<usize>, Vec<CrmId>)> = HashSet::new();
+    let mut customer_list: Vec<(&usize, &matching::Held)> = matched.held_customers.iter().collect();
+    customer_list.sort_by_key(|(c, _)| **c);
+    let mut record_list: Vec<(&usize, &matching::Held)> = matched.held_records.iter().collect();
+    record_list.sort_by_key(|(r, _)| **r);
+    for (c, h) in customer_list {
+        held.push(Held {
+            customer: Some(*c),
+            record: None,
+            rule: h.rule.clone(),
+            customers: h.fit.customers.clone(),
+            records: record_ids(&h.fit),
+        });
+    }
+    for (r, h) in record_list {
+        held.push(Held {
+            customer: None,
+            record: Some(ids[*r].clone()),
+            rule: h.rule.clone(),
+            customers: h.fit.customers.clone(),
+            records: record_ids(&h.fit),
+        });
+    }
+    for h in &held {
+        let mut cs: Vec<usize> = h.customers.iter().copied().chain(h.customer).collect();
+        let mut rs: Vec<CrmId> = h.records.iter().cloned().chain(h.record.clone()).collect();
+        cs.sort_unstable();
+        rs.sort();
+        if seen.insert((cs.clone(), rs.clone())) {
+            out.ambiguous.push(Ambiguity {
+                rule: h.rule.clone(),
+                customers: cs
+                    .iter()
+                    .map(|&c| customers[c].resource_uri.clone())
+                    .collect(),
+                records: rs.iter().map(|r| r.as_str().to_owned()).collect(),
             });
         }
     }
 
     out.create_in_crm = (0..customers.len())
-        .filter(|&c| !hub_taken[c] && !ambiguous_customers[c])
+        .filter(|&c| !hub_taken[c] && !matched.held_customers.contains_key(&c))
         .collect();
     out.create_in_hub = ids
-        .into_iter()
-        .filter(|id| !crm_taken.contains(id) && !ambiguous_records.contains(id))
-        .cloned()
+        .iter()
+        .enumerate()
+        .filter(|(n, id)| !crm_taken.contains(**id) && !matched.held_records.contains_key(n))
+        .map(|(_, id)| (*id).clone())
         .collect();
+    out.held = held;
     out
 }
 
@@ -313,7 +341,7 @@ mod tests {
                 CrmId::from("10"),
             ),
         )]);
-        let p = pair(&mapping(), &customers, &records, &links);
+        let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
         let found: Vec<(usize, &str, Found)> = p
             .pairs
             .iter()
@@ -336,7 +364,8 @@ mod tests {
         );
         assert_eq!(p.create_in_hub, vec![CrmId::from("40")]);
         assert_eq!(p.ambiguous.len(), 1);
-        assert_eq!(p.ambiguous[0].customers, 2);
+        assert_eq!(p.ambiguous[0].customers.len(), 2);
+        assert_eq!(p.ambiguous[0].rule, "email");
     }
 
     #[test]
@@ -351,7 +380,7 @@ mod tests {
             )
         };
         let links = HashMap::from([link(1, "10"), link(3, "20"), link(4, "40")]);
-        let p = pair(&mapping(), &customers, &records, &links);
+        let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
         assert_eq!(p.crm_deleted.len(), 1);
         assert_eq!(p.crm_deleted[0].1, 0);
         assert_eq!(p.hub_deleted[0].crm_id.as_str(), "20");
@@ -361,5 +390,248 @@ mod tests {
             p.create_in_hub.is_empty(),
             "record 20 belongs to a deleted customer"
         );
+    }
+
+    /// A customer known by name and phone numbers only.
+    fn person(n: u32, name: &str, emails: &[&str], numbers: &[&str]) -> Customer {
+        Customer {
+            resource_uri: format!("http://t/customer/{n}/"),
+            name: name.to_owned(),
+            emails: emails.iter().map(|e| (*e).to_owned()).collect(),
+            numbers: numbers.iter().map(|e| (*e).to_owned()).collect(),
+            ..Customer::default()
+        }
+    }
+
+    /// A contact with these properties.
+    fn contact(id: &str, properties: &[(&str, &str)]) -> (CrmId, CrmRecord) {
+        let mut r = CrmRecord {
+            id: CrmId::from(id),
+            ..CrmRecord::default()
+        };
+        for (k, v) in properties {
+            r.properties.insert((*k).into(), (*v).into());
+        }
+        (r.id.clone(), r)
+    }
+
+    fn pairs_of(p: &Pairing) -> Vec<(usize, &str)> {
+        let mut found: Vec<_> = p
+            .pairs
+            .iter()
+            .map(|x| (x.customer, x.record.as_str()))
+            .collect();
+        found.sort();
+        found
+    }
+
+    fn run(customers: &[Customer], records: Vec<(CrmId, CrmRecord)>) -> Pairing {
+        let records: HashMap<_, _> = records.into_iter().collect();
+        pair(
+            &mapping(),
+            customers,
+            &records,
+            &HashMap::new(),
+            &HashSet::new(),
+        )
+    }
+
+    #[test]
+    fn no_email_on_either_side_links_by_name_and_the_same_phone_in_another_format() {
+        let customers = vec![
+            person(1, "Ada Lovelace", &[], &["07700 900202"]),
+            person(2, "José  Núñez", &[], &["+44 7700 900303", "020 7946 0000"]),
+        ];
+        let p = run(
+            &customers,
+            vec![
+                contact(
+                    "10",
+                    &[
+                        ("firstname", "Ada"),
+                        ("lastname", "Lovelace"),
+                        ("phone", "+44 7700 900202"),
+                    ],
+                ),
+                contact(
+                    "20",
+                    &[
+                        ("firstname", "jose"),
+                        ("lastname", "nunez"),
+                        ("phone", "07700900303"),
+                    ],
+                ),
+            ],
+        );
+        assert_eq!(pairs_of(&p), [(0, "10"), (1, "20")]);
+        assert!(p.pairs.iter().all(|x| x.found == Found::Matched));
+        assert!(p.create_in_crm.is_empty() && p.create_in_hub.is_empty());
+    }
+
+    #[test]
+    fn a_family_sharing_a_phone_and_namesakes_with_other_phones_stay_apart() {
+        let home = "01632 960001";
+        let customers = vec![
+            person(1, "Ada Lovelace", &[], &[home]),
+            person(2, "Byron Lovelace", &[], &[home]),
+            person(3, "Annabella Lovelace", &[], &[home]),
+            person(4, "Mary Somerville", &[], &["07700 900404"]),
+        ];
+        let p = run(
+            &customers,
+            vec![
+                contact(
+                    "10",
+                    &[
+                        ("firstname", "Ada"),
+                        ("lastname", "Lovelace"),
+                        ("phone", "+44 1632 960001"),
+                    ],
+                ),
+                contact(
+                    "20",
+                    &[
+                        ("firstname", "Byron"),
+                        ("lastname", "Lovelace"),
+                        ("phone", home),
+                    ],
+                ),
+                contact(
+                    "40",
+                    &[
+                        ("firstname", "Mary"),
+                        ("lastname", "Somerville"),
+                        ("phone", "07700 900405"),
+                    ],
+                ),
+            ],
+        );
+        assert_eq!(
+            pairs_of(&p),
+            [(0, "10"), (1, "20")],
+            "each to their own name"
+        );
+        assert_eq!(
+            p.create_in_crm,
+            [2, 3],
+            "Annabella and the other Mary are new"
+        );
+        assert_eq!(p.create_in_hub, [CrmId::from("40")]);
+        assert!(p.ambiguous.is_empty(), "{:?}", p.ambiguous);
+    }
+
+    #[test]
+    fn two_contacts_that_both_fit_one_customer_link_nothing_and_create_nothing() {
+        let customers = vec![
+            person(1, "Ada Lovelace", &["ada@example.com"], &[]),
+            person(2, "Grace Hopper", &[], &["07700 900505"]),
+        ];
+        let p = run(
+            &customers,
+            vec![
+                contact("10", &[("email", "ADA@example.com")]),
+                // HubSpot's own list of other emails counts too.
+                contact(
+                    "11",
+                    &[("hs_additional_emails", "old@example.com;ada@example.com")],
+                ),
+                contact(
+                    "20",
+                    &[
+                        ("firstname", "Grace"),
+                        ("lastname", "Hopper"),
+                        ("phone", "+447700900505"),
+                    ],
+                ),
+                contact(
+                    "21",
+                    &[
+                        ("firstname", "grace"),
+                        ("lastname", "HOPPER"),
+                        ("phone", "07700 900505"),
+                    ],
+                ),
+            ],
+        );
+        assert!(p.pairs.is_empty(), "{:?}", pairs_of(&p));
+        assert!(p.create_in_crm.is_empty(), "{:?}", p.create_in_crm);
+        assert!(p.create_in_hub.is_empty(), "{:?}", p.create_in_hub);
+        assert_eq!(p.held.len(), 6, "both customers and all four contacts wait");
+        let rules: Vec<&str> = p.ambiguous.iter().map(|a| a.rule.as_str()).collect();
+        assert_eq!(rules, ["email", "name + phone"]);
+        assert_eq!(p.ambiguous[0].records, ["10", "11"]);
+    }
+
+    #[test]
+    fn a_new_customer_fitting_a_linked_record_is_a_possible_duplicate() {
+        let customers = vec![
+            person(1, "Ada Lovelace", &["ada@example.com"], &[]),
+            person(2, "Ada L.", &["ada@example.com"], &[]),
+        ];
+        let records: HashMap<_, _> = [contact("10", &[("email", "ada@example.com")])].into();
+        let links = HashMap::from([(
+            "http://t/customer/1/".to_owned(),
+            Link::new(
+                "hubspot",
+                CustomerUri::from("http://t/customer/1/"),
+                CrmId::from("10"),
+            ),
+        )]);
+        let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
+        assert_eq!(pairs_of(&p), [(0, "10")]);
+        assert!(p.create_in_crm.is_empty(), "not created in the CRM");
+        assert_eq!(p.held.len(), 1);
+        assert_eq!(p.held[0].customer, Some(1));
+        assert_eq!(p.held[0].records, [CrmId::from("10")]);
+    }
+
+    #[test]
+    fn people_known_by_name_only_are_held_never_linked() {
+        let customers = vec![
+            person(1, "Zoë García Márquez", &[], &[]),
+            person(2, "Mary Somerville", &["mary@example.com"], &[]),
+        ];
+        let p = run(
+            &customers,
+            vec![
+                contact(
+                    "10",
+                    &[("firstname", "Zoe"), ("lastname", "Garcia Marquez")],
+                ),
+                contact("20", &[("firstname", "Mary"), ("lastname", "Somerville")]),
+            ],
+        );
+        assert!(p.pairs.is_empty());
+        let held: Vec<_> = p
+            .held
+            .iter()
+            .map(|h| (h.customer, h.record.clone()))
+            .collect();
+        assert_eq!(held, [(Some(0), None), (None, Some(CrmId::from("10")))]);
+        assert_eq!(p.ambiguous[0].rule, "name");
+        assert_eq!(p.create_in_crm, [1], "an email tells Mary apart");
+        assert_eq!(p.create_in_hub, [CrmId::from("20")]);
+    }
+
+    #[test]
+    fn pairs_kept_apart_are_joined_by_neither_ids_nor_rules() {
+        let mut customers = vec![person(1, "Ada Lovelace", &["ada@example.com"], &[])];
+        customers[0]
+            .custom_fields
+            .insert("External ID".into(), "10".into());
+        let records: HashMap<_, _> = [contact(
+            "10",
+            &[
+                ("email", "ada@example.com"),
+                ("tte_customer_uri", "http://t/customer/1/"),
+            ],
+        )]
+        .into();
+        let apart = HashSet::from([("http://t/customer/1/".to_owned(), CrmId::from("10"))]);
+        let p = pair(&mapping(), &customers, &records, &HashMap::new(), &apart);
+        assert!(p.pairs.is_empty());
+        assert!(p.held.is_empty());
+        assert_eq!(p.create_in_crm, [0]);
+        assert_eq!(p.create_in_hub, [CrmId::from("10")]);
     }
 }

@@ -10,7 +10,8 @@
 //! Per field: one side changed → copy it across (when the field's direction allows); both
 //! changed to different values → the field's [`ConflictPolicy`]; neither → nothing. A field
 //! with no snapshot yet (a pair linked for the first time, or a field new in the mapping)
-//! that differs is a conflict decided by policy. A one-way field whose target drifted is set
+//! where one side only fills what is empty on the other (property by property) is copied
+//! that way; one where both hold different values is a conflict decided by policy. A one-way field whose target drifted is set
 //! back from its source.
 //!
 //! Status and identity never count as changes. They are written only together with a real
@@ -116,7 +117,12 @@ fn decide(
     let known = snapshots.and_then(|s| Some((s.hub.get(field.key())?, s.crm.get(field.key())?)));
     let (hub_changed, crm_changed) = match known {
         Some((hub_was, crm_was)) => (hub != hub_was, crm != crm_was),
-        None => (true, true),
+        // Never synced: a side with no value only gets filled; both holding one is a conflict.
+        None => match (covers(hub, crm), covers(crm, hub)) {
+            (true, _) => (true, false),
+            (false, true) => (false, true),
+            (false, false) => (true, true),
+        },
     };
     let direction = field.direction();
     let (flow, conflict) = match (direction.to_crm(), direction.to_hub()) {
@@ -135,6 +141,19 @@ fn decide(
         key: field.key().to_owned(),
         flow,
         conflict,
+    })
+}
+
+/// What joins the per-property parts of a canonical value (see `Field::hub_value`).
+const PART_SEPARATOR: char = '\u{1f}';
+
+/// Whether `full` holds everything `other` holds, part by part (each part of `other` is
+/// empty or equal): copying `full` over `other` only fills what was empty.
+fn covers(full: &str, other: &str) -> bool {
+    let mut full = full.split(PART_SEPARATOR);
+    other.split(PART_SEPARATOR).all(|part| {
+        let mine = full.next().unwrap_or("");
+        part.trim().is_empty() || part == mine
     })
 }
 

@@ -269,7 +269,44 @@ fn a_first_link_decides_differing_fields_by_policy_and_writes_ids_on_both_sides(
     let fields = patch.custom_fields.expect("custom fields");
     assert_eq!(fields["External ID"], "42");
     assert_eq!(fields["Sync Status"], "Last synced: 2026-01-02T03:04:05Z");
-    assert!(p.fields.iter().all(|f| f.conflict && f.flow == Flow::ToCrm));
+    assert!(p.fields.iter().all(|f| f.flow == Flow::ToCrm));
+    let conflicts: Vec<&str> = p
+        .fields
+        .iter()
+        .filter(|f| f.conflict)
+        .map(|f| f.key.as_str())
+        .collect();
+    assert_eq!(
+        conflicts,
+        ["name"],
+        "the last names differ; the emails only fill the CRM's empty secondary emails"
+    );
+}
+
+#[test]
+fn a_first_link_fills_an_empty_side_without_calling_it_a_conflict() {
+    let c = customer("Ada Lovelace", &["ada@example.com"], &[]);
+    let r = record(&[("email", "ada@example.com"), ("phone", "+44 7700 900202")]);
+    let p = plan(&mapping(), &c, &r, None, ChangeTimes::default());
+    assert!(p.fields.iter().all(|f| !f.conflict), "{:?}", p.fields);
+    let flow = |key: &str| p.fields.iter().find(|f| f.key == key).map(|f| f.flow);
+    assert_eq!(
+        flow("name"),
+        Some(Flow::ToCrm),
+        "the CRM's empty name is filled"
+    );
+    assert_eq!(
+        flow("numbers"),
+        Some(Flow::ToHub),
+        "10to8's empty numbers are filled"
+    );
+    let write = p.crm_write.expect("crm written");
+    assert!(
+        !write.contains_key("phone"),
+        "the CRM's phone is kept, not wiped"
+    );
+    let patch = p.hub_patch.expect("hub written");
+    assert_eq!(patch.numbers, Some(vec!["+44 7700 900202".to_owned()]));
 }
 
 #[test]

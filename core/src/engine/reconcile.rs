@@ -23,7 +23,7 @@ use tracing::{debug, warn};
 
 use super::journal::{Journal, Subject};
 use super::lock::{Claimant, SyncLock};
-use super::pair::{Found, Pairing, pair};
+use super::pair::{Found, Held, Pairing, pair};
 use super::plan::{ChangeTimes, Flow, PairPlan, Snapshots, apply_patch, plan_pair, snapshots_of};
 use super::summary::{Planned, Summary};
 use super::turns::{LinksNow, Turns};
@@ -31,7 +31,9 @@ use super::{Engine, EngineError, SyncDirection};
 use crate::connector::{CrmWrite, ErrorKind, ListQuery, WriteOutcome};
 use crate::mapping::{FromCrmDelete, FromHubDelete, SyncTime};
 use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
-use crate::store::{Action, Change, Direction, Link, ObjectRef, RunKind, RunOutcome, Snapshot};
+use crate::store::{
+    Action, Change, Direction, Link, ObjectRef, Reason, RunKind, RunOutcome, Snapshot,
+};
 use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome};
 
 /// Records per CRM write call.
@@ -87,6 +89,11 @@ pub(crate) struct Sides {
     /// created in the CRM may be a person just created in 10to8 too, whose notification is on
     /// its way; creating a customer now would make a duplicate).
     pub(crate) hold_creates: HashMap<CrmId, DateTime<Utc>>,
+    /// Pairs a person kept apart (customer URI, record id): never joined.
+    pub(crate) apart: HashSet<(String, CrmId)>,
+    /// Objects a full pass held as possible duplicates (live: a batch sees only part of each
+    /// side, so it never creates these; the next full pass decides them again).
+    pub(crate) held_back: HashSet<ObjectRef>,
 }
 
 /// What [`Engine::sync_sides`] did.
@@ -228,6 +235,7 @@ impl Engine {
             &sides.customers,
             &sides.records,
             &sides.links,
+            &sides.apart,
         );
         debug!(
             customers = sides.customers.len(),
@@ -244,6 +252,18 @@ impl Engine {
             ambiguous: pairing.ambiguous.clone(),
             ..Summary::default()
         };
+        if !sides.held_back.is_empty() {
+            let connector = self.connector();
+            pairing.create_in_crm.retain(|&c| {
+                let uri = &sides.customers[c].resource_uri;
+                !sides.held_back.contains(&ObjectRef::hub(connector, uri))
+            });
+            pairing.create_in_hub.retain(|id| {
+                !sides
+                    .held_back
+                    .contains(&ObjectRef::crm(connector, id.as_str()))
+            });
+        }
         let mut held = Vec::new();
         pairing
             .create_in_hub
@@ -288,9 +308,35 @@ impl Engine {
                     pass.create_in_hub(&pairing.create_in_hub).await?;
                 }
                 pass.deletes(&pairing).await?;
+                pass.hold(&pairing.held).await?;
                 pass.flush_links().await?;
             }
-            Turns::PerChunk => pass.write_in_turns(&pairing, work).await?,
+            Turns::PerChunk => {
+                pass.write_in_turns(&pairing, work).await?;
+                if !pairing.held.is_empty() {
+                    let turn = pass.take_turn().await?;
+                    pass.hold(&pairing.held).await?;
+                    pass.end_turn(turn).await?;
+                }
+            }
+        }
+        if sides.archived.is_some() && !options.dry_run {
+            // A full pass saw everything: possible duplicates resolved meanwhile are cleared.
+            let keep: Vec<ObjectRef> = pairing
+                .held
+                .iter()
+                .map(|h| match (h.customer, &h.record) {
+                    (Some(c), _) => {
+                        ObjectRef::hub(self.connector(), &sides.customers[c].resource_uri)
+                    }
+                    (None, record) => {
+                        ObjectRef::crm(self.connector(), record.as_ref().map_or("", |r| r.as_str()))
+                    }
+                })
+                .collect();
+            self.store
+                .clear_reason_except(self.connector(), Reason::PossibleDuplicate, &keep)
+                .await?;
         }
         let linked: Vec<CrmId> = pairing.pairs.iter().map(|p| p.record.clone()).collect();
         self.store
@@ -367,6 +413,8 @@ impl Engine {
             hub_times: HashMap::new(),
             archived: Some(archived),
             hold_creates: HashMap::new(),
+            apart: self.kept_apart().await?,
+            held_back: HashSet::new(),
         })
     }
 
@@ -1443,7 +1491,7 @@ impl Pass<'_> {
                 HubDone::Blocked(message) => {
                     // Kept linked: later passes try again until the bookings are gone.
                     self.summary.delete_blocked += 1;
-                    self.journal.failed(Direction::CrmToHub, subject, &message);
+                    self.journal.blocked(Direction::CrmToHub, subject, &message);
                     blocked.push((c, message));
                 }
                 HubDone::Failed(error) => {
@@ -1482,6 +1530,94 @@ impl Pass<'_> {
         for done in self.run_hub_jobs(jobs).await {
             if let HubDone::Failed(error) = done {
                 warn!(%error, "Could not write the blocked-delete status.");
+            }
+        }
+        self.flush_links().await
+    }
+
+    /// What the status fields of a possible duplicate say.
+    fn possible_duplicate_text(&self, held: &Held) -> String {
+        const SHOWN: usize = 3;
+        let mut others: Vec<String> = held
+            .customers
+            .iter()
+            .map(|&c| format!("10to8 customer {}", self.sides.customers[c].resource_uri))
+            .collect();
+        others.extend(
+            held.records
+                .iter()
+                .map(|r| format!("{} record {r}", self.connector())),
+        );
+        let more = others.len().saturating_sub(SHOWN);
+        others.truncate(SHOWN);
+        let mut list = others.join(", ");
+        if more > 0 {
+            list.push_str(&format!(" and {more} more"));
+        }
+        format!(
+            "Possible duplicate of {list} (same {}); not synced until resolved with `tte-sync link` or `tte-sync unlink`",
+            held.rule
+        )
+    }
+
+    /// Says in the status fields, and on the dashboard, that these objects wait for a person.
+    async fn hold(&mut self, held: &[Held]) -> Result<(), EngineError> {
+        let sides = self.sides;
+        let status = self.engine.mapping.status();
+        let mut crm_writes = Vec::new();
+        let mut jobs = Vec::new();
+        for h in held {
+            let text = self.possible_duplicate_text(h);
+            if let Some(c) = h.customer {
+                let customer = &sides.customers[c];
+                let subject = Subject {
+                    hub: Some(&customer.resource_uri),
+                    crm: None,
+                    name: &customer.name,
+                };
+                self.journal.held(subject, &text);
+                if let Some(status) = status.filter(|_| self.direction.writes_hub())
+                    && customer.custom_fields.get(&status.hub_custom_field) != Some(&text)
+                {
+                    jobs.push(HubJob::Patch {
+                        uri: CustomerUri(customer.resource_uri.clone()),
+                        patch: CustomerPatch {
+                            custom_fields: Some(BTreeMap::from([(
+                                status.hub_custom_field.clone(),
+                                text.clone(),
+                            )])),
+                            ..CustomerPatch::default()
+                        },
+                    });
+                }
+            } else if let Some(id) = &h.record {
+                let name = self.record_name(id);
+                let subject = Subject {
+                    hub: None,
+                    crm: Some(id),
+                    name: &name,
+                };
+                self.journal.held(subject, &text);
+                if let Some(status) = status.filter(|_| self.direction.writes_crm())
+                    && sides.records[id].property(&status.crm_property) != text
+                {
+                    crm_writes.push(CrmWrite::Update {
+                        id: id.clone(),
+                        properties: BTreeMap::from([(status.crm_property.clone(), text)]),
+                    });
+                }
+            }
+        }
+        for chunk in crm_writes.chunks(CRM_BATCH) {
+            for outcome in self.engine.crm.write(chunk.to_vec()).await? {
+                if let WriteOutcome::Failed(error) = outcome {
+                    warn!(%error, "Could not write the possible-duplicate status.");
+                }
+            }
+        }
+        for done in self.run_hub_jobs(jobs).await {
+            if let HubDone::Failed(error) = done {
+                warn!(%error, "Could not write the possible-duplicate status.");
             }
         }
         self.flush_links().await

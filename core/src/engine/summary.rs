@@ -91,7 +91,8 @@ pub struct Summary {
     pub to_crm: Counts,
     /// Towards 10to8.
     pub to_hub: Counts,
-    /// Match values held by several records, left for a person to resolve.
+    /// Possible duplicates: customers and records that fit each other but not one to one,
+    /// neither linked nor created until a person resolves them.
     pub ambiguous: Vec<Ambiguity>,
     /// Deletes refused because the customer has future bookings.
     pub delete_blocked: u64,
@@ -139,12 +140,18 @@ impl fmt::Display for Summary {
                 c.created, c.updated, c.linked, c.unchanged, c.conflicts, c.failed, c.deleted
             )?;
         }
-        for a in &self.ambiguous {
+        if !self.ambiguous.is_empty() {
             writeln!(
                 f,
-                "ambiguous: {} `{}` is held by {} customers and {} records; not linked",
-                a.property, a.value, a.customers, a.records
+                "{} possible duplicates, neither linked nor created; link the right pair with \
+                 `tte-sync link <10to8 uri> <crm id>`, or keep two apart with `tte-sync unlink`:",
+                self.ambiguous.len()
             )?;
+        }
+        for a in &self.ambiguous {
+            let mut who: Vec<String> = a.customers.iter().map(|c| format!("10to8 {c}")).collect();
+            who.extend(a.records.iter().map(|r| format!("CRM {r}")));
+            writeln!(f, "  ambiguous (same {}): {}", a.rule, who.join(", "))?;
         }
         if self.delete_blocked > 0 {
             writeln!(

@@ -430,7 +430,7 @@ impl Field {
 
 impl SyncTime {
     /// A time for computing values that never render `{now}`.
-    fn placeholder() -> Self {
+    pub(crate) fn placeholder() -> Self {
         Self {
             at: chrono::DateTime::UNIX_EPOCH,
             text: String::new(),
@@ -533,24 +533,5 @@ impl Mapping {
                 .insert(status.hub_custom_field.clone(), status.text(&errors, now));
         }
         out.errors = errors;
-    }
-
-    /// The values of the `identity.match` properties for `customer` (what it would write to
-    /// each), leaving out empty ones: the keys to look for a never-linked record by.
-    pub fn match_values(&self, customer: &Customer) -> Vec<(&str, String)> {
-        let now = SyncTime::placeholder();
-        let mut found = Vec::new();
-        for property in &self.identity.match_on {
-            for field in &self.fields {
-                if field.crm.iter().any(|p| p == property) {
-                    field.project(customer, &now, None, |p, value| {
-                        if p == property && !value.is_empty() {
-                            found.push((property.as_str(), value));
-                        }
-                    });
-                }
-            }
-        }
-        found
     }
 }

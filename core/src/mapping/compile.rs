@@ -9,9 +9,11 @@ use std::collections::{BTreeMap, HashSet};
 
 use super::apply::{Check, HubList, HubScalar, ScalarFns, Shape};
 use super::diagnostics::{Code, Diagnostic, Diagnostics, did_you_mean, list};
+use super::identity::{ExtraSource, Key, MatchRule, Matching, parse_region};
 use super::locate::{Locator, Position, child_index, child_key};
 use super::spec::{
-    CrmSide, FieldSpec, HUB_ATTRIBUTES, HubSide, MappingSpec, OnInvalidSpec, TransformList,
+    CrmSide, FieldSpec, HUB_ATTRIBUTES, HubSide, IdentitySpec, MATCH_KEYS, MappingSpec,
+    MatchRuleSpec, OnInvalidSpec, TransformList,
 };
 use super::template::{Placeholder, Template, TemplateError};
 use super::transforms::{TRANSFORMS, TransformKind, transform};
@@ -168,17 +170,6 @@ fn default_key(field: &FieldSpec) -> String {
     }
 }
 
-/// The CRM properties a field's `crm:` names.
-fn crm_names(crm: &CrmSide) -> Vec<&str> {
-    match crm {
-        CrmSide::Property(p) => vec![p.as_str()],
-        CrmSide::Properties(ps) => ps.iter().map(String::as_str).collect(),
-        CrmSide::List(l) => std::iter::once(l.primary.as_str())
-            .chain(l.rest.as_deref())
-            .collect(),
-    }
-}
-
 struct Checker<'a> {
     file: &'a str,
     locator: &'a Locator,
@@ -268,7 +259,9 @@ impl Checker<'_> {
             crm_id_custom_field: spec.identity.crm_id_in_hub.custom_field.clone(),
             hub_id_property: spec.identity.hub_id_in_crm.property.clone(),
             hub_id_unique: spec.identity.hub_id_in_crm.unique,
-            match_on: spec.identity.match_on.clone(),
+            match_rules: Vec::new(),
+            possible_duplicate: None,
+            phone_region: spec.identity.phone_region.clone(),
         };
         let status = spec.status.as_ref().map(|s| Status {
             hub_custom_field: s.hub.custom_field.clone(),
@@ -349,12 +342,6 @@ impl Checker<'_> {
         // References are checked against what the file names, even in fields that did not
         // compile (their own diagnostics say what is wrong with them).
         let named_keys: Vec<String> = spec.fields.iter().map(default_key).collect();
-        let named_properties: Vec<&str> = spec
-            .fields
-            .iter()
-            .filter(|f| f.direction.to_crm())
-            .flat_map(|f| crm_names(&f.crm))
-            .collect();
         for key in spec.conflicts.fields.keys() {
             if !named_keys.contains(key) {
                 let path = child_key("conflicts.fields", key);
@@ -382,25 +369,10 @@ impl Checker<'_> {
                 field.conflict = spec.conflicts.default;
             }
         }
-        for (n, property) in identity.match_on.iter().enumerate() {
-            if !named_properties.contains(&property.as_str()) {
-                self.report(
-                    Code::UnknownReference,
-                    &child_index("identity.match", n),
-                    format!("no field writes the CRM property `{property}` to match on"),
-                    Some(
-                        did_you_mean(property, named_properties.iter().copied()).unwrap_or_else(
-                            || {
-                                format!(
-                                    "match on a property a field writes: {}",
-                                    list(named_properties.iter().copied())
-                                )
-                            },
-                        ),
-                    ),
-                );
-            }
-        }
+        let mut identity = identity;
+        let matching = self.matching(&spec.identity, &spec.fields, &fields);
+        identity.match_rules = matching.rules.clone();
+        identity.possible_duplicate = matching.possible_duplicate.clone();
         let mut declared = HashSet::new();
         for (n, property) in spec.properties.iter().enumerate() {
             if !declared.insert(property.name.as_str()) {
@@ -418,7 +390,13 @@ impl Checker<'_> {
             .iter()
             .map(|s| &s.crm_property)
             .chain(std::iter::once(&identity.hub_id_property));
-        for property in fields.iter().flat_map(|f| f.crm.iter()).chain(extra) {
+        let also = matching.extra.iter().map(|e| &e.property);
+        for property in fields
+            .iter()
+            .flat_map(|f| f.crm.iter())
+            .chain(extra)
+            .chain(also)
+        {
             if !crm_properties.contains(property) {
                 crm_properties.push(property.clone());
             }
@@ -435,7 +413,172 @@ impl Checker<'_> {
                 from_crm: spec.deletes.from_crm,
             },
             crm_properties,
+            matching,
         }
+    }
+
+    /// A match key by name, or a diagnostic at `path`.
+    fn match_key(&mut self, name: &str, path: &str) -> Option<Key> {
+        let key = Key::parse(name);
+        if key.is_none() {
+            let hint = did_you_mean(name, MATCH_KEYS.iter().copied()).unwrap_or_else(|| {
+                format!("the match keys are {}", list(MATCH_KEYS.iter().copied()))
+            });
+            self.report(
+                Code::UnknownMatchKey,
+                path,
+                format!("unknown match key `{name}`"),
+                Some(hint),
+            );
+        }
+        key
+    }
+
+    /// The match rules, the possible-duplicate keys and where each key's values are. An
+    /// explicit rule whose key nothing holds is an error; the default rules leave such keys
+    /// out.
+    fn matching(
+        &mut self,
+        spec: &IdentitySpec,
+        field_specs: &[FieldSpec],
+        fields: &[Field],
+    ) -> Matching {
+        let mut matching = Matching::default();
+        match parse_region(&spec.phone_region) {
+            Some(region) => matching.region = Some(region),
+            None => self.report(
+                Code::UnknownMatchKey,
+                "identity.phone_region",
+                format!("unknown phone region `{}`", spec.phone_region),
+                Some("use a two-letter ISO 3166 region code such as `GB`, `US` or `DE`".to_owned()),
+            ),
+        }
+        // Per key, the compiled field that maps its 10to8 attribute.
+        let mut field_of = [None; 3];
+        for (n, field) in fields.iter().enumerate() {
+            for &key in Key::ALL {
+                let mapped = field_specs.iter().any(|f| {
+                    default_key(f) == field.key
+                        && matches!(&f.hub, HubSide::Attribute(a) if a == key.hub_attribute())
+                });
+                if mapped && field_of[key as usize].is_none() {
+                    field_of[key as usize] = Some(n);
+                }
+            }
+        }
+        matching.fields = field_of;
+        for (n, also) in spec.also_in_crm.iter().enumerate() {
+            let path = child_index("identity.also_in_crm", n);
+            let Some(key) = self.match_key(&also.key, &child_key(&path, "key")) else {
+                continue;
+            };
+            if also.separator.is_empty() {
+                self.report(
+                    Code::WrongType,
+                    &child_key(&path, "separator"),
+                    "the separator is empty",
+                    Some("use the separator the CRM puts between values, e.g. \";\"".to_owned()),
+                );
+                continue;
+            }
+            matching.extra.push(ExtraSource {
+                key,
+                property: also.property.clone(),
+                separator: also.separator.clone(),
+            });
+        }
+        // Checked against what the file names, even fields that did not compile (their own
+        // diagnostics say what is wrong with them).
+        let held = |key: Key, m: &Matching| {
+            field_specs
+                .iter()
+                .any(|f| matches!(&f.hub, HubSide::Attribute(a) if a == key.hub_attribute()))
+                || m.extra.iter().any(|e| e.key == key)
+        };
+        let explicit = spec.match_on.is_some();
+        let rules: Vec<MatchRuleSpec> = spec.match_on.clone().unwrap_or_else(|| {
+            vec![
+                MatchRuleSpec::One("email".to_owned()),
+                MatchRuleSpec::All(vec!["name".to_owned(), "phone".to_owned()]),
+            ]
+        });
+        for (n, rule) in rules.iter().enumerate() {
+            let path = child_index("identity.match", n);
+            let mut keys = Vec::new();
+            let mut ok = true;
+            if rule.names().is_empty() {
+                self.report(
+                    Code::MissingPart,
+                    &path,
+                    "a match rule needs at least one key",
+                    Some("write a key, e.g. `email`, or keys that must all agree, e.g. `[name, phone]`".to_owned()),
+                );
+                continue;
+            }
+            for (m, name) in rule.names().iter().enumerate() {
+                let key_path = match rule {
+                    MatchRuleSpec::One(_) => path.clone(),
+                    MatchRuleSpec::All(_) => child_index(&path, m),
+                };
+                let Some(key) = self.match_key(name, &key_path) else {
+                    ok = false;
+                    continue;
+                };
+                if !held(key, &matching) {
+                    ok = false;
+                    if explicit {
+                        self.report(
+                            Code::UnknownReference,
+                            &key_path,
+                            format!(
+                                "no field maps the 10to8 `{}`, so the CRM side of `{key}` cannot be read",
+                                key.hub_attribute()
+                            ),
+                            Some(format!(
+                                "add a field with `hub: {}`, list a CRM property under `identity.also_in_crm`, or drop `{key}` from the rule",
+                                key.hub_attribute()
+                            )),
+                        );
+                    }
+                }
+                keys.push(key);
+            }
+            if ok {
+                matching.rules.push(MatchRule::new(keys));
+            }
+        }
+        let mut keys = Vec::new();
+        for (n, name) in spec.possible_duplicate.iter().enumerate() {
+            let path = child_index("identity.possible_duplicate", n);
+            if let Some(key) = self.match_key(name, &path) {
+                if held(key, &matching) {
+                    keys.push(key);
+                } else {
+                    self.report(
+                        Code::UnknownReference,
+                        &path,
+                        format!(
+                            "no field maps the 10to8 `{}`, so the CRM side of `{key}` cannot be read",
+                            key.hub_attribute()
+                        ),
+                        Some(format!("add a field with `hub: {}` or drop `{key}`", key.hub_attribute())),
+                    );
+                }
+            }
+        }
+        if !keys.is_empty() {
+            matching.possible_duplicate = Some(MatchRule::new(keys));
+        }
+        let mut used: Vec<Key> = matching
+            .rules
+            .iter()
+            .chain(&matching.possible_duplicate)
+            .flat_map(|r| r.keys().iter().copied())
+            .collect();
+        used.sort();
+        used.dedup();
+        matching.used = used;
+        matching
     }
 
     /// Reports a field that writes a status or identity property or custom field.

@@ -48,6 +48,8 @@ pub enum Code {
     UnknownReference,
     /// M014: two fields with the same key.
     DuplicateKey,
+    /// M015: a match key that does not exist, or a phone region that is not a region code.
+    UnknownMatchKey,
 }
 
 impl Code {
@@ -67,6 +69,7 @@ impl Code {
         Self::UnknownAttribute,
         Self::UnknownReference,
         Self::DuplicateKey,
+        Self::UnknownMatchKey,
     ];
 
     /// The code as printed, e.g. `M005`.
@@ -86,6 +89,7 @@ impl Code {
             Self::UnknownAttribute => "M012",
             Self::UnknownReference => "M013",
             Self::DuplicateKey => "M014",
+            Self::UnknownMatchKey => "M015",
         }
     }
 }

@@ -30,6 +30,7 @@
 mod apply;
 mod compile;
 pub mod diagnostics;
+pub mod identity;
 pub mod locate;
 pub mod spec;
 pub mod template;
@@ -42,6 +43,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 
 pub use apply::{CrmOutput, HubOutput};
 pub use diagnostics::{Code, Diagnostic, Diagnostics};
+pub use identity::{Key, KeyValues, MatchRule};
 pub use spec::{ConflictPolicy, Direction, FromCrmDelete, FromHubDelete, MappingSpec};
 pub use validate::valid_email;
 
@@ -59,6 +61,7 @@ pub struct Mapping {
     properties: Vec<PropertySpec>,
     deletes: DeletePolicy,
     crm_properties: Vec<String>,
+    matching: identity::Matching,
 }
 
 /// How a 10to8 customer and a CRM record know each other.
@@ -71,8 +74,13 @@ pub struct Identity {
     pub hub_id_property: String,
     /// Whether that property is unique in the CRM (so writes can upsert by it).
     pub hub_id_unique: bool,
-    /// CRM properties whose values link never-linked records (compared case-insensitively).
-    pub match_on: Vec<String>,
+    /// The match rules linking never-linked records, tried in order (see [`identity`]).
+    pub match_rules: Vec<MatchRule>,
+    /// Keys on which agreeing records with nothing else to tell them apart are held as
+    /// possible duplicates, never linked.
+    pub possible_duplicate: Option<MatchRule>,
+    /// The region of phone numbers without a country code (ISO 3166, e.g. `GB`).
+    pub phone_region: String,
 }
 
 /// Where the sync status goes and what it says after a clean sync.

@@ -62,12 +62,78 @@ pub struct IdentitySpec {
     /// The CRM property that holds the 10to8 customer's URI, e.g.
     /// `{ property: tte_customer_uri, unique: true }`.
     pub hub_id_in_crm: PropertyRef,
-    /// CRM properties used to link records that were never linked: a customer and a record
-    /// whose values of this property agree (case-insensitively) are the same person. Each one
-    /// must be written by a field, e.g. `[email]`.
+    /// How records that were never linked are recognised as the same person: rules tried in
+    /// order, each a match key or a list of keys that must all agree, e.g.
+    /// `[email, [name, phone]]` (the default). Keys: `email` (every email either side holds,
+    /// case-insensitively), `phone` (every number, compared in E.164) and `name` (without
+    /// accents, case or extra spaces). A key value that fits more than one record on either
+    /// side links nothing: those records wait for a person (`tte-sync link` / `unlink`).
     #[serde(default, rename = "match")]
-    pub match_on: Vec<String>,
+    pub match_on: Option<Vec<MatchRuleSpec>>,
+    /// Keys that, when a customer and a record agree on all of them and neither holds a value
+    /// of any other match key, mark both as a possible duplicate: never linked or created
+    /// until a person decides. E.g. `[name]` for people known by name only.
+    #[serde(default)]
+    pub possible_duplicate: Vec<String>,
+    /// The region of phone numbers written without a country code, as an ISO 3166 code:
+    /// `GB` (the default) reads `07700 900202` as `+44 7700 900202`.
+    #[serde(default = "default_phone_region")]
+    pub phone_region: String,
+    /// CRM properties that hold more values of a match key beside the mapped fields, e.g.
+    /// `[{ key: email, property: hs_additional_emails, separator: ";" }]`. They are read for
+    /// matching only, never written.
+    #[serde(default)]
+    pub also_in_crm: Vec<AlsoInCrmSpec>,
 }
+
+fn default_phone_region() -> String {
+    "GB".to_owned()
+}
+
+/// One match rule: a key, or keys that must all agree.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(untagged)]
+pub enum MatchRuleSpec {
+    /// One key, e.g. `email`.
+    One(#[schemars(schema_with = "match_key_schema")] String),
+    /// Keys that must all agree, e.g. `[name, phone]`.
+    All(#[schemars(schema_with = "match_keys_schema")] Vec<String>),
+}
+
+impl MatchRuleSpec {
+    /// The key names.
+    pub fn names(&self) -> &[String] {
+        match self {
+            Self::One(name) => std::slice::from_ref(name),
+            Self::All(names) => names,
+        }
+    }
+}
+
+/// A CRM property holding more values of a match key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlsoInCrmSpec {
+    /// The match key, e.g. `email`.
+    #[schemars(schema_with = "match_key_schema")]
+    pub key: String,
+    /// The CRM property, e.g. `hs_additional_emails`.
+    pub property: String,
+    /// What separates several values in it, e.g. `";"`; default `",\n"`.
+    #[serde(default = "default_separator")]
+    pub separator: String,
+}
+
+fn match_key_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "string", "enum": MATCH_KEYS })
+}
+
+fn match_keys_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({ "type": "array", "items": { "type": "string", "enum": MATCH_KEYS }, "minItems": 1 })
+}
+
+/// The match keys a rule can name.
+pub const MATCH_KEYS: &[&str] = &["email", "name", "phone"];
 
 /// A 10to8 custom field, by its label.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -381,5 +447,26 @@ impl<'de> Deserialize<'de> for TransformList {
             }
         }
         deserializer.deserialize_any(TransformVisitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for MatchRuleSpec {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct RuleVisitor;
+        impl<'de> Visitor<'de> for RuleVisitor {
+            type Value = MatchRuleSpec;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(
+                    "a match key (`email`, `name`, `phone`) or a list of keys that must all agree",
+                )
+            }
+            fn visit_str<E: de::Error>(self, value: &str) -> Result<MatchRuleSpec, E> {
+                Ok(MatchRuleSpec::One(value.to_owned()))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<MatchRuleSpec, A::Error> {
+                Vec::deserialize(SeqAccessDeserializer::new(seq)).map(MatchRuleSpec::All)
+            }
+        }
+        deserializer.deserialize_any(RuleVisitor)
     }
 }

@@ -1,5 +1,8 @@
-//! What the dashboard shows about records: each object's last sync status (for "failing
-//! records") and an activity log of what was written where (for "recent activity" and
+//! What the dashboard shows about records: each object's last sync status — *failing* (a
+//! write that did not happen: it needs a retry or a person) or needing *attention* (a
+//! designed outcome an operator may want to look at: a value the CRM refuses kept in 10to8,
+//! a possible duplicate, a delete blocked by bookings), each with a [`Reason`] to group by —
+//! and an activity log of what was written where (for "recent activity" and
 //! "conflicts"), pruned past a cap.
 
 use chrono::{DateTime, Utc};
@@ -13,7 +16,7 @@ use super::{ObjectRef, Side, Store};
 use crate::record::{CrmId, CustomerUri};
 
 const STATUS_COLUMNS: &str =
-    "connector, side, object_id, status, message, display_name, updated_at";
+    "connector, side, object_id, status, reason, message, display_name, updated_at";
 const ACTIVITY_COLUMNS: &str =
     "at, connector, direction, action, hub_uri, crm_id, display_name, detail";
 
@@ -24,14 +27,70 @@ const ACTIVITY_COLUMNS: &str =
 pub enum SyncStatus {
     /// It synced.
     Ok,
-    /// It failed; the message says why.
+    /// A write failed; the message says why. Needs a retry or a person.
     Error,
+    /// It synced as designed, with something an operator may want to look at (the reason).
+    Attention,
 }
 
 string_enum!(SyncStatus, "sync status", {
     SyncStatus::Ok => "ok",
     SyncStatus::Error => "error",
+    SyncStatus::Attention => "attention",
 });
+
+/// Why an object is failing or needs attention, for grouping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum Reason {
+    /// None given (an object that synced, or a status saved before reasons were kept).
+    None,
+    /// A value the other side refuses was replaced by the mapping's placeholder there and
+    /// kept where it is (e.g. an email the CRM rejects).
+    InvalidValue,
+    /// It fits more than one record by the match rules: neither linked nor created until a
+    /// person links or keeps apart the records.
+    PossibleDuplicate,
+    /// A delete was refused because the customer has future bookings.
+    DeleteBlocked,
+    /// A write was refused or failed.
+    WriteFailed,
+}
+
+string_enum!(Reason, "status reason", {
+    Reason::None => "",
+    Reason::InvalidValue => "invalid_value",
+    Reason::PossibleDuplicate => "possible_duplicate",
+    Reason::DeleteBlocked => "delete_blocked",
+    Reason::WriteFailed => "write_failed",
+});
+
+impl Reason {
+    /// The reason as a person reads it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::None => "other",
+            Self::InvalidValue => "value refused by the other side, kept with a placeholder",
+            Self::PossibleDuplicate => "possible duplicate, waiting for a person",
+            Self::DeleteBlocked => "delete blocked by future bookings",
+            Self::WriteFailed => "write failed",
+        }
+    }
+}
+
+/// How many objects are in one state for one reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ReasonCount {
+    /// `error` (failing) or `attention`.
+    pub status: SyncStatus,
+    /// Why.
+    pub reason: Reason,
+    /// The reason as a person reads it.
+    pub label: &'static str,
+    /// How many objects.
+    pub count: u64,
+}
 
 /// The last sync status of one object.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -40,6 +99,8 @@ pub struct RecordStatus {
     pub object: ObjectRef,
     /// How its last sync went.
     pub status: SyncStatus,
+    /// Why it is failing or needs attention.
+    pub reason: Reason,
     /// What happened, for the operator (the error when it failed).
     pub message: String,
     /// The person's name, for the dashboard.
@@ -57,6 +118,7 @@ impl RecordStatus {
                 object_id: row.text("object_id")?,
             },
             status: SyncStatus::parse(&row.text("status")?)?,
+            reason: Reason::parse(&row.text("reason")?)?,
             message: row.text("message")?,
             display_name: row.text("display_name")?,
             updated_at: row.time("updated_at")?,
@@ -99,6 +161,8 @@ pub enum Action {
     Conflict,
     /// The write failed.
     Failed,
+    /// A delete was refused (future bookings); later passes try again.
+    Blocked,
 }
 
 string_enum!(Action, "activity action", {
@@ -109,6 +173,7 @@ string_enum!(Action, "activity action", {
     Action::Linked => "linked",
     Action::Conflict => "conflict",
     Action::Failed => "failed",
+    Action::Blocked => "blocked",
 });
 
 /// One entry of the activity log.
@@ -158,9 +223,9 @@ impl Store {
         let mut tx = self.begin_write("record status save").await?;
         for status in statuses {
             sqlx::query(
-                "INSERT INTO record_status (connector, side, object_id, status, message, display_name, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (connector, side, object_id) DO UPDATE SET \
-                 status = excluded.status, message = excluded.message, \
+                "INSERT INTO record_status (connector, side, object_id, status, message, display_name, updated_at, reason) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (connector, side, object_id) DO UPDATE SET \
+                 status = excluded.status, reason = excluded.reason, message = excluded.message, \
                  display_name = excluded.display_name, updated_at = excluded.updated_at",
             )
             .bind(status.object.connector.as_str())
@@ -170,6 +235,7 @@ impl Store {
             .bind(status.message.as_str())
             .bind(status.display_name.as_str())
             .bind(to_millis(status.updated_at))
+            .bind(status.reason.as_str())
             .execute(&mut *tx)
             .await
             .map_err(failed())?;
@@ -201,16 +267,28 @@ impl Store {
     /// # Errors
     /// Fails when the database cannot be read.
     pub async fn failing_records(&self, limit: u32) -> Result<Vec<RecordStatus>> {
+        self.records_in(SyncStatus::Error, limit).await
+    }
+
+    /// Up to `limit` objects that need attention, most recent first.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn attention_records(&self, limit: u32) -> Result<Vec<RecordStatus>> {
+        self.records_in(SyncStatus::Attention, limit).await
+    }
+
+    async fn records_in(&self, status: SyncStatus, limit: u32) -> Result<Vec<RecordStatus>> {
         let sql = format!(
             "SELECT {STATUS_COLUMNS} FROM record_status WHERE status = $1 \
              ORDER BY updated_at DESC, object_id LIMIT $2"
         );
         let rows = sqlx::query(&sql)
-            .bind(SyncStatus::Error.as_str())
+            .bind(status.as_str())
             .bind(i64::from(limit))
             .fetch_all(&self.reader)
             .await
-            .map_err(StoreError::query("failing record listing"))?;
+            .map_err(StoreError::query("record status listing"))?;
         rows.iter().map(RecordStatus::from_row).collect()
     }
 
@@ -219,12 +297,127 @@ impl Store {
     /// # Errors
     /// Fails when the database cannot be read.
     pub async fn count_failing_records(&self) -> Result<u64> {
+        self.count_in(SyncStatus::Error).await
+    }
+
+    /// How many objects need attention.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn count_attention_records(&self) -> Result<u64> {
+        self.count_in(SyncStatus::Attention).await
+    }
+
+    async fn count_in(&self, status: SyncStatus) -> Result<u64> {
         let row = sqlx::query("SELECT COUNT(*) AS n FROM record_status WHERE status = $1")
-            .bind(SyncStatus::Error.as_str())
+            .bind(status.as_str())
             .fetch_one(&self.reader)
             .await
-            .map_err(StoreError::query("failing record count"))?;
+            .map_err(StoreError::query("record status count"))?;
         row.count("n")
+    }
+
+    /// The failing and attention objects counted by state and reason, failing first, then
+    /// the most frequent.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn record_reasons(&self) -> Result<Vec<ReasonCount>> {
+        let rows = sqlx::query(
+            "SELECT status, reason, COUNT(*) AS n FROM record_status WHERE status <> $1 \
+             GROUP BY status, reason",
+        )
+        .bind(SyncStatus::Ok.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::query("record reason count"))?;
+        let mut out = rows
+            .iter()
+            .map(|row| {
+                let reason = Reason::parse(&row.text("reason")?)?;
+                Ok(ReasonCount {
+                    status: SyncStatus::parse(&row.text("status")?)?,
+                    reason,
+                    label: reason.label(),
+                    count: row.count("n")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        out.sort_by_key(|r| (r.status != SyncStatus::Error, std::cmp::Reverse(r.count)));
+        Ok(out)
+    }
+
+    /// The objects of `connector` whose status has `reason` (e.g. every possible duplicate).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn objects_with_reason(
+        &self,
+        connector: &str,
+        reason: Reason,
+    ) -> Result<Vec<ObjectRef>> {
+        let rows = sqlx::query(
+            "SELECT side, object_id FROM record_status WHERE connector = $1 AND reason = $2 \
+             ORDER BY side, object_id",
+        )
+        .bind(connector)
+        .bind(reason.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::query("record status listing"))?;
+        rows.iter()
+            .map(|row| {
+                Ok(ObjectRef {
+                    connector: connector.to_owned(),
+                    side: Side::parse(&row.text("side")?)?,
+                    object_id: row.text("object_id")?,
+                })
+            })
+            .collect()
+    }
+
+    /// Removes the status rows of `reason` on `connector` except those of `keep` (a full
+    /// pass clears the possible duplicates that were resolved meanwhile).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read or written.
+    pub async fn clear_reason_except(
+        &self,
+        connector: &str,
+        reason: Reason,
+        keep: &[ObjectRef],
+    ) -> Result<()> {
+        let rows = sqlx::query(
+            "SELECT side, object_id FROM record_status WHERE connector = $1 AND reason = $2",
+        )
+        .bind(connector)
+        .bind(reason.as_str())
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::query("record status listing"))?;
+        let keep: std::collections::HashSet<(&str, &str)> = keep
+            .iter()
+            .map(|o| (o.side.as_str(), o.object_id.as_str()))
+            .collect();
+        let failed = || StoreError::query("record status clear");
+        let mut tx = self.begin_write("record status clear").await?;
+        for row in &rows {
+            let (side, id) = (row.text("side")?, row.text("object_id")?);
+            if keep.contains(&(side.as_str(), id.as_str())) {
+                continue;
+            }
+            sqlx::query(
+                "DELETE FROM record_status WHERE connector = $1 AND side = $2 AND object_id = $3 AND reason = $4",
+            )
+            .bind(connector)
+            .bind(side.as_str())
+            .bind(id.as_str())
+            .bind(reason.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(failed())?;
+        }
+        tx.commit().await.map_err(failed())
     }
 
     /// Appends entries to the activity log and prunes it to its cap, in one transaction.

@@ -29,6 +29,11 @@ const SQLITE: &[Migration] = &[
         description: "named locks",
         sql: include_str!("migrations/sqlite/0002_locks.sql"),
     },
+    Migration {
+        version: 3,
+        description: "record status reasons, pairs kept apart",
+        sql: include_str!("migrations/sqlite/0003_identity.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -41,6 +46,11 @@ const POSTGRES: &[Migration] = &[
         version: 2,
         description: "named locks",
         sql: include_str!("migrations/postgres/0002_locks.sql"),
+    },
+    Migration {
+        version: 3,
+        description: "record status reasons, pairs kept apart",
+        sql: include_str!("migrations/postgres/0003_identity.sql"),
     },
 ];
 

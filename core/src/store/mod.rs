@@ -15,6 +15,7 @@
 //! stored as milliseconds since the Unix epoch, JSON as text. Secrets are never logged.
 
 mod activity;
+mod apart;
 mod change;
 mod clock;
 mod connect;
@@ -37,7 +38,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 
-pub use activity::{Action, Activity, Direction, RecordStatus, SyncStatus};
+pub use activity::{Action, Activity, Direction, Reason, ReasonCount, RecordStatus, SyncStatus};
 pub use change::{Change, MAX_PROPERTIES};
 pub use clock::Clock;
 pub use connect::{Backend, SQLITE_MEMORY};
