@@ -1,6 +1,7 @@
 //! `tte-sync serve`: the long-running host. Loads the config, opens the store, builds the
-//! connector, serves the HTTP app on `server.listen` with `TCP_NODELAY`, and on SIGTERM or
-//! Ctrl-C stops accepting, lets in-flight requests finish and exits 0.
+//! connector, serves the HTTP app on `server.listen` (with `TCP_NODELAY`, a header deadline
+//! and a connection cap, see [`listener`](crate::serve::listener)), and on SIGTERM or Ctrl-C
+//! stops accepting, lets in-flight requests finish and exits 0.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -8,13 +9,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use crate::app::App;
 use crate::config::Config;
 use tte_sync_core::engine::Engine;
 
+use crate::serve::listener::{self, ConnectionLimits};
 use crate::serve::workers::{feed_loop, live_loop, reconcile_loop, release_claims};
 use crate::serve::{AppState, Limits, Metrics, router};
 
@@ -86,9 +87,11 @@ pub async fn serve(
         format!("binding {listen}; change `server.listen` or stop what uses the port")
     })?;
     let local = listener.local_addr()?;
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    let limits = ConnectionLimits {
+        header_read_timeout: Duration::from_secs(app.config.server.header_read_timeout_secs.max(1)),
+        max_connections: app.config.server.max_connections.max(1),
+    }
+    .fitted_to_descriptors();
     let state = state_of(&app, metrics);
     crate::serve::oauth::load_installed(&state).await;
     if app.config.server.public_url.is_none() {
@@ -146,11 +149,11 @@ pub async fn serve(
                 stopped.clone(),
             ));
         }
-        let server = axum::serve(listener, router(state)).with_graceful_shutdown(async move {
+        let server = listener::serve(listener, router(state), limits, async move {
             stop.await;
             let _ = stopping.send(true);
         });
-        let mut server = tokio::spawn(async move { server.await });
+        let mut server = tokio::spawn(server);
         let mut watch = stopped.clone();
         tokio::select! {
             result = &mut server => {

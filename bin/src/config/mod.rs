@@ -107,6 +107,15 @@ pub struct ServerConfig {
     /// On SIGTERM or Ctrl-C, how long to wait for in-flight requests and work to finish.
     #[serde(default = "default_shutdown_grace_secs")]
     pub shutdown_grace_secs: u64,
+    /// How long a client may take to send a request's headers (after connecting, or after
+    /// the previous response on a kept-alive connection) before the connection is closed.
+    #[serde(default = "default_header_read_timeout_secs")]
+    pub header_read_timeout_secs: u64,
+    /// The most connections open at once. At the cap, each new connection closes the one
+    /// that has waited longest without sending a request. Lowered at start to what the
+    /// process's open-file limit allows.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
 }
 
 impl Default for ServerConfig {
@@ -117,6 +126,8 @@ impl Default for ServerConfig {
             max_body_bytes: default_max_body_bytes(),
             request_timeout_secs: default_request_timeout_secs(),
             shutdown_grace_secs: default_shutdown_grace_secs(),
+            header_read_timeout_secs: default_header_read_timeout_secs(),
+            max_connections: default_max_connections(),
         }
     }
 }
@@ -162,6 +173,14 @@ fn default_request_timeout_secs() -> u64 {
 
 fn default_shutdown_grace_secs() -> u64 {
     20
+}
+
+fn default_header_read_timeout_secs() -> u64 {
+    10
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 fn default_workers() -> usize {

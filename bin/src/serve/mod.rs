@@ -6,6 +6,7 @@ pub mod api;
 pub mod dashboard;
 pub mod error;
 pub mod html;
+pub mod listener;
 pub mod metrics;
 pub mod oauth;
 pub mod request_log;

@@ -116,9 +116,13 @@ pub(crate) async fn connect(
         Location::SqliteFile(path) => {
             let path = absolute(path).map_err(|e| open_error(sqlx::Error::Io(e)))?;
             if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| open_error(sqlx::Error::Io(e)))?;
+                std::fs::create_dir_all(parent).map_err(|e| StoreError::StateFileMissing {
+                    path: path.display().to_string(),
+                    detail: format!("cannot create the directory {}: {e}", parent.display()),
+                })?;
             }
             let url = sqlite_url(&path);
+            probe_sqlite_file(&path, &url, busy).await?;
             // The writer first: it creates the file and switches it to WAL.
             let writer = sqlite()
                 .max_connections(1)
@@ -172,6 +176,99 @@ pub(crate) async fn connect(
             Ok((pool.clone(), pool))
         }
     }
+}
+
+/// Opens the state file once, outside any pool, and takes and drops the write lock: a pool
+/// retries a failing connection until it times out, which would hide why it failed. Names
+/// what is wrong with the file: missing and not creatable, damaged, read-only or locked.
+async fn probe_sqlite_file(path: &Path, url: &str, busy_timeout: Duration) -> Result<()> {
+    use sqlx::Connection;
+    let existed = path.exists();
+    let classify = |error: sqlx::Error| classify_sqlite(path, existed, error);
+    let mut conn = AnyConnection::connect(url).await.map_err(classify)?;
+    let checked = async {
+        sqlite_settings(&mut conn, busy_timeout).await?;
+        conn.execute("BEGIN IMMEDIATE").await?;
+        conn.execute("SELECT count(*) FROM sqlite_master").await?;
+        conn.execute("ROLLBACK").await?;
+        sqlx::Result::Ok(())
+    }
+    .await;
+    let _ = conn.close().await;
+    checked.map_err(classify)?;
+    if !existed {
+        tracing::info!(path = %path.display(), "No state file yet; made a new one.");
+    }
+    Ok(())
+}
+
+/// SQLite's primary result codes the open distinguishes.
+const SQLITE_BUSY: i64 = 5;
+const SQLITE_LOCKED: i64 = 6;
+const SQLITE_READONLY: i64 = 8;
+const SQLITE_CORRUPT: i64 = 11;
+const SQLITE_CANTOPEN: i64 = 14;
+const SQLITE_NOTADB: i64 = 26;
+
+/// What a failure to open or lock a SQLite file says about the file.
+fn classify_sqlite(path: &Path, existed: bool, error: sqlx::Error) -> StoreError {
+    let path_text = path.display().to_string();
+    let code = match &error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .map(|code| code & 0xff),
+        _ => None,
+    };
+    let detail = match &error {
+        sqlx::Error::Database(db) => db.message().to_owned(),
+        other => other.to_string(),
+    };
+    let read_only = || !writable(path);
+    match code {
+        Some(SQLITE_CORRUPT | SQLITE_NOTADB) => StoreError::StateFileCorrupt {
+            path: path_text,
+            detail,
+        },
+        Some(SQLITE_READONLY) => StoreError::StateFileReadOnly {
+            path: path_text,
+            detail,
+        },
+        Some(SQLITE_BUSY | SQLITE_LOCKED) => StoreError::StateFileLocked {
+            path: path_text,
+            detail,
+        },
+        Some(SQLITE_CANTOPEN) | None if existed && read_only() => StoreError::StateFileReadOnly {
+            path: path_text,
+            detail,
+        },
+        Some(SQLITE_CANTOPEN) | None if !existed => StoreError::StateFileMissing {
+            path: path_text,
+            detail,
+        },
+        _ => StoreError::Open {
+            location: path_text,
+            source: error,
+        },
+    }
+}
+
+/// Whether the file (if it exists) and its directory can be written, tried rather than read
+/// from the mode bits (which neither root nor immutable files follow). Only called after an
+/// open failed.
+fn writable(path: &Path) -> bool {
+    let file_ok = !path.exists() || std::fs::OpenOptions::new().append(true).open(path).is_ok();
+    let dir_ok = path.parent().is_none_or(|dir| {
+        let probe = dir.join(format!(
+            ".{}.tte-sync-probe",
+            path.file_name()
+                .map_or_else(Default::default, |n| n.to_string_lossy())
+        ));
+        let made = std::fs::File::create(&probe).is_ok();
+        let _ = std::fs::remove_file(&probe);
+        made
+    });
+    file_ok && dir_ok
 }
 
 /// WAL for concurrent readers, NORMAL sync (durable at checkpoints, safe with WAL), and a

@@ -27,6 +27,46 @@ pub enum StoreError {
         /// The driver's error.
         source: sqlx::Error,
     },
+    /// The SQLite state file is not a database, or is damaged.
+    #[error(
+        "the state file {path} is damaged or is not a SQLite database ({detail}); move it aside (keep it to report the fault) and start again: a new state file is made, the first reconcile links the records again from the ids on both sides, and `serve` subscribes to 10to8 again"
+    )]
+    StateFileCorrupt {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The SQLite state file, or its directory, cannot be written.
+    #[error(
+        "the state file {path} is read-only ({detail}); make it and its directory writable by the user tte-sync runs as (SQLite also writes `-wal` and `-shm` files beside it)"
+    )]
+    StateFileReadOnly {
+        /// The file.
+        path: String,
+        /// What SQLite or the system said.
+        detail: String,
+    },
+    /// Another process holds the SQLite state file locked.
+    #[error(
+        "the state file {path} is locked by another process ({detail}); stop the other tte-sync or tool holding it, or give each instance its own `database` (several replicas need PostgreSQL)"
+    )]
+    StateFileLocked {
+        /// The file.
+        path: String,
+        /// What SQLite said.
+        detail: String,
+    },
+    /// The SQLite state file does not exist and cannot be made.
+    #[error(
+        "the state file {path} is missing and cannot be created ({detail}); check that its directory exists and is writable, or point `database` at another path"
+    )]
+    StateFileMissing {
+        /// The file.
+        path: String,
+        /// What the system said.
+        detail: String,
+    },
     /// The schema migrations could not be applied.
     #[error(
         "cannot apply the database migrations at {location}: {source}; check that the database user may create tables"
