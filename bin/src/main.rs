@@ -24,6 +24,7 @@ mod setup_cmd;
 mod simulate_cmd;
 mod status_cmd;
 mod sync_cmd;
+mod tte_subscription;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]
