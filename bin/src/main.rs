@@ -17,6 +17,7 @@ mod demo_cmd;
 mod disconnect_cmd;
 mod logging;
 mod mapping_cmd;
+mod progress;
 mod retry_cmd;
 mod serve;
 mod serve_cmd;
