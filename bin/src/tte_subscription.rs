@@ -284,13 +284,16 @@ mod tests {
         let ours = subscription("https://sync.example.com/tte/webhooks/tte/abc");
         let other_server = subscription("https://elsewhere.example.com/webhooks/tte/abc");
         assert_eq!(
-            compare(&[ours.clone()], &public, Some("abc")),
+            compare(std::slice::from_ref(&ours), &public, Some("abc")),
             Found::Matches
         );
-        assert_eq!(compare(&[ours.clone()], &public, None), Found::StaleToken);
+        assert_eq!(
+            compare(std::slice::from_ref(&ours), &public, None),
+            Found::StaleToken
+        );
         assert_eq!(compare(&[ours], &public, Some("new")), Found::StaleToken);
         assert_eq!(
-            compare(&[other_server.clone()], &public, Some("abc")),
+            compare(std::slice::from_ref(&other_server), &public, Some("abc")),
             Found::Missing
         );
         assert_eq!(compare(&[other_server], &public, None), Found::NeverSetUp);
