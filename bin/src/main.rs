@@ -18,6 +18,7 @@ mod disconnect_cmd;
 mod link_cmd;
 mod logging;
 mod mapping_cmd;
+mod progress;
 mod retry_cmd;
 mod serve;
 mod serve_cmd;
@@ -25,6 +26,7 @@ mod setup_cmd;
 mod simulate_cmd;
 mod status_cmd;
 mod sync_cmd;
+mod tte_subscription;
 
 /// Two-way customer sync between 10to8 and a CRM.
 #[derive(Debug, Parser)]

@@ -51,6 +51,7 @@ pub fn state_of(app: &App, metrics: Arc<Metrics>) -> Arc<AppState> {
         public_url: app.public_url(),
         tte_customers_url: app.tte.customers_url(),
         tte: Some(app.tte.clone()),
+        configured_public_url: server.public_url.clone(),
         engine: engine_of(app),
         limits: Limits {
             max_body_bytes: server.max_body_bytes,
@@ -94,6 +95,7 @@ pub async fn serve(
     .fitted_to_descriptors();
     let state = state_of(&app, metrics);
     crate::serve::oauth::load_installed(&state).await;
+    crate::tte_subscription::reestablish(&app).await;
     if app.config.server.public_url.is_none() {
         tracing::warn!(
             public_url = %state.public_url,

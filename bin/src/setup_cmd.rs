@@ -1,20 +1,18 @@
 //! `tte-sync setup`: makes both systems ready for sync, idempotently. The CRM gets the
 //! mapping's custom properties and a webhook subscription to `<public_url>/webhooks/<crm>`;
 //! 10to8 gets a customer subscription to `<public_url>/webhooks/tte/<token>`, with the token
-//! made once and kept in the store. Prints each thing looked at; a second run changes nothing.
+//! made once and kept in the store ([`tte_subscription`](crate::tte_subscription)). Prints each thing looked at; a second run changes nothing.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use tte_sync_core::connector::{SetupAction, SetupChange, SetupReport};
-use tte_sync_core::tte::SCOPE_CUSTOMER;
+use tte_sync_core::connector::{SetupAction, SetupReport};
 use url::Url;
 
 use crate::app::App;
 use crate::config::Config;
-use crate::serve::webhooks::{TTE_TOKEN_SETTING, new_token};
 
 /// Options of `tte-sync setup`.
 #[derive(Debug, clap::Args)]
@@ -80,108 +78,17 @@ pub async fn setup(app: &App, dry_run: bool) -> anyhow::Result<SetupReport> {
     }
     report
         .changes
-        .extend(setup_tte(app, &public_url, dry_run).await?);
+        .extend(crate::tte_subscription::ensure(app, &public_url, dry_run).await?);
     Ok(report)
-}
-
-/// Ensures the 10to8 path token and the one customer subscription that uses it; removes
-/// subscriptions to this server made with an older token.
-async fn setup_tte(app: &App, public_url: &Url, dry_run: bool) -> anyhow::Result<Vec<SetupChange>> {
-    let mut changes = Vec::new();
-    let stored = app.store.setting(TTE_TOKEN_SETTING).await?;
-    let token = match (stored, dry_run) {
-        (Some(token), _) => token,
-        (None, true) => {
-            changes.push(change(
-                SetupAction::Created,
-                "10to8 notification token",
-                "a new random token",
-            ));
-            "<new token>".to_owned()
-        }
-        (None, false) => {
-            let token = app
-                .store
-                .setting_or_insert(TTE_TOKEN_SETTING, &new_token())
-                .await?;
-            changes.push(change(
-                SetupAction::Created,
-                "10to8 notification token",
-                "kept in the state store",
-            ));
-            token
-        }
-    };
-    let prefix = join(public_url, "webhooks/tte/")?;
-    let wanted = join(public_url, &format!("webhooks/tte/{token}"))?;
-    let existing = app
-        .tte
-        .subscriptions()
-        .await
-        .context("listing the 10to8 subscriptions")?;
-    let target = "10to8 customer subscription";
-    let mut found = false;
-    for subscription in existing.iter().filter(|s| s.scope == SCOPE_CUSTOMER) {
-        if subscription.callback_url == wanted.as_str() {
-            found = true;
-        } else if subscription.callback_url.starts_with(prefix.as_str()) {
-            if !dry_run {
-                app.tte
-                    .delete_subscription(&subscription.resource_uri)
-                    .await
-                    .context("removing an outdated 10to8 subscription")?;
-            }
-            changes.push(change(
-                SetupAction::Updated,
-                target,
-                "removed a subscription with an old token",
-            ));
-        }
-    }
-    if found {
-        changes.push(change(
-            SetupAction::Unchanged,
-            target,
-            &redacted(public_url),
-        ));
-    } else {
-        if !dry_run {
-            app.tte
-                .create_subscription(wanted.as_str())
-                .await
-                .context("subscribing to 10to8 customer notifications")?;
-        }
-        changes.push(change(SetupAction::Created, target, &redacted(public_url)));
-    }
-    Ok(changes)
-}
-
-/// The callback as printed: the token stays out of terminals and logs.
-fn redacted(public_url: &Url) -> String {
-    format!("{}webhooks/tte/**redacted**", slash(public_url))
-}
-
-fn slash(url: &Url) -> String {
-    let text = url.as_str();
-    if text.ends_with('/') {
-        text.to_owned()
-    } else {
-        format!("{text}/")
-    }
 }
 
 /// `public_url` + a relative path, keeping any path prefix of `public_url`.
 fn join(public_url: &Url, path: &str) -> anyhow::Result<Url> {
-    Url::parse(&format!("{}{path}", slash(public_url)))
-        .with_context(|| format!("`server.public_url` + `{path}` is not a valid URL"))
-}
-
-fn change(action: SetupAction, target: &str, detail: &str) -> SetupChange {
-    SetupChange {
-        action,
-        target: target.to_owned(),
-        detail: detail.to_owned(),
-    }
+    Url::parse(&format!(
+        "{}{path}",
+        crate::tte_subscription::slash(public_url)
+    ))
+    .with_context(|| format!("`server.public_url` + `{path}` is not a valid URL"))
 }
 
 fn action_word(action: SetupAction, dry_run: bool) -> &'static str {

@@ -33,7 +33,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     let status = runtime.block_on(async {
         let app = App::load(config).await?;
-        let status = Status::gather(&app.store, app.connector.as_ref(), Some(&app.tte)).await?;
+        let status = Status::gather(
+            &app.store,
+            app.connector.as_ref(),
+            Some(&app.tte),
+            app.config.server.public_url.as_ref(),
+        )
+        .await?;
         app.store.close().await;
         anyhow::Ok(status)
     })?;
@@ -44,6 +50,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         print(&mut out, &status)?;
     }
     let healthy = status.health.tte.ok
+        && status.health.tte_notifications.ok
         && status.health.crm.ok
         && status.dead_letters.is_empty()
         && status.failing_count == 0;
@@ -65,6 +72,11 @@ fn line(check: &Check) -> String {
 fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
     writeln!(out, "state store      {}", status.store)?;
     writeln!(out, "10to8            {}", line(&status.health.tte))?;
+    writeln!(
+        out,
+        "10to8 notifies   {}",
+        line(&status.health.tte_notifications)
+    )?;
     writeln!(out, "{:<16} {}", status.connector, line(&status.health.crm))?;
     if let Some(reason) = &status.health.crm_reinstall_needed {
         writeln!(out, "REINSTALL NEEDED {reason}")?;

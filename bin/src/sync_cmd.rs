@@ -1,24 +1,19 @@
 //! `tte-sync sync`: one full two-way reconcile, with a plan (`--dry-run`), a per-direction
-//! summary (or `--json`) and a progress bar when stderr is a terminal.
+//! summary (or `--json`) and progress on stderr wherever it goes ([`progress`](crate::progress)).
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use indicatif::{ProgressBar, ProgressStyle};
 use tte_sync_core::connector::{ConnectorContext, registry};
-use tte_sync_core::engine::{Engine, Progress, ReconcileOptions, SyncDirection};
+use tte_sync_core::engine::{Engine, ReconcileOptions, SyncDirection};
 use tte_sync_core::mapping::Mapping;
 use tte_sync_core::store::Store;
 use tte_sync_core::tte::TteClient;
 
 use crate::config::Config;
-
-/// How often the spinner of a phase without a known length ticks.
-const TICK: Duration = Duration::from_millis(120);
+use crate::progress::ProgressMode;
 
 /// Arguments of `tte-sync sync`.
 #[derive(Debug, clap::Args)]
@@ -35,6 +30,10 @@ pub struct Args {
     /// Print the summary as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// Where progress goes, on stderr: `auto` (a bar on a terminal, text lines every few
+    /// seconds elsewhere), `bar`, `text`, `json` (NDJSON lines) or `off`.
+    #[arg(long, value_enum, default_value_t = ProgressMode::Auto, value_name = "MODE")]
+    progress: ProgressMode,
 }
 
 /// Runs `tte-sync sync`.
@@ -45,11 +44,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async move {
         let engine = engine_from_config(&args.config).await?;
-        let progress: Option<Arc<dyn Progress>> = if std::io::stderr().is_terminal() && !args.json {
-            Some(Arc::new(Bar::new()))
-        } else {
-            None
-        };
+        let progress = args.progress.reporter();
         let options = ReconcileOptions {
             dry_run: args.dry_run,
             direction: args.direction,
@@ -103,47 +98,4 @@ pub async fn engine_from_config(path: &Path) -> anyhow::Result<Engine> {
         .map_err(|e| anyhow!("crm.config: {e}"))?;
     let tte = TteClient::new(config.tte.clone()).map_err(|e| anyhow!("{e}"))?;
     Ok(Engine::new(store, tte, crm, Arc::new(mapping)))
-}
-
-/// A progress bar on stderr, one phase at a time.
-struct Bar {
-    bar: ProgressBar,
-}
-
-impl Bar {
-    fn new() -> Self {
-        let bar = ProgressBar::new_spinner();
-        bar.enable_steady_tick(TICK);
-        Self { bar }
-    }
-}
-
-impl Progress for Bar {
-    fn phase(&self, name: &str, total: u64) {
-        self.bar.reset();
-        if total == 0 {
-            self.bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg}: {pos} records")
-                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-            );
-        } else {
-            self.bar.set_length(total);
-            self.bar.set_style(
-                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar())
-                    .progress_chars("=> "),
-            );
-        }
-        self.bar.set_message(name.to_owned());
-    }
-
-    fn advance(&self, steps: u64) {
-        self.bar.inc(steps);
-    }
-}
-
-impl Drop for Bar {
-    fn drop(&mut self) {
-        self.bar.finish_and_clear();
-    }
 }

@@ -207,25 +207,27 @@ fn empty_object() -> serde_json::Value {
     serde_json::Value::Object(serde_json::Map::new())
 }
 
-/// Why the config could not be loaded. Each message names the file and says how to fix it.
+/// Why the config could not be loaded. Each message names the file and says how to fix it;
+/// the underlying error is part of the message (a `cause`, not a `source()`, so that it is
+/// not printed twice).
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "cannot read the config file {path}: {source}; pass an existing file with --config (see tte-sync.example.yaml)"
+        "cannot read the config file {path}: {cause}; pass an existing file with --config (see tte-sync.example.yaml)"
     )]
     Read {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    #[error("{path}: not valid YAML: {source}")]
+    #[error("{path}: not valid YAML: {cause}")]
     Yaml {
         path: PathBuf,
-        source: serde_yaml::Error,
+        cause: serde_yaml::Error,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Environment {
         path: PathBuf,
-        source: interpolate::InterpolateError,
+        cause: interpolate::InterpolateError,
     },
     #[error("{path}: `{key}`: {message}")]
     Invalid {
@@ -243,9 +245,9 @@ impl Config {
     /// See [`ConfigError`]: unreadable file, bad YAML, unset variable, unknown or invalid key,
     /// unknown connector, or a connector section that does not match its schema.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
         Self::parse(
             &text,
@@ -267,13 +269,13 @@ impl Config {
         overrides: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Self, ConfigError> {
         let mut tree: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|source| ConfigError::Yaml {
+            serde_yaml::from_str(text).map_err(|cause| ConfigError::Yaml {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
-        let environment = |source| ConfigError::Environment {
+        let environment = |cause| ConfigError::Environment {
             path: path.to_owned(),
-            source,
+            cause,
         };
         interpolate::interpolate(&mut tree, lookup).map_err(environment)?;
         interpolate::apply_overrides(&mut tree, overrides).map_err(environment)?;

@@ -137,6 +137,10 @@ pub fn render(status: &Status) -> String {
     );
     out.push_str("<h2>Connections</h2><table id=\"health\">");
     out.push_str(&check("10to8", &status.health.tte));
+    out.push_str(&check(
+        "10to8 notifications",
+        &status.health.tte_notifications,
+    ));
     out.push_str(&check(&status.connector, &status.health.crm));
     if let Some(reason) = &status.health.crm_reinstall_needed {
         let _ = write!(

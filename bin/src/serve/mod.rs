@@ -44,6 +44,9 @@ pub struct AppState {
     pub tte_customers_url: String,
     /// The 10to8 client, for the dashboard's health check (none in tests without 10to8).
     pub tte: Option<TteClient>,
+    /// `server.public_url` as configured: when set, the health check also compares 10to8's
+    /// subscription with the path token in the store.
+    pub configured_public_url: Option<Url>,
     /// The sync engine: it queues webhook changes (dropping our own echoes) for the workers.
     pub engine: Engine,
     /// Request limits of the HTTP edge.
@@ -72,7 +75,13 @@ impl AppState {
     /// # Errors
     /// When the store cannot be read.
     pub async fn status(&self) -> tte_sync_core::store::Result<status::Status> {
-        status::Status::gather(&self.store, self.connector.as_ref(), self.tte.as_ref()).await
+        status::Status::gather(
+            &self.store,
+            self.connector.as_ref(),
+            self.tte.as_ref(),
+            self.configured_public_url.as_ref(),
+        )
+        .await
     }
 }
 

@@ -10,6 +10,9 @@ use serde::Serialize;
 use tte_sync_core::connector::{CrmConnector, ErrorKind};
 use tte_sync_core::store::{Action, Activity, InboxStats, ReasonCount, RecordStatus, Run, Store};
 use tte_sync_core::tte::TteClient;
+use url::Url;
+
+use crate::tte_subscription;
 
 /// How long a health check may take before it counts as failed.
 const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
@@ -55,6 +58,9 @@ pub struct Status {
 pub struct Health {
     /// 10to8: reachable with our key, or what failed.
     pub tte: Check,
+    /// 10to8 notifies the path token the state store holds (else its notifications get
+    /// 404), or what is wrong; not checked without `server.public_url`.
+    pub tte_notifications: Check,
     /// The CRM: reachable with our credentials (and which OAuth account), or what failed.
     pub crm: Check,
     /// When the CRM's OAuth access token expires (refreshed on use), if OAuth is used.
@@ -100,10 +106,11 @@ impl Status {
         store: &Store,
         connector: &dyn CrmConnector,
         tte: Option<&TteClient>,
+        public_url: Option<&Url>,
     ) -> tte_sync_core::store::Result<Self> {
         let name = connector.name();
         let (tte_check, crm_answer) = tokio::join!(
-            check_tte(tte),
+            check_tte(tte, store, public_url),
             tokio::time::timeout(HEALTH_TIMEOUT, connector.check())
         );
         // Read after the check, which may have refreshed the token.
@@ -164,7 +171,8 @@ impl Status {
             connector: name.to_owned(),
             store: store.location().to_owned(),
             health: Health {
-                tte: tte_check,
+                tte: tte_check.0,
+                tte_notifications: tte_check.1,
                 crm,
                 crm_token_expires_at: token.map(|t| t.expires_at),
                 crm_changes: connector.change_capture().to_owned(),
@@ -184,14 +192,56 @@ impl Status {
     }
 }
 
-async fn check_tte(tte: Option<&TteClient>) -> Check {
+/// 10to8 answers our key; and its subscription matches the store's path token.
+async fn check_tte(
+    tte: Option<&TteClient>,
+    store: &Store,
+    public_url: Option<&Url>,
+) -> (Check, Check) {
+    let not_checked = |detail: &str| Check {
+        ok: true,
+        detail: detail.to_owned(),
+    };
     let Some(tte) = tte else {
-        return Check {
+        let unchecked = Check {
             ok: false,
             detail: "not checked".to_owned(),
         };
+        return (unchecked, not_checked("not checked"));
     };
-    match tokio::time::timeout(HEALTH_TIMEOUT, tte.subscriptions()).await {
+    let reachable = tokio::time::timeout(HEALTH_TIMEOUT, tte.subscriptions()).await;
+    let notifications = match (&reachable, public_url) {
+        (_, None) => not_checked("not checked: `server.public_url` is unset"),
+        (Ok(Ok(subscriptions)), Some(public_url)) => {
+            match tte_subscription::found(store, subscriptions, public_url).await {
+                Ok(found) => match tte_subscription::check(&found) {
+                    Ok(detail) => not_checked(detail),
+                    Err(detail) => Check {
+                        ok: false,
+                        detail: detail.to_owned(),
+                    },
+                },
+                Err(error) => Check {
+                    ok: false,
+                    detail: format!("cannot read the path token: {error}"),
+                },
+            }
+        }
+        (_, Some(_)) => Check {
+            ok: false,
+            detail: "unknown: 10to8 is unreachable".to_owned(),
+        },
+    };
+    (tte_answer(reachable), notifications)
+}
+
+fn tte_answer(
+    reachable: Result<
+        tte_sync_core::tte::TteResult<Vec<tte_sync_core::tte::Subscription>>,
+        tokio::time::error::Elapsed,
+    >,
+) -> Check {
+    match reachable {
         Ok(Ok(subscriptions)) => Check {
             ok: true,
             detail: format!("reachable, {} subscription(s)", subscriptions.len()),

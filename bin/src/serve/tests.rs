@@ -57,6 +57,7 @@ fn state_over(store: Store, hubspot: serde_json::Value, public_url: &str) -> Arc
         public_url: public_url.parse().unwrap(),
         tte_customers_url: format!("{TTE_BASE}{}", tte_sync_core::tte::CUSTOMER_PATH),
         tte: None,
+        configured_public_url: None,
         engine: Engine::new(
             store.clone(),
             TteClient::new(TteConfig::new(TTE_BASE, "test-key".into())).unwrap(),

@@ -50,14 +50,14 @@ pub use summary::{Counts, Planned, Summary};
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum EngineError {
-    /// The state store failed.
-    #[error("state store: {0}")]
+    /// The state store failed. (Its message names the database; nothing is added.)
+    #[error(transparent)]
     Store(#[from] StoreError),
-    /// 10to8 could not be read or refused the key.
-    #[error("10to8: {0}")]
+    /// 10to8 could not be read or refused the key. (Its message names 10to8.)
+    #[error(transparent)]
     Tte(#[from] TteError),
-    /// The CRM could not be read or refused the credentials.
-    #[error("CRM: {0}")]
+    /// The CRM could not be read or refused the credentials. (Its message names the CRM.)
+    #[error(transparent)]
     Crm(#[from] ConnectorError),
     /// The sync lock expired while this worker held it (the store was out of reach for
     /// longer than the lock lasts); the work stopped before saving, and is done again later.

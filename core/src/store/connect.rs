@@ -102,9 +102,9 @@ pub(crate) async fn connect(
     options: &StoreOptions,
 ) -> Result<(AnyPool, AnyPool)> {
     sqlx::any::install_default_drivers();
-    let open_error = |source| StoreError::Open {
+    let open_error = |cause| StoreError::Open {
         location: location.display(),
-        source,
+        cause,
     };
     let busy = options.busy_timeout;
     let sqlite = move || {
@@ -152,6 +152,9 @@ pub(crate) async fn connect(
             Ok((pool.clone(), pool))
         }
         Location::Postgres(url) => {
+            probe_postgres(url, options.connect_timeout)
+                .await
+                .map_err(open_error)?;
             let schema = options.schema.clone();
             let pool = AnyPoolOptions::new()
                 .acquire_timeout(options.connect_timeout)
@@ -202,6 +205,24 @@ async fn probe_sqlite_file(path: &Path, url: &str, busy_timeout: Duration) -> Re
     Ok(())
 }
 
+/// Connects once outside any pool: a pool retries a refused connection until it times out
+/// and then says only "pool timed out"; one connection says what the server (or the network)
+/// answered.
+async fn probe_postgres(url: &Url, timeout: Duration) -> sqlx::Result<()> {
+    use sqlx::Connection;
+    match tokio::time::timeout(timeout, AnyConnection::connect(url.as_str())).await {
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+            Ok(())
+        }
+        Ok(Err(error)) => Err(error),
+        Err(_) => Err(sqlx::Error::Io(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("no answer within {} s", timeout.as_secs_f64()),
+        ))),
+    }
+}
+
 /// SQLite's primary result codes the open distinguishes.
 const SQLITE_BUSY: i64 = 5;
 const SQLITE_LOCKED: i64 = 6;
@@ -248,7 +269,7 @@ fn classify_sqlite(path: &Path, existed: bool, error: sqlx::Error) -> StoreError
         },
         _ => StoreError::Open {
             location: path_text,
-            source: error,
+            cause: error,
         },
     }
 }

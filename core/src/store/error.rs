@@ -1,4 +1,6 @@
-//! Store errors: each says what failed and how to fix it, and none carries a secret.
+//! Store errors: each says what failed and how to fix it, and none carries a secret. A
+//! driver error is part of the message (before the hint), so it is kept as a `cause` and not
+//! exposed as `source()`: a chain printer would otherwise say it twice.
 
 /// Results of store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -19,13 +21,13 @@ pub enum StoreError {
     },
     /// The database could not be opened or reached.
     #[error(
-        "cannot open the database at {location}: {source}; check `database` in the config and that the database is reachable"
+        "cannot open the database at {location}: {cause}; check `database` in the config and that the database is reachable"
     )]
     Open {
         /// Where the database is, with any password redacted.
         location: String,
-        /// The driver's error.
-        source: sqlx::Error,
+        /// The driver's error (in the message, not a `source()`).
+        cause: sqlx::Error,
     },
     /// The SQLite state file is not a database, or is damaged.
     #[error(
@@ -69,13 +71,13 @@ pub enum StoreError {
     },
     /// The schema migrations could not be applied.
     #[error(
-        "cannot apply the database migrations at {location}: {source}; check that the database user may create tables"
+        "cannot apply the database migrations at {location}: {cause}; check that the database user may create tables"
     )]
     Migrate {
         /// Where the database is, with any password redacted.
         location: String,
-        /// The driver's error.
-        source: sqlx::Error,
+        /// The driver's error (in the message, not a `source()`).
+        cause: sqlx::Error,
     },
     /// The database was migrated by a newer release than this one.
     #[error(
@@ -91,13 +93,13 @@ pub enum StoreError {
     },
     /// A query failed.
     #[error(
-        "database {operation} failed: {source}; check that the database is reachable and has space left"
+        "database {operation} failed: {cause}; check that the database is reachable and has space left"
     )]
     Query {
         /// What the store was doing.
         operation: &'static str,
-        /// The driver's error.
-        source: sqlx::Error,
+        /// The driver's error (in the message, not a `source()`).
+        cause: sqlx::Error,
     },
     /// A stored value cannot be read back.
     #[error(
@@ -126,7 +128,7 @@ pub enum StoreError {
 impl StoreError {
     /// Wraps a driver error of the named operation.
     pub(crate) fn query(operation: &'static str) -> impl FnOnce(sqlx::Error) -> Self {
-        move |source| StoreError::Query { operation, source }
+        move |cause| StoreError::Query { operation, cause }
     }
 
     /// A stored value that does not parse.

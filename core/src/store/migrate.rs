@@ -80,9 +80,9 @@ pub(crate) async fn run(
     location: &str,
     clock: &Clock,
 ) -> Result<usize> {
-    let failed = |source| StoreError::Migrate {
+    let failed = |cause| StoreError::Migrate {
         location: location.to_owned(),
-        source,
+        cause,
     };
     let mut tx = match backend {
         Backend::Sqlite => pool.begin_with(BEGIN_IMMEDIATE).await,
