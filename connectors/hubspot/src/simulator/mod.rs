@@ -498,6 +498,18 @@ impl HubSpotSimulator {
             .len()
     }
 
+    /// The ids of the live contacts, ascending.
+    pub fn contact_ids(&self) -> Vec<u64> {
+        self.sim
+            .store
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .keys()
+            .copied()
+            .collect()
+    }
+
     /// A contact's stored properties (live or archived) with its archived flag.
     pub fn contact(&self, id: u64) -> Option<(std::collections::BTreeMap<String, String>, bool)> {
         let store = self.sim.store.read().unwrap_or_else(|e| e.into_inner());
