@@ -112,6 +112,9 @@ fn writes(summary: &serde_json::Value) -> u64 {
         .sum()
 }
 
+/// How the status of a record held as a possible duplicate starts.
+const POSSIBLE_DUPLICATE: &str = "Possible duplicate of";
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_ten_random_points_converges_without_duplicates() {
     let sims = sims().await;
@@ -153,18 +156,29 @@ async fn a_sync_killed_at_ten_random_points_converges_without_duplicates() {
     let (ok, first) = run_to_end(&config, &[]).await;
     assert!(ok, "the run after the crashes succeeds: {first}");
 
+    // People the match rules cannot tell apart from someone else on the other side are held
+    // for a person to resolve (their status says so), never linked or copied: leave them out.
+    let held = |status: Option<&String>| status.is_some_and(|s| s.starts_with(POSSIBLE_DUPLICATE));
     let customers: Vec<_> = sims
         .tte
         .customers()
         .into_iter()
-        .filter(|c| !c.deleted)
+        .filter(|c| !c.deleted && !held(c.custom_fields.get("Sync Status")))
         .collect();
     let query = ListQuery {
-        properties: vec!["tte_customer_uri".into(), "email".into()],
+        properties: vec![
+            "tte_customer_uri".into(),
+            "email".into(),
+            "tte_customer_sync_status".into(),
+        ],
         archived: false,
     };
     let pages: Vec<Vec<_>> = sims.crm.list(query).try_collect().await.expect("list");
-    let contacts: Vec<_> = pages.into_iter().flatten().collect();
+    let contacts: Vec<_> = pages
+        .into_iter()
+        .flatten()
+        .filter(|c| !held(c.properties.get("tte_customer_sync_status")))
+        .collect();
     assert_eq!(customers.len(), contacts.len(), "one contact per customer");
 
     let uris: BTreeSet<&str> = contacts
