@@ -166,11 +166,36 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
         }
     )?;
     if args.exit_after_sync {
+        // What `tte-sync status` would say now, while the simulators still answer.
+        let status = crate::serve::status::Status::gather(
+            &app.store,
+            app.connector.as_ref(),
+            Some(&app.tte),
+            app.config.server.public_url.as_ref(),
+        )
+        .await?;
+        let healthy = status.is_healthy();
+        writeln!(
+            out,
+            "  status: {}",
+            if healthy {
+                format!(
+                    "healthy — no failing record, nothing dead-lettered, checks pass ({} need attention)",
+                    status.attention_count
+                )
+            } else {
+                format!(
+                    "not healthy — {} failing, {} dead-lettered; run without --exit-after-sync and open the dashboard",
+                    status.failing_count,
+                    status.dead_letters.len()
+                )
+            }
+        )?;
         app.store.close().await;
         hubspot.shutdown().await;
         tte.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
-        return Ok(if converged {
+        return Ok(if converged && healthy {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE

@@ -49,12 +49,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     } else {
         print(&mut out, &status)?;
     }
-    let healthy = status.health.tte.ok
-        && status.health.tte_notifications.ok
-        && status.health.crm.ok
-        && status.dead_letters.is_empty()
-        && status.failing_count == 0;
-    Ok(if healthy {
+    Ok(if status.is_healthy() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

@@ -98,6 +98,16 @@ pub struct DeadLetterView {
 }
 
 impl Status {
+    /// Whether `tte-sync status` exits 0 on this view: every check passed, nothing is
+    /// dead-lettered and no record is failing (records needing attention do not count).
+    pub fn is_healthy(&self) -> bool {
+        self.health.tte.ok
+            && self.health.tte_notifications.ok
+            && self.health.crm.ok
+            && self.dead_letters.is_empty()
+            && self.failing_count == 0
+    }
+
     /// Gathers the view. `tte` is checked when given; the CRM is checked through `connector`.
     ///
     /// # Errors
