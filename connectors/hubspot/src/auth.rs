@@ -22,7 +22,7 @@ use tte_sync_core::Secret;
 use tte_sync_core::connector::{
     ConnectorError, ErrorKind, OAuthInstall, Result, StoredToken, TokenStore,
 };
-use tte_sync_core::http::stats::{self, ServiceStats};
+use tte_sync_core::http::stats;
 use url::Url;
 
 use crate::NAME;
@@ -106,7 +106,7 @@ struct TokenInfo {
 /// `status` and `message`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-struct OAuthErrorBody {
+pub(crate) struct OAuthErrorBody {
     error: Option<String>,
     error_description: Option<String>,
     status: Option<String>,
@@ -127,7 +127,8 @@ impl OAuthErrorBody {
         }
     }
 
-    fn reason(&self) -> &str {
+    /// What HubSpot said went wrong, for a person.
+    pub(crate) fn reason(&self) -> &str {
         self.error_description
             .as_deref()
             .or(self.message.as_deref())
@@ -164,7 +165,6 @@ pub struct OAuthSession {
     /// Set when HubSpot called the refresh token revoked: why, and which refresh token, for
     /// every call until a new install saves another one (here or on another replica).
     revoked: RwLock<Option<(String, Secret)>>,
-    calls: &'static ServiceStats,
 }
 
 impl OAuthSession {
@@ -187,7 +187,6 @@ impl OAuthSession {
             current: tokio::sync::Mutex::new(None),
             portals,
             revoked: RwLock::new(None),
-            calls: stats::service(NAME),
         }
     }
 
@@ -374,19 +373,7 @@ impl OAuthSession {
             .api_base
             .join(path.trim_start_matches('/'))
             .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-        let response = self.counted(self.http.post(url).form(form).send().await)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport_error)?;
-        Ok((status, body.to_vec()))
-    }
-
-    /// Counts the call in the `hubspot` call stats.
-    fn counted(&self, sent: reqwest::Result<reqwest::Response>) -> Result<reqwest::Response> {
-        match &sent {
-            Ok(response) => self.calls.answered(response.status()),
-            Err(_) => self.calls.unanswered(),
-        }
-        sent.map_err(transport_error)
+        exchange(self.http.post(url).form(form)).await
     }
 
     async fn portal_of(&self, access_token: &str) -> Result<String> {
@@ -416,14 +403,17 @@ impl OAuthSession {
                     .join(LEGACY_ACCESS_TOKEN_INFO_PATH)
                     .and_then(|u| u.join(access_token))
                     .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-                let response = self.counted(self.http.get(url).send().await)?;
-                if !response.status().is_success() {
+                let (status, body) = exchange(self.http.get(url)).await?;
+                if !status.is_success() {
                     return Err(ConnectorError::transient(format!(
-                        "hubspot did not say which portal the new token is for ({}); try the install again",
-                        response.status()
+                        "hubspot did not say which portal the new token is for ({status}); try the install again"
                     )));
                 }
-                response.json().await.map_err(transport_error)?
+                serde_json::from_slice::<TokenInfo>(&body).map_err(|e| {
+                    ConnectorError::transient(format!(
+                        "hubspot's token metadata is unreadable ({e}); try the install again"
+                    ))
+                })?
             }
         };
         match (info.active, info.hub_id) {
@@ -449,14 +439,12 @@ impl OAuthSession {
                 .api_base
                 .join(path.trim_start_matches('/'))
                 .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
-            let response = self.counted(
+            let (status, _) = exchange(
                 self.http
                     .delete(url)
-                    .bearer_auth(token.access_token.expose())
-                    .send()
-                    .await,
-            )?;
-            let status = response.status();
+                    .bearer_auth(token.access_token.expose()),
+            )
+            .await?;
             // 401: the access token is gone with the install already.
             if !status.is_success() && status != http::StatusCode::UNAUTHORIZED {
                 return Err(ConnectorError::transient(format!(
@@ -558,6 +546,26 @@ impl OAuthInstall for OAuthSession {
         }
         Ok(accounts)
     }
+}
+
+/// Sends a request outside the client's retry loop (OAuth endpoints, the journal), counted in
+/// the `hubspot` call stats; returns the status and the body.
+///
+/// # Errors
+/// `Transient` when no answer came or its body broke off.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+) -> Result<(http::StatusCode, Vec<u8>)> {
+    let calls = stats::service(NAME);
+    let sent = request.send().await;
+    match &sent {
+        Ok(response) => calls.answered(response.status()),
+        Err(_) => calls.unanswered(),
+    }
+    let response = sent.map_err(transport_error)?;
+    let status = response.status();
+    let body = response.bytes().await.map_err(transport_error)?;
+    Ok((status, body.to_vec()))
 }
 
 /// A transport failure (connect, timeout, broken body) as a transient error, with the URL

@@ -29,7 +29,7 @@ use tte_sync_core::connector::{
 };
 use tte_sync_core::{CrmId, Secret};
 
-use crate::auth::transport_error;
+use crate::auth::{OAuthErrorBody, exchange, transport_error};
 use crate::client::HubSpotClient;
 use crate::config::HubSpotConfig;
 
@@ -118,12 +118,8 @@ impl JournalFeed {
         let url = self.url(&self.client.version().oauth_token())?;
         let (status, body) = exchange(self.client.http().post(url).form(&form)).await?;
         if !status.is_success() {
-            let detail: Value = serde_json::from_slice(&body).unwrap_or_default();
-            let reason = detail
-                .get("error_description")
-                .or_else(|| detail.get("message"))
-                .and_then(Value::as_str)
-                .unwrap_or("no reason given");
+            let detail: OAuthErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+            let reason = detail.reason();
             let kind = if status.is_server_error() || status == StatusCode::TOO_MANY_REQUESTS {
                 ErrorKind::Transient
             } else {
@@ -224,24 +220,6 @@ impl JournalFeed {
         })?;
         Ok(events_of(&file))
     }
-}
-
-/// Sends a request, counted in the `hubspot` call stats, and returns the status and body.
-async fn exchange(request: reqwest::RequestBuilder) -> Result<(StatusCode, Vec<u8>)> {
-    let calls = tte_sync_core::http::stats::service(crate::NAME);
-    let response = match request.send().await {
-        Ok(response) => {
-            calls.answered(response.status());
-            response
-        }
-        Err(error) => {
-            calls.unanswered();
-            return Err(transport_error(error));
-        }
-    };
-    let status = response.status();
-    let body = response.bytes().await.map_err(transport_error)?;
-    Ok((status, body.to_vec()))
 }
 
 /// An answer of the journal's entry endpoints.

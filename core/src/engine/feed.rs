@@ -4,7 +4,6 @@
 //! one. A cursor the CRM no longer serves is answered with a full reconcile, after which the
 //! feed starts again from now.
 
-use chrono::Utc;
 use tracing::{debug, warn};
 
 use super::{Engine, EngineError, ReconcileOptions, Summary};
@@ -58,13 +57,6 @@ impl Engine {
                     self.store.set_setting(&key, cursor, None).await?;
                 }
                 let summary = self.reconcile(&ReconcileOptions::default()).await?;
-                self.store
-                    .set_setting(
-                        &last_catch_up_setting(self.connector()),
-                        &Utc::now().to_rfc3339(),
-                        None,
-                    )
-                    .await?;
                 return Ok(Pulled {
                     caught_up_by_reconcile: Some(summary),
                     ..Pulled::default()
@@ -97,9 +89,4 @@ impl Engine {
             caught_up_by_reconcile: None,
         })
     }
-}
-
-/// The store setting holding when a full reconcile last stood in for an expired cursor.
-pub fn last_catch_up_setting(connector: &str) -> String {
-    format!("feed.{connector}.caught_up_by_reconcile_at")
 }

@@ -55,6 +55,22 @@ fn form(
     Ok(form_urlencoded::parse(body).into_owned().collect())
 }
 
+/// The form of a dated OAuth request that authenticates as this app's client (introspect,
+/// revoke).
+///
+/// # Errors
+/// As [`form`] and [`check_client`].
+fn client_form(
+    sim: &Sim,
+    headers: &HeaderMap,
+    raw_query: Option<&str>,
+    body: &Bytes,
+) -> Result<HashMap<String, String>, OAuthError> {
+    let form = form(headers, raw_query, body)?;
+    check_client(sim, &form)?;
+    Ok(form)
+}
+
 /// Whether the form names this app's client.
 fn check_client(sim: &Sim, form: &HashMap<String, String>) -> Result<(), OAuthError> {
     if form.get("client_id").map(String::as_str) != Some(sim.config.client_id.as_str()) {
@@ -144,13 +160,10 @@ pub async fn introspect(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let form = match form(&headers, raw.as_deref(), &body) {
+    let form = match client_form(&sim, &headers, raw.as_deref(), &body) {
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    if let Err(error) = check_client(&sim, &form) {
-        return error.into_response();
-    }
     let token = form.get("token").cloned().unwrap_or_default();
     let now = sim.now_ms();
     let tokens = sim.tokens.lock().unwrap_or_else(|e| e.into_inner());
@@ -210,13 +223,10 @@ pub async fn revoke(
     RawQuery(raw): RawQuery,
     body: Bytes,
 ) -> Response {
-    let form = match form(&headers, raw.as_deref(), &body) {
+    let form = match client_form(&sim, &headers, raw.as_deref(), &body) {
         Ok(form) => form,
         Err(error) => return error.into_response(),
     };
-    if let Err(error) = check_client(&sim, &form) {
-        return error.into_response();
-    }
     if let Some(token) = form.get("token") {
         sim.tokens
             .lock()
