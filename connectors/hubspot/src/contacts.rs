@@ -296,6 +296,7 @@ pub async fn find(
 /// Which endpoint a write goes to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Group {
+    Create,
     Upsert(String),
     Update,
     Archive,
@@ -306,6 +307,7 @@ fn group_of(write: &CrmWrite) -> Option<(Group, String)> {
         CrmWrite::Upsert {
             id_property, key, ..
         } => Some((Group::Upsert(id_property.clone()), key.to_lowercase())),
+        CrmWrite::Create { key, .. } => Some((Group::Create, key.clone())),
         CrmWrite::Update { id, .. } => Some((Group::Update, id.0.clone())),
         CrmWrite::Archive { id } => Some((Group::Archive, id.0.clone())),
         _ => None,
@@ -420,7 +422,7 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
         .collect())
 }
 
-fn written(object: ApiObject) -> WriteOutcome {
+fn written(group: &Group, object: ApiObject) -> WriteOutcome {
     for warning in &object.warnings {
         let context = serde_json::to_string(&warning.context).unwrap_or_default();
         tracing::debug!(
@@ -433,7 +435,7 @@ fn written(object: ApiObject) -> WriteOutcome {
     }
     WriteOutcome::Written {
         id: CrmId(object.id),
-        created: object.new.unwrap_or(false),
+        created: *group == Group::Create || object.new.unwrap_or(false),
     }
 }
 
@@ -487,6 +489,24 @@ async fn write_batch(
                         "properties": properties,
                         TRACE_ID: trace_id(i),
                     })),
+                    _ => None,
+                })
+                .collect(),
+        ),
+        Group::Create => (
+            "batch/create",
+            batch
+                .iter()
+                .filter_map(|&i| match &writes[i] {
+                    CrmWrite::Create {
+                        id_property,
+                        key,
+                        properties,
+                    } => {
+                        let mut properties = properties.clone();
+                        properties.insert(id_property.clone(), key.clone());
+                        Some(json!({ "properties": properties, TRACE_ID: trace_id(i) }))
+                    }
                     _ => None,
                 })
                 .collect(),
@@ -568,12 +588,12 @@ fn match_answer(
                     .property(id_property)
                     .and_then(|v| by_key.get(&v.to_lowercase()).copied()),
                 Group::Update => by_key.get(&object.id).copied(),
-                Group::Archive => None,
+                Group::Create | Group::Archive => None,
             })
             .filter(|index| !outcomes.contains_key(index));
         match index {
             Some(index) => {
-                outcomes.insert(index, written(object));
+                outcomes.insert(index, written(group, object));
             }
             None => unmatched.push(object),
         }
@@ -587,7 +607,7 @@ fn match_answer(
         .collect();
     if open.len() == unmatched.len() {
         for (index, object) in open.into_iter().zip(unmatched) {
-            outcomes.insert(index, written(object));
+            outcomes.insert(index, written(group, object));
         }
     }
     batch

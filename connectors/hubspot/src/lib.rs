@@ -40,7 +40,7 @@ use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
     Catalog, ChangeFeed, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup,
     CrmConnector, CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport,
-    WebhookReceiver, WriteOutcome,
+    WebhookReceiver, WriteAbilities, WriteOutcome,
 };
 use tte_sync_core::{ConnectorError, CrmId, CrmRecord};
 use url::Url;
@@ -219,6 +219,10 @@ impl CrmConnector for HubSpotConnector {
 
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
         contacts::write(&self.client, writes).await
+    }
+
+    fn write_abilities(&self) -> WriteAbilities {
+        WriteAbilities::batched_upserts(contacts::BATCH_LIMIT)
     }
 
     async fn check(&self) -> Result<()> {

@@ -9,6 +9,7 @@
 //!
 //! Every call fails with a [`ConnectorError`] whose [`ErrorKind`] tells the engine what to do.
 
+mod abilities;
 mod auth;
 mod error;
 mod feed;
@@ -23,6 +24,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+pub use abilities::{Upsert, WriteAbilities};
 pub use auth::{OAuthInstall, StoredToken, TokenStore};
 pub use error::{ConnectorError, ErrorKind, Result};
 pub use feed::{ChangeFeed, FeedPage};
@@ -74,6 +76,13 @@ pub trait CrmConnector: Send + Sync {
     /// # Errors
     /// Fails as a whole only when nothing could be written (unreachable, unauthorized).
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>>;
+
+    /// What [`write`](Self::write) can do: writes per call, native upsert or not, calls in
+    /// flight, order within a call. The engine plans its calls from it, so a connector is
+    /// never sent more per call than it declares, and creates through [`CrmWrite::Upsert`]
+    /// only when the CRM upserts natively. Required, not defaulted: a wrong guess about
+    /// upserts makes duplicates or refused creates, so every connector says what is true.
+    fn write_abilities(&self) -> WriteAbilities;
 
     /// A cheap authenticated call showing that the CRM answers and accepts the credentials
     /// (the dashboard's health check). Tries once, without waiting out failures. The default
@@ -163,6 +172,17 @@ pub enum CrmWrite {
     /// Retry-safe: repeating it never creates a second record.
     Upsert {
         /// The unique-value property that keys the upsert (e.g. `tte_customer_uri`).
+        id_property: String,
+        /// Its value for this record.
+        key: String,
+        /// The properties to write.
+        properties: BTreeMap<String, String>,
+    },
+    /// Create a record holding `key` in `id_property` besides `properties`. Not retry-safe
+    /// on its own: the engine sends it only to a CRM without native upsert, after recording
+    /// the intent, and looks the record up by `id_property` before creating it again.
+    Create {
+        /// The property that names the 10to8 customer (e.g. `tte_customer_uri`).
         id_property: String,
         /// Its value for this record.
         key: String,

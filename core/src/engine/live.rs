@@ -359,7 +359,7 @@ impl Engine {
 
         let id_list: Vec<CrmId> = ids.iter().cloned().collect();
         let mut records = HashMap::new();
-        for chunk in id_list.chunks(super::reconcile::CRM_BATCH) {
+        for chunk in id_list.chunks(self.round()) {
             let found = self.crm.read(chunk, self.mapping.crm_properties()).await?;
             for record in found.into_iter().flatten() {
                 records.insert(record.id.clone(), record);

@@ -18,6 +18,7 @@
 //! its External ID (so a rerun after a crash finds it by the id fields instead of creating
 //! another), and links are saved only after both writes went through.
 
+mod crm_writes;
 pub mod feed;
 mod journal;
 pub mod live;

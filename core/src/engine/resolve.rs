@@ -134,7 +134,7 @@ impl Engine {
                 properties: BTreeMap::from([(property, String::new())]),
             };
             if let Some(crate::connector::WriteOutcome::Failed(error)) =
-                self.crm.write(vec![write]).await?.into_iter().next()
+                self.write_crm(vec![write]).await?.into_iter().next()
             {
                 return Err(EngineError::Crm(error));
             }

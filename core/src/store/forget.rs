@@ -32,9 +32,10 @@ impl Store {
                 .map_err(failed())?;
         }
         let mut tables = vec!["activity"];
-        if object.side == Side::Crm {
-            tables.push("pending_creates");
-        }
+        tables.push(match object.side {
+            Side::Crm => "pending_creates",
+            Side::Hub => "pending_crm_creates",
+        });
         for table in tables {
             let sql = format!("DELETE FROM {table} WHERE connector = $1 AND {column} = $2");
             sqlx::query(&sql)

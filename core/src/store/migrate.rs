@@ -34,6 +34,11 @@ const SQLITE: &[Migration] = &[
         description: "record status reasons, pairs kept apart",
         sql: include_str!("migrations/sqlite/0003_identity.sql"),
     },
+    Migration {
+        version: 4,
+        description: "pending creates in a CRM without native upsert",
+        sql: include_str!("migrations/sqlite/0004_pending_crm_creates.sql"),
+    },
 ];
 
 const POSTGRES: &[Migration] = &[
@@ -51,6 +56,11 @@ const POSTGRES: &[Migration] = &[
         version: 3,
         description: "record status reasons, pairs kept apart",
         sql: include_str!("migrations/postgres/0003_identity.sql"),
+    },
+    Migration {
+        version: 4,
+        description: "pending creates in a CRM without native upsert",
+        sql: include_str!("migrations/postgres/0004_pending_crm_creates.sql"),
     },
 ];
 

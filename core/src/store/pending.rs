@@ -1,13 +1,14 @@
-//! Pending creates: the intent to create a 10to8 customer for a CRM record, recorded before
-//! the create and resolved once the link is saved. After a crash between the two, the engine
-//! finds the intent and looks for the customer it may have created instead of creating another.
+//! Pending creates: the intent to create a 10to8 customer for a CRM record, or a CRM record
+//! for a 10to8 customer where the CRM has no native upsert, recorded before the create and
+//! resolved once the link is saved. After a crash between the two, the engine finds the
+//! intent and looks for the object it may have created instead of creating another.
 
 use chrono::{DateTime, Utc};
 
 use super::Store;
 use super::error::{Result, StoreError};
 use super::rows::{IN_CHUNK, RowExt, placeholders};
-use crate::record::CrmId;
+use crate::record::{CrmId, CustomerUri};
 
 /// A create in 10to8 that was started and not yet confirmed by a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,5 +94,95 @@ impl Store {
                 })
             })
             .collect()
+    }
+}
+
+impl Store {
+    /// Records the intent to create CRM records for these customers, before creating them.
+    /// An intent already recorded keeps its original time.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; then do not create the records.
+    pub async fn record_pending_crm_creates(
+        &self,
+        connector: &str,
+        uris: &[CustomerUri],
+    ) -> Result<()> {
+        let now = self.now_millis();
+        let mut tx = self.begin_write("pending CRM create record").await?;
+        for uri in uris {
+            sqlx::query(
+                "INSERT INTO pending_crm_creates (connector, hub_uri, created_at) \
+                 VALUES ($1, $2, $3) ON CONFLICT (connector, hub_uri) DO NOTHING",
+            )
+            .bind(connector)
+            .bind(uri.as_str())
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(StoreError::query("pending CRM create record"))?;
+        }
+        tx.commit()
+            .await
+            .map_err(StoreError::query("pending CRM create record"))
+    }
+
+    /// Which of these customers have a CRM create pending (started, not confirmed by a link).
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn pending_crm_creates_of(
+        &self,
+        connector: &str,
+        uris: &[CustomerUri],
+    ) -> Result<Vec<CustomerUri>> {
+        let mut pending = Vec::new();
+        for chunk in uris.chunks(IN_CHUNK) {
+            let sql = format!(
+                "SELECT hub_uri FROM pending_crm_creates WHERE connector = $1 AND hub_uri IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(connector);
+            for uri in chunk {
+                query = query.bind(uri.as_str());
+            }
+            let rows = query
+                .fetch_all(&self.reader)
+                .await
+                .map_err(StoreError::query("pending CRM create listing"))?;
+            for row in &rows {
+                pending.push(CustomerUri(row.text("hub_uri")?));
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Resolves the CRM create intents of these customers (linked, or abandoned). Returns how
+    /// many were pending.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written.
+    pub async fn resolve_pending_crm_creates(
+        &self,
+        connector: &str,
+        uris: &[CustomerUri],
+    ) -> Result<u64> {
+        let mut resolved = 0;
+        for chunk in uris.chunks(IN_CHUNK) {
+            let sql = format!(
+                "DELETE FROM pending_crm_creates WHERE connector = $1 AND hub_uri IN ({})",
+                placeholders(2, chunk.len())
+            );
+            let mut query = sqlx::query(&sql).bind(connector);
+            for uri in chunk {
+                query = query.bind(uri.as_str());
+            }
+            resolved += query
+                .execute(&self.writer)
+                .await
+                .map_err(StoreError::query("pending CRM create resolve"))?
+                .rows_affected();
+        }
+        Ok(resolved)
     }
 }

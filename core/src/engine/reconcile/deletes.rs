@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use tracing::{debug, warn};
 
-use super::CRM_BATCH;
 use super::pass::Pass;
 use super::to_hub::{HubDone, HubJob};
 use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
@@ -26,14 +25,14 @@ impl Pass<'_> {
         // Customers deleted in 10to8: archive their records.
         let archive = policy.from_hub == FromHubDelete::Archive && self.direction.writes_crm();
         if archive && !pairing.hub_deleted.is_empty() {
-            for chunk in pairing.hub_deleted.chunks(CRM_BATCH) {
+            for chunk in pairing.hub_deleted.chunks(self.engine.round()) {
                 let writes = chunk
                     .iter()
                     .map(|l| CrmWrite::Archive {
                         id: l.crm_id.clone(),
                     })
                     .collect();
-                let outcomes = self.engine.crm.write(writes).await?;
+                let outcomes = self.engine.write_crm(writes).await?;
                 for (link, outcome) in chunk.iter().zip(outcomes) {
                     self.advance(1);
                     let name = self.record_name(&link.crm_id);

@@ -4,7 +4,6 @@ use std::collections::BTreeMap;
 
 use tracing::warn;
 
-use super::CRM_BATCH;
 use super::pass::Pass;
 use super::to_hub::{HubDone, HubJob};
 use crate::connector::{CrmWrite, WriteOutcome};
@@ -88,8 +87,8 @@ impl Pass<'_> {
                 }
             }
         }
-        for chunk in crm_writes.chunks(CRM_BATCH) {
-            for outcome in self.engine.crm.write(chunk.to_vec()).await? {
+        for chunk in crm_writes.chunks(self.engine.round()) {
+            for outcome in self.engine.write_crm(chunk.to_vec()).await? {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(%error, "Could not write the possible-duplicate status.");
                 }

@@ -7,8 +7,11 @@
 //! (about one call per 100 contacts) leaves no room for re-reading. Pages are streamed in,
 //! never a whole response at once.
 //!
-//! Writes: CRM writes go out in batches of [`CRM_BATCH`] (upserts keyed by the customer's URI
-//! for creates, updates for the rest); 10to8 has no batch API, so its writes run
+//! Writes: CRM writes go out in the calls the connector's
+//! [`WriteAbilities`](crate::connector::WriteAbilities) allow, a round of records at a time
+//! (creates are upserts keyed by the customer's URI where the CRM upserts natively, else
+//! plain creates whose intent is recorded first; updates for the rest); 10to8 has no batch
+//! API, so its writes run
 //! [`HUB_CONCURRENCY`] at a time, paced by the client. A pair's link and snapshots are saved
 //! once its writes went through. A write that fails for one record is counted, put in that
 //! record's status field and in the dead letters; the others go on.
@@ -35,12 +38,10 @@ use super::summary::Summary;
 use super::turns::Turns;
 use super::{Engine, EngineError, SyncDirection};
 use crate::mapping::SyncTime;
-use crate::record::{CrmId, CrmRecord, Customer};
+use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
 use crate::store::{Link, ObjectRef, Reason, RunKind, RunOutcome};
 use pass::Pass;
 
-/// Records per CRM write call.
-pub const CRM_BATCH: usize = 100;
 /// 10to8 calls in flight at once.
 pub const HUB_CONCURRENCY: usize = 8;
 /// Links saved per store transaction.
@@ -347,6 +348,15 @@ impl Engine {
         self.store
             .resolve_pending_creates(self.connector(), &linked)
             .await?;
+        if !self.crm.write_abilities().upserts() {
+            // A create that reached the CRM before a crash is paired by the id property now.
+            let uris: Vec<CustomerUri> = (pairing.pairs.iter())
+                .map(|p| CustomerUri(sides.customers[p.customer].resource_uri.clone()))
+                .collect();
+            self.store
+                .resolve_pending_crm_creates(self.connector(), &uris)
+                .await?;
+        }
         Ok(Synced {
             summary: pass.summary,
             held,

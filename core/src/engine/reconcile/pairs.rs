@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tracing::warn;
 
-use super::CRM_BATCH;
 use super::pass::{Pass, pair_subject};
 use super::planning::PairWork;
 use super::to_hub::{HubDone, HubJob};
@@ -24,7 +23,7 @@ impl Pass<'_> {
         let sides = self.sides;
         let mut crm_failed: HashMap<CrmId, String> = HashMap::new();
         let updates: Vec<&PairWork> = work.iter().filter(|w| w.plan.crm_write.is_some()).collect();
-        for chunk in updates.chunks(CRM_BATCH) {
+        for chunk in updates.chunks(self.engine.round()) {
             let writes = chunk
                 .iter()
                 .map(|w| CrmWrite::Update {
@@ -32,7 +31,7 @@ impl Pass<'_> {
                     properties: w.plan.crm_write.clone().unwrap_or_default(),
                 })
                 .collect();
-            let outcomes = self.engine.crm.write(writes).await?;
+            let outcomes = self.engine.write_crm(writes).await?;
             for (w, outcome) in chunk.iter().zip(outcomes) {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(record = %w.record, %error, "CRM write failed.");

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use tracing::debug;
 
 use super::planning::PairWork;
-use super::{CRM_BATCH, LINK_BATCH, Progress, RECONCILE_CHANGE, Sides};
+use super::{LINK_BATCH, Progress, RECONCILE_CHANGE, Sides};
 use crate::engine::journal::{Journal, Subject};
 use crate::engine::lock::{Claimant, SyncLock};
 use crate::engine::pair::Pairing;
@@ -111,7 +111,7 @@ impl Pass<'_> {
 
         let mut work = work.into_iter().peekable();
         while work.peek().is_some() {
-            let chunk: Vec<PairWork> = work.by_ref().take(CRM_BATCH).collect();
+            let chunk: Vec<PairWork> = work.by_ref().take(self.engine.round()).collect();
             let uris: Vec<CustomerUri> = chunk.iter().map(|w| uri_of(w.customer).into()).collect();
             let ids: Vec<CrmId> = chunk.iter().map(|w| w.record.clone()).collect();
             let turn = self.take_turn().await?;
@@ -126,7 +126,7 @@ impl Pass<'_> {
             self.end_turn(turn).await?;
         }
         if self.direction.writes_crm() {
-            for chunk in pairing.create_in_crm.chunks(CRM_BATCH) {
+            for chunk in pairing.create_in_crm.chunks(self.engine.round()) {
                 let uris: Vec<CustomerUri> = chunk.iter().map(|&c| uri_of(c).into()).collect();
                 let turn = self.take_turn().await?;
                 let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
@@ -139,7 +139,7 @@ impl Pass<'_> {
             }
         }
         if self.direction.writes_hub() {
-            for chunk in pairing.create_in_hub.chunks(CRM_BATCH) {
+            for chunk in pairing.create_in_hub.chunks(self.engine.round()) {
                 let turn = self.take_turn().await?;
                 let now = LinksNow::load(&self.engine.store, self.connector(), &[], chunk).await?;
                 let (keep, skip): (Vec<CrmId>, Vec<CrmId>) = chunk

@@ -5,7 +5,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 
 use tracing::{debug, warn};
 
-use super::CRM_BATCH;
 use super::pass::{Pass, pair_subject};
 use super::planning::{PairWork, restrict};
 use super::to_hub::{HubDone, HubJob};
@@ -19,11 +18,14 @@ use crate::store::{Action, Direction, ObjectRef};
 use crate::tte::CustomerPatch;
 
 impl Pass<'_> {
-    /// Creates CRM records for customers without one: upserts keyed by the customer's URI,
-    /// then the new id (and status) written back to 10to8.
+    /// Creates CRM records for customers without one, then writes the new id (and status)
+    /// back to 10to8. Where the CRM upserts natively the creates are upserts keyed by the
+    /// customer's URI; else each create's intent is recorded first, and a customer whose
+    /// earlier create may have reached the CRM is looked up by its URI before it is created.
     pub(super) async fn create_in_crm(&mut self, customers: &[usize]) -> Result<(), EngineError> {
         let sides = self.sides;
         let identity = self.engine.mapping.identity().clone();
+        let native = self.engine.crm.write_abilities().upserts();
         let mut late: Vec<(usize, CrmId)> = Vec::new();
         let mut linked_ids: HashSet<CrmId> = self
             .sides
@@ -31,7 +33,12 @@ impl Pass<'_> {
             .values()
             .map(|l| l.crm_id.clone())
             .collect();
-        for chunk in customers.chunks(CRM_BATCH) {
+        for chunk in customers.chunks(self.engine.round()) {
+            let chunk = if native {
+                chunk.to_vec()
+            } else {
+                self.find_pending(chunk, &mut late, &mut linked_ids).await?
+            };
             let outputs: Vec<_> = chunk
                 .iter()
                 .map(|&c| {
@@ -43,13 +50,26 @@ impl Pass<'_> {
             let writes = chunk
                 .iter()
                 .zip(&outputs)
-                .map(|(&c, out)| CrmWrite::Upsert {
-                    id_property: identity.hub_id_property.clone(),
-                    key: self.sides.customers[c].resource_uri.clone(),
-                    properties: out.properties.clone(),
+                .map(|(&c, out)| {
+                    let id_property = identity.hub_id_property.clone();
+                    let key = self.sides.customers[c].resource_uri.clone();
+                    let properties = out.properties.clone();
+                    if native {
+                        CrmWrite::Upsert {
+                            id_property,
+                            key,
+                            properties,
+                        }
+                    } else {
+                        CrmWrite::Create {
+                            id_property,
+                            key,
+                            properties,
+                        }
+                    }
                 })
                 .collect();
-            let outcomes = self.engine.crm.write(writes).await?;
+            let outcomes = self.engine.write_crm(writes).await?;
             // A live batch knows only its own objects' links: ask the store whether the
             // records the creates collided with are linked already.
             let collided: Vec<CrmId> = outcomes
@@ -74,6 +94,7 @@ impl Pass<'_> {
                 .collect();
             let mut jobs = Vec::new();
             let mut made = Vec::new();
+            let mut settled: Vec<CustomerUri> = Vec::new();
             for ((&c, out), outcome) in chunk.iter().zip(outputs).zip(outcomes) {
                 let customer = &self.sides.customers[c];
                 match outcome {
@@ -151,6 +172,7 @@ impl Pass<'_> {
                             self.fail_customer(customer, &error.to_string(), error.message())
                                 .await?;
                             self.summary.to_crm.failed += 1;
+                            settled.push(CustomerUri(customer.resource_uri.clone()));
                         }
                     },
                     _ => {}
@@ -175,12 +197,72 @@ impl Pass<'_> {
                 // names the customer, and the next pass rewrites the External ID.
                 let link = self.link(&uri, &id, hub, crm);
                 self.push_link(link).await?;
+                settled.push(CustomerUri(uri));
+            }
+            if !native {
+                self.flush_links().await?;
+                self.engine
+                    .store
+                    .resolve_pending_crm_creates(self.connector(), &settled)
+                    .await?;
             }
         }
         if !late.is_empty() {
             self.link_late(late).await?;
         }
         Ok(())
+    }
+
+    /// Where the CRM has no native upsert: takes out of `chunk` the customers whose create of
+    /// an earlier run reached the CRM (found by their URI in the id property; they go to
+    /// `late`), and records the intent to create the rest, which it returns.
+    async fn find_pending(
+        &mut self,
+        chunk: &[usize],
+        late: &mut Vec<(usize, CrmId)>,
+        linked_ids: &mut HashSet<CrmId>,
+    ) -> Result<Vec<usize>, EngineError> {
+        let customers = &self.sides.customers;
+        let uris: Vec<CustomerUri> = chunk
+            .iter()
+            .map(|&c| CustomerUri(customers[c].resource_uri.clone()))
+            .collect();
+        let store = &self.engine.store;
+        let pending = store
+            .pending_crm_creates_of(self.connector(), &uris)
+            .await?;
+        let mut found: HashMap<&str, CrmId> = HashMap::new();
+        if !pending.is_empty() {
+            let property = &self.engine.mapping.identity().hub_id_property;
+            let values: Vec<String> = pending.iter().map(|u| u.0.clone()).collect();
+            let records = (self.engine.crm)
+                .find(property, &values, std::slice::from_ref(property))
+                .await?;
+            for record in records {
+                if let Some(uri) = pending.iter().find(|u| record.property(property) == u.0) {
+                    found.entry(uri.as_str()).or_insert(record.id);
+                }
+            }
+        }
+        let mut create = Vec::new();
+        let mut intents = Vec::new();
+        for (&c, uri) in chunk.iter().zip(uris) {
+            match found.get(uri.as_str()) {
+                Some(id) if !linked_ids.contains(id) => {
+                    debug!(customer = %uri, record = %id, "An earlier create reached the CRM; linking to it.");
+                    linked_ids.insert(id.clone());
+                    late.push((c, id.clone()));
+                }
+                _ => {
+                    create.push(c);
+                    intents.push(uri);
+                }
+            }
+        }
+        store
+            .record_pending_crm_creates(self.connector(), &intents)
+            .await?;
+        Ok(create)
     }
 
     /// Pairs customers with the existing records their create collided with, and syncs them

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use futures_util::{StreamExt, stream};
 use tracing::{debug, warn};
 
+use super::HUB_CONCURRENCY;
 use super::pass::Pass;
-use super::{CRM_BATCH, HUB_CONCURRENCY};
 use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
 use crate::engine::EngineError;
 use crate::engine::journal::Subject;
@@ -48,7 +48,7 @@ impl Pass<'_> {
     /// pairs it by the id fields instead of creating it again.
     pub(super) async fn create_in_hub(&mut self, ids: &[CrmId]) -> Result<(), EngineError> {
         let identity = self.engine.mapping.identity().clone();
-        for chunk in ids.chunks(CRM_BATCH) {
+        for chunk in ids.chunks(self.engine.round()) {
             self.engine
                 .store
                 .record_pending_creates(self.connector(), chunk)
@@ -156,7 +156,7 @@ impl Pass<'_> {
             let outcomes = if writes.is_empty() || !self.direction.writes_crm() {
                 Vec::new()
             } else {
-                self.engine.crm.write(writes).await?
+                self.engine.write_crm(writes).await?
             };
             let mut resolved = Vec::new();
             for (n, (uri, id, hub, crm, name, errors)) in made.into_iter().enumerate() {
