@@ -42,7 +42,7 @@ impl From<&str> for CustomerUri {
     }
 }
 
-/// The id of a CRM record (HubSpot's `hs_object_id`). Always a string, as CRMs send them.
+/// The id of a CRM record, as the CRM assigns it. Always a string, as CRMs send them.
 #[derive(
     Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
 )]
@@ -112,7 +112,7 @@ pub struct CrmRecord {
     /// Property values as strings. A property the CRM sent as `null` is absent.
     #[serde(default)]
     pub properties: BTreeMap<String, String>,
-    /// Whether the record is archived (HubSpot's recycle bin).
+    /// Whether the record is archived (soft-deleted, in the CRM's recycle bin).
     #[serde(default)]
     pub archived: bool,
     /// When the record last changed, where the CRM says so.

@@ -25,6 +25,8 @@ use url::Url;
 
 use crate::client::{Call, HubSpotClient};
 
+/// The contact property group a property is filed under when the mapping names none.
+pub const DEFAULT_GROUP: &str = "contactinformation";
 /// Where a project app keeps its webhook declarations.
 pub const HSMETA_PATH: &str = "src/app/webhooks/webhooks-hsmeta.json";
 /// Subscription types for whole-record events, always subscribed.
@@ -242,7 +244,7 @@ async fn create_property(client: &HubSpotClient, spec: &PropertySpec) -> Result<
         "label": spec.label,
         "type": spec.data_type,
         "fieldType": spec.field_type,
-        "groupName": spec.group_name,
+        "groupName": spec.group_name.as_deref().unwrap_or(DEFAULT_GROUP),
         "description": spec.description,
         "hasUniqueValue": spec.unique,
     }));

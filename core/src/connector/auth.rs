@@ -11,7 +11,7 @@ use crate::secret::Secret;
 /// An OAuth token pair as stored between runs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredToken {
-    /// The CRM account the token is for (HubSpot portal id).
+    /// The CRM account the token is for (the CRM's account or portal id).
     pub account: String,
     /// The short-lived access token.
     pub access_token: Secret,

@@ -1,5 +1,5 @@
 //! Pulled change capture: changes the host asks the CRM for, from a durable cursor, instead
-//! of waiting for webhooks — a journal the CRM keeps (HubSpot's Webhooks Journal) or polling
+//! of waiting for webhooks — a journal the CRM keeps of its webhook events, or polling
 //! by modification time. Either needs no public URL.
 //!
 //! The host keeps the cursor in the state store: it reads a page of changes after the

@@ -33,13 +33,13 @@ pub use webhook::{ChangeEvent, ChangeKind, WebhookError, WebhookReceiver, Webhoo
 
 use crate::record::{CrmId, CrmRecord};
 
-/// Reading and writing records in one CRM object type (HubSpot: contacts).
+/// Reading and writing records in one CRM object type (e.g. contacts).
 ///
 /// Batched by design: every call takes or yields many records, and implementations keep within
 /// the CRM's batch and rate limits themselves.
 #[async_trait]
 pub trait CrmConnector: Send + Sync {
-    /// The registered name of this connector, e.g. `hubspot`.
+    /// The registered name of this connector, e.g. `mycrm`.
     fn name(&self) -> &'static str;
 
     /// The properties the CRM object has, with their types.
@@ -59,7 +59,7 @@ pub trait CrmConnector: Send + Sync {
     async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>>;
 
     /// The live records whose `property` equals one of `values` (for matching never-linked
-    /// records). Values are compared as the CRM compares them (HubSpot: case-insensitively).
+    /// records). Values are compared as the CRM compares them (often case-insensitively).
     ///
     /// # Errors
     /// Fails when the CRM cannot be reached or refuses the search.
@@ -237,7 +237,7 @@ pub struct PropertyInfo {
     pub name: String,
     /// The label people see.
     pub label: String,
-    /// The CRM's data type (HubSpot: `string`, `number`, `enumeration`, …).
+    /// The CRM's data type, in its own words (e.g. `string`, `number`, `enumeration`).
     pub data_type: String,
     /// Whether values must be unique across records.
     pub unique: bool,
@@ -259,9 +259,9 @@ pub struct PropertySpec {
     /// How the CRM shows the field: `text`, `textarea`, `phonenumber`, …
     #[serde(default = "default_field_type")]
     pub field_type: String,
-    /// The property group it is filed under.
-    #[serde(default = "default_group_name")]
-    pub group_name: String,
+    /// The property group it is filed under; when absent, the connector's default group.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
     /// A description shown beside the property.
     #[serde(default)]
     pub description: String,
@@ -278,17 +278,13 @@ fn default_field_type() -> String {
     "text".to_owned()
 }
 
-fn default_group_name() -> String {
-    "contactinformation".to_owned()
-}
-
 /// What a setup step did or would do.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct SetupReport {
     /// One line per thing looked at.
     pub changes: Vec<SetupChange>,
-    /// Files a person has to add to the CRM's app because no API applies them (HubSpot:
-    /// a project app's `webhooks-hsmeta.json`); the host prints them or writes them out.
+    /// Files a person has to add to the CRM's app because no API applies them (e.g. an
+    /// app's webhook definition file); the host prints them or writes them out.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<SetupFile>,
 }

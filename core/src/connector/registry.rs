@@ -23,7 +23,7 @@ pub struct ConnectorContext {
 
 /// A connector type the registry can describe and build.
 pub trait ConnectorFactory: CrmConnector + Sized + 'static {
-    /// The registered name, lowercase, e.g. `hubspot`.
+    /// The registered name, lowercase, e.g. `mycrm`.
     const NAME: &'static str;
     /// One line for `tte-sync connectors`.
     const DESCRIPTION: &'static str;

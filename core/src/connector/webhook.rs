@@ -66,7 +66,7 @@ pub trait WebhookReceiver: Send + Sync {
     fn parse(&self, body: &[u8]) -> Result<Vec<ChangeEvent>, WebhookError>;
 
     /// Whether the event reports a write this installation made itself, as far as the event's
-    /// source says (HubSpot: `sourceId` is our app). The engine drops such events early; the
+    /// source says (e.g. it names our app as the writer). The engine drops such events early; the
     /// snapshot rule catches the echoes a source cannot name.
     fn is_own_echo(&self, event: &ChangeEvent) -> bool {
         let _ = event;
@@ -87,11 +87,11 @@ pub struct ChangeEvent {
     pub value: Option<String>,
     /// When the change happened, by the CRM's clock.
     pub occurred_at: DateTime<Utc>,
-    /// Who made the change, as the CRM names it (HubSpot: `CRM_UI`, `API`, `INTEGRATION`, …).
+    /// Who made the change, as the CRM names it (e.g. `UI`, `API`, `IMPORT`).
     pub change_source: Option<String>,
-    /// Which user or app made it (HubSpot: `userId:…`, `app:…`); used to drop our own echoes.
+    /// Which user or app made it (e.g. a user id or an app id); used to drop our own echoes.
     pub source_id: Option<String>,
-    /// The CRM account the record lives in (HubSpot portal id).
+    /// The CRM account the record lives in (the CRM's account or portal id).
     pub account: Option<String>,
     /// The CRM's id for the event; not guaranteed unique.
     pub event_id: Option<String>,

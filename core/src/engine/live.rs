@@ -1,15 +1,15 @@
-//! Live processing of inbox items (HubSpot events, 10to8 notifications), in batches.
+//! Live processing of inbox items (CRM events, 10to8 notifications), in batches.
 //!
 //! A batch is claimed from the store (already coalesced per object, leased so no two workers
 //! hold one object), merges re-point links, and the touched objects plus their linked partners
 //! are re-fetched in batch (10to8 one GET per customer, the CRM one batch read). The same
 //! pairing, planning and writing as a full pass then runs over just those objects, so live and
 //! full passes can never disagree. Events caused by our own writes are dropped early by the
-//! webhook receiver where the source says so (HubSpot's `changeSource`/`sourceId`); any that
+//! webhook receiver where the source says so (the event names who made it); any that
 //! get through re-fetch a pair that equals its snapshots and write nothing.
 //!
-//! Matching by email in a live batch sees only the CRM (10to8 cannot be searched; HubSpot
-//! enforces unique emails, so a customer's create that collides links to the existing
+//! Matching by email in a live batch sees only the CRM (10to8 cannot be searched; a CRM that
+//! enforces unique emails refuses the duplicate, so a customer's create that collides links to the existing
 //! record). So a record new in the CRM waits a moment (`NEW_RECORD_SETTLE`) before a customer
 //! is created for it: if the same person was just created in 10to8, that customer's
 //! notification comes meanwhile and its create links the two. A collision with a record

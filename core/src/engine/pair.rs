@@ -288,10 +288,10 @@ mod tests {
     use super::*;
     use crate::record::CustomerUri;
 
-    const MAPPING: &str = include_str!("../../../mappings/hubspot.yaml");
+    const MAPPING: &str = include_str!("test_mapping.yaml");
 
     fn mapping() -> Mapping {
-        Mapping::compile_for(MAPPING, "hubspot.yaml", &["hubspot"]).expect("compiles")
+        Mapping::compile_for(MAPPING, "test_mapping.yaml", &["example"]).expect("compiles")
     }
 
     fn customer(n: u32, email: &str, external: &str) -> Customer {
@@ -336,7 +336,7 @@ mod tests {
         let links = HashMap::from([(
             "http://t/customer/1/".to_owned(),
             Link::new(
-                "hubspot",
+                "example",
                 CustomerUri::from("http://t/customer/1/"),
                 CrmId::from("10"),
             ),
@@ -376,7 +376,7 @@ mod tests {
             let uri = format!("http://t/customer/{n}/");
             (
                 uri.clone(),
-                Link::new("hubspot", CustomerUri(uri), CrmId::from(id)),
+                Link::new("example", CustomerUri(uri), CrmId::from(id)),
             )
         };
         let links = HashMap::from([link(1, "10"), link(3, "20"), link(4, "40")]);
@@ -530,11 +530,8 @@ mod tests {
             &customers,
             vec![
                 contact("10", &[("email", "ADA@example.com")]),
-                // HubSpot's own list of other emails counts too.
-                contact(
-                    "11",
-                    &[("hs_additional_emails", "old@example.com;ada@example.com")],
-                ),
+                // The CRM's own list of other emails counts too.
+                contact("11", &[("other_emails", "old@example.com;ada@example.com")]),
                 contact(
                     "20",
                     &[
@@ -572,7 +569,7 @@ mod tests {
         let links = HashMap::from([(
             "http://t/customer/1/".to_owned(),
             Link::new(
-                "hubspot",
+                "example",
                 CustomerUri::from("http://t/customer/1/"),
                 CrmId::from("10"),
             ),

@@ -19,8 +19,8 @@
 //! ok status alone never causes a write), or when an identity field is missing or wrong. That
 //! is what makes a second sync write nothing.
 //!
-//! `newest` compares the CRM's last-modified time (`CrmRecord::updated_at`, HubSpot's
-//! `lastmodifieddate`) with the time 10to8's change is known to have happened. 10to8's API
+//! `newest` compares the CRM's last-modified time (`CrmRecord::updated_at`, as the
+//! connector reads it) with the time 10to8's change is known to have happened. 10to8's API
 //! offers no modification time; the live worker passes the time the notification arrived,
 //! a full reconcile passes none, and when either time is unknown 10to8 wins (the mapping's
 //! documented tie rule).

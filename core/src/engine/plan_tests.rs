@@ -1,4 +1,4 @@
-//! Unit and property tests of the planner against the default HubSpot mapping.
+//! Unit and property tests of the planner against the engine's test mapping.
 
 use std::collections::BTreeMap;
 
@@ -9,11 +9,11 @@ use super::*;
 use crate::record::CrmId;
 
 const URI: &str = "http://tte.test/api/enterprise/v2/customer/7/";
-const DEFAULT_MAPPING: &str = include_str!("../../../mappings/hubspot.yaml");
+const DEFAULT_MAPPING: &str = include_str!("test_mapping.yaml");
 
 fn mapping_with(conflicts: &str) -> Mapping {
     let text = DEFAULT_MAPPING.replace("conflicts: { default: hub_wins }", conflicts);
-    Mapping::compile_for(&text, "hubspot.yaml", &["hubspot"]).expect("mapping compiles")
+    Mapping::compile_for(&text, "test_mapping.yaml", &["example"]).expect("mapping compiles")
 }
 
 fn mapping() -> Mapping {

@@ -57,7 +57,7 @@ fn empty(file: &str) -> Diagnostics {
             "the mapping file is empty",
         )
         .hint(format!(
-            "start from the default mapping (mappings/hubspot.yaml); see {DOCS}"
+            "start from the connector's default mapping (in mappings/); see {DOCS}"
         )),
     ])
 }

@@ -5,7 +5,7 @@
 //! "did you mean" found with [`did_you_mean`]). [`Diagnostics`] renders them for a terminal:
 //!
 //! ```text
-//! mappings/hubspot.yaml:12:16: error[M005]: unknown transform `splt_name`
+//! mappings/mycrm.yaml:12:16: error[M005]: unknown transform `splt_name`
 //!   at fields[0].transform
 //!   hint: did you mean `split_name`?
 //! ```

@@ -29,7 +29,7 @@ pub const DEFAULT_SEPARATOR: &str = ",\n";
 pub struct MappingSpec {
     /// The version of the mapping language; always `1`.
     pub version: u32,
-    /// The connector this mapping is for, e.g. `hubspot` (see `tte-sync connectors`).
+    /// The connector this mapping is for, e.g. `mycrm` (see `tte-sync connectors`).
     pub connector: String,
     /// The CRM object type records are synced with, e.g. `contacts`.
     pub object: String,
@@ -80,7 +80,7 @@ pub struct IdentitySpec {
     #[serde(default = "default_phone_region")]
     pub phone_region: String,
     /// CRM properties that hold more values of a match key beside the mapped fields, e.g.
-    /// `[{ key: email, property: hs_additional_emails, separator: ";" }]`. They are read for
+    /// `[{ key: email, property: other_emails, separator: ";" }]`. They are read for
     /// matching only, never written.
     #[serde(default)]
     pub also_in_crm: Vec<AlsoInCrmSpec>,
@@ -117,7 +117,7 @@ pub struct AlsoInCrmSpec {
     /// The match key, e.g. `email`.
     #[schemars(schema_with = "match_key_schema")]
     pub key: String,
-    /// The CRM property, e.g. `hs_additional_emails`.
+    /// The CRM property, e.g. `other_emails`.
     pub property: String,
     /// What separates several values in it, e.g. `";"`; default `",\n"`.
     #[serde(default = "default_separator")]

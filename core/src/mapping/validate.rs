@@ -1,8 +1,9 @@
 //! Checks a CRM enforces on values, so the mapping can stop a value the CRM would reject.
 //!
-//! [`valid_email`] is the single definition of "an email HubSpot accepts" in the project: the
-//! mapping uses it through `validate: email`, and the HubSpot simulator calls it to reject
-//! what the real API rejects.
+//! Each validator is a rule about values, named for what it checks, not for a CRM: a mapping
+//! names the one its CRM enforces (`validate: email`), and a connector whose CRM enforces a
+//! rule says which in its own docs (its simulator may call the same function to reject what
+//! the real API rejects).
 
 /// The validators a mapping can name in `validate:`.
 #[derive(Debug, Clone, Copy)]
@@ -22,7 +23,7 @@ pub struct Validator {
 /// Every registered validator.
 pub const VALIDATORS: &[Validator] = &[Validator {
     name: "email",
-    summary: "an email address HubSpot accepts: one `@`, a dotted domain with a top-level \
+    summary: "a strictly formed email address: one `@`, a dotted domain with a top-level \
               domain of two or more letters, no spaces, no leading, trailing or doubled dots",
     check: valid_email,
     accepts: &[
@@ -57,7 +58,7 @@ const MAX_LABEL_LEN: usize = 63;
 /// Characters allowed in a local part besides ASCII letters, digits and dots.
 const LOCAL_SPECIALS: &str = "!#$%&'*+/=?^_`{|}~-";
 
-/// Whether HubSpot accepts `email` as a contact's primary email.
+/// Whether `email` is a strictly formed email address.
 ///
 /// Stricter than 10to8: exactly one `@`; a local part of ASCII letters, digits, dots and
 /// ``!#$%&'*+/=?^_`{|}~-`` without leading, trailing or doubled dots; a domain of at least two
@@ -131,7 +132,7 @@ mod tests {
     }
 
     #[test]
-    fn rejects_the_shapes_10to8_accepts_and_hubspot_does_not() {
+    fn rejects_the_shapes_10to8_accepts_and_strict_crms_do_not() {
         for bad in [
             "olivia.smith1@example",
             "olivia.smith1@@example.com",

@@ -10,7 +10,8 @@ pub struct Person {
     /// Last name; sometimes several words ("van der Berg"), sometimes empty.
     pub last_name: String,
     /// Email addresses; the first is the primary one. Zero to three; about one person in
-    /// twenty has a primary email HubSpot would reject (10to8 accepts it).
+    /// twenty has a primary email that fails the mapping's `email` validator (10to8
+    /// accepts it).
     pub emails: Vec<String>,
     /// Phone numbers in mixed formats; zero to three.
     pub numbers: Vec<String>,
@@ -109,7 +110,7 @@ const DOMAINS: &[&str] = &[
     "clinic.example",
 ];
 
-/// Primary emails 10to8 accepts and HubSpot rejects.
+/// Primary emails 10to8 accepts and the `email` validator rejects.
 const INVALID_EMAIL_SHAPES: &[&str] = &[
     "{local}@{domain_no_tld}",
     "{local}@@{domain}",

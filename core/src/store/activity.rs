@@ -181,7 +181,7 @@ string_enum!(Action, "activity action", {
 pub struct Activity {
     /// When it happened.
     pub at: DateTime<Utc>,
-    /// The connector, e.g. `hubspot`.
+    /// The connector, e.g. `mycrm`.
     pub connector: String,
     /// Which way it went.
     pub direction: Direction,

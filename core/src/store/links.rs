@@ -23,7 +23,7 @@ pub type Snapshot = BTreeMap<String, String>;
 /// A 10to8 customer linked to a CRM record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Link {
-    /// The connector, e.g. `hubspot`.
+    /// The connector, e.g. `mycrm`.
     pub connector: String,
     /// The 10to8 customer.
     pub hub_uri: CustomerUri,

@@ -178,7 +178,7 @@ impl fmt::Display for Side {
 /// record statuses.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct ObjectRef {
-    /// The connector, e.g. `hubspot`.
+    /// The connector, e.g. `mycrm`.
     pub connector: String,
     /// Which system the object lives in.
     pub side: Side,

@@ -13,7 +13,7 @@ use crate::record::{CrmId, CustomerUri};
 /// A create in 10to8 that was started and not yet confirmed by a link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PendingCreate {
-    /// The connector, e.g. `hubspot`.
+    /// The connector, e.g. `mycrm`.
     pub connector: String,
     /// The CRM record a customer is being created for.
     pub crm_id: CrmId,

@@ -70,7 +70,7 @@ pub trait ConformanceHarness: Send + Sync {
     /// The unique-value property upserts are keyed by; `prepare` makes sure it exists.
     fn key_property(&self) -> &str;
 
-    /// A property `find` matches on (HubSpot: `email`), compared case-insensitively.
+    /// A property `find` matches on (e.g. `email`), compared case-insensitively.
     fn match_property(&self) -> &str;
 
     /// A value of [`Self::match_property`] the CRM refuses as invalid.

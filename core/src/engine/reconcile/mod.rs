@@ -3,8 +3,8 @@
 //!
 //! Memory: both sides are read into memory (records are small: a 10,000-customer pass holds
 //! two maps of 10,000 compact records, a few megabytes), because pairing by the match rule
-//! needs every value of both sides to know it is unique, and because the HubSpot budget
-//! (about one call per 100 contacts) leaves no room for re-reading. Pages are streamed in,
+//! needs every value of both sides to know it is unique, and because a CRM's call budget
+//! (about one call per 100 records where it reads in batches) leaves no room for re-reading. Pages are streamed in,
 //! never a whole response at once.
 //!
 //! Writes: CRM writes go out in the calls the connector's

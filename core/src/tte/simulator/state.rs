@@ -518,7 +518,7 @@ fn strings(
 }
 
 /// 10to8 is lax: an `@` with something on each side is enough (no TLD, `@@`, spaces and a
-/// trailing dot pass; HubSpot refuses those).
+/// trailing dot pass; stricter CRMs refuse those).
 fn valid_email(email: &str) -> Option<&'static str> {
     let ok = email.len() <= MAX_VALUE_LEN
         && email.find('@').is_some_and(|at| at > 0)
@@ -555,7 +555,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn emails_10to8_accepts_include_ones_hubspot_refuses() {
+    fn emails_10to8_accepts_include_ones_stricter_crms_refuse() {
         for email in ["a@b", "a@@b.com", "a @b.com", "a@b.com.", "A.B@EXAMPLE.COM"] {
             assert_eq!(valid_email(email), None, "{email}");
         }
