@@ -70,7 +70,8 @@ enum Command {
     Simulate(simulate_cmd::Args),
 }
 
-fn main() -> ExitCode {
+/// Parses the command line and runs the subcommand; the exit code says whether it worked.
+pub fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),

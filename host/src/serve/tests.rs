@@ -25,7 +25,7 @@ use url::Url;
 use super::webhooks::TTE_TOKEN_SETTING;
 use super::*;
 
-#[path = "../../tests/support/prometheus.rs"]
+#[path = "../../../bin/tests/support/prometheus.rs"]
 mod prometheus;
 
 const SECRET: &str = "test-client-secret";
