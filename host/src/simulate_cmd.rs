@@ -1,27 +1,29 @@
-//! `tte-sync simulate`: runs the HubSpot and 10to8 simulators
-//! standalone on loopback, prints base URLs, the credentials of each HubSpot app kind and the
-//! API versions served, and stops on Ctrl-C.
+//! `tte-sync simulate`: runs the 10to8 simulator and a CRM's (`--crm`, see
+//! [`crate::simulated_crm`]) standalone on loopback, prints their base URLs and what the CRM
+//! simulator says a client needs (credentials, ids, API versions), and stops on Ctrl-C.
 
 use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context;
+use tte_sync_core::connector::registry::SimulatorOptions;
 use tte_sync_core::tte::simulator::{Faults, TteSimConfig, TteSimulator};
-use tte_sync_hubspot::simulator::{
-    HubSpotSimulator, RateLimits, SUPPORTED_VERSIONS, SimulatorConfig,
-};
 
 /// Options of `tte-sync simulate`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Port of the HubSpot simulator on 127.0.0.1 (0 picks a free one).
+    /// The CRM whose simulator to run (`tte-sync connectors` lists them); by default the
+    /// first that has one.
+    #[arg(long)]
+    crm: Option<String>,
+    /// Port of the CRM simulator on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 4010)]
-    hubspot_port: u16,
+    crm_port: u16,
     /// Port of the 10to8 simulator on 127.0.0.1 (0 picks a free one).
     #[arg(long, default_value_t = 4020)]
     tte_port: u16,
-    /// Contacts to seed in HubSpot: generated people 0..N.
+    /// Contacts to seed in the CRM: generated people 0..N.
     #[arg(long, default_value_t = 0)]
     seed_contacts: u64,
     /// Customers to seed in 10to8: generated people 0..M (overlapping people share emails).
@@ -33,90 +35,46 @@ pub struct Args {
     /// Latency added to every API request, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
-    /// HubSpot requests allowed per rolling 10 seconds per token; 0 turns every HubSpot rate
-    /// limit off (also the daily and search limits).
-    #[arg(long, default_value_t = 110)]
-    rate_limit: u32,
+    /// CRM requests allowed per rolling 10 seconds; 0 turns every CRM rate limit off; by
+    /// default the CRM's own documented limits.
+    #[arg(long)]
+    rate_limit: Option<u32>,
 }
 
 /// Runs the simulators until Ctrl-C.
 ///
 /// # Errors
-/// When a port cannot be bound or the runtime cannot start.
+/// When a port cannot be bound, `--crm` names no connector with a simulator, or the runtime
+/// cannot start.
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(serve(args))
 }
 
 async fn serve(args: Args) -> anyhow::Result<ExitCode> {
-    let rate_limits = if args.rate_limit == 0 {
-        RateLimits::off()
-    } else {
-        RateLimits {
-            per_ten_seconds: Some(args.rate_limit),
-            ..RateLimits::default()
-        }
-    };
-    let config = SimulatorConfig {
-        rate_limits,
-        latency: Duration::from_millis(args.latency_ms),
-        ..SimulatorConfig::default()
-    };
-    let hubspot = HubSpotSimulator::start(config, args.hubspot_port)
-        .await
-        .with_context(|| {
-            format!(
-                "binding the HubSpot simulator to 127.0.0.1:{}; pick another --hubspot-port",
-                args.hubspot_port
-            )
-        })?;
-    let seeded = hubspot.seed(args.seed, 0, args.seed_contacts).len();
-    let config = hubspot.config();
+    let (_, hook) = crate::simulated_crm::choose(args.crm.as_deref())?;
+    let label = hook.label;
+    let mut options = SimulatorOptions::on_port(args.crm_port);
+    options.latency = Duration::from_millis(args.latency_ms);
+    options.rate_limit_per_ten_seconds = args.rate_limit;
+    let crm = hook.start(options).await.with_context(|| {
+        format!(
+            "binding the {label} simulator to 127.0.0.1:{}; pick another --crm-port",
+            args.crm_port
+        )
+    })?;
+    let seeded = crm.seed(args.seed, 0, args.seed_contacts);
     let mut out = std::io::stdout().lock();
-    writeln!(out, "HubSpot simulator")?;
-    writeln!(out, "  base URL            {}", hubspot.base_url())?;
+    writeln!(out, "{label} simulator")?;
+    writeln!(out, "  {:<20}{}", "base URL", crm.base_url())?;
+    for (name, value) in crm.details() {
+        writeln!(out, "  {name:<20}{value}")?;
+    }
     writeln!(
         out,
-        "  private-app token   {}",
-        config.private_app_tokens.join(", ")
+        "  {:<20}{seeded} of {} generated (seed {})",
+        "contacts seeded", args.seed_contacts, args.seed
     )?;
-    writeln!(
-        out,
-        "  static app token    {}",
-        config.static_app_tokens.join(", ")
-    )?;
-    writeln!(
-        out,
-        "  service key         {}",
-        config.service_keys.join(", ")
-    )?;
-    writeln!(out, "  developer API key   {}", config.developer_api_key)?;
-    writeln!(out, "  app id              {}", config.app_id)?;
-    writeln!(out, "  portal id           {}", config.portal_id)?;
-    writeln!(out, "  OAuth client id     {}", config.client_id)?;
-    writeln!(out, "  OAuth client secret {}", config.client_secret)?;
-    writeln!(
-        out,
-        "  authorize URL       {}/oauth/authorize",
-        hubspot.base_url()
-    )?;
-    writeln!(
-        out,
-        "  API versions        v3 and {} (e.g. /crm/objects/{}/contacts)",
-        SUPPORTED_VERSIONS.join(", "),
-        SUPPORTED_VERSIONS[SUPPORTED_VERSIONS.len() - 1]
-    )?;
-    writeln!(
-        out,
-        "  token URL           /oauth/{{{}}}/token (client_credentials for the Webhooks Journal)",
-        SUPPORTED_VERSIONS.join("|")
-    )?;
-    writeln!(
-        out,
-        "  contacts seeded     {seeded} of {} generated (seed {})",
-        args.seed_contacts, args.seed
-    )?;
-    writeln!(out, "  admin API           {}/_sim/", hubspot.base_url())?;
     let tte = start_tte_simulator(&args, &mut out).await?;
     writeln!(out, "Press Ctrl-C to stop.")?;
     out.flush()?;
@@ -126,12 +84,12 @@ async fn serve(args: Args) -> anyhow::Result<ExitCode> {
         .context("waiting for Ctrl-C")?;
     eprintln!("Stopping.");
     tte.shutdown().await;
-    hubspot.shutdown().await;
+    crm.shutdown().await;
     Ok(ExitCode::SUCCESS)
 }
 
 /// Starts the 10to8 simulator on `args.tte_port`, seeds `args.seed_customers` generated
-/// people (the same people as HubSpot's seed over the overlapping range, so they share
+/// people (the same people as the CRM's seed over the overlapping range, so they share
 /// emails) and prints its base URL and API key.
 async fn start_tte_simulator(args: &Args, out: &mut impl Write) -> anyhow::Result<TteSimulator> {
     let config = TteSimConfig {
