@@ -19,7 +19,7 @@ if [[ ! -x "$binary" ]]; then
 fi
 
 log="$(mktemp)"
-"$binary" simulate --hubspot-port 0 --tte-port 0 --seed-contacts 5 >"$log" 2>&1 &
+"$binary" simulate --crm-port 0 --tte-port 0 --seed-contacts 5 >"$log" 2>&1 &
 sim_pid=$!
 cleanup() {
     kill -INT "$sim_pid" 2>/dev/null || true

@@ -25,7 +25,7 @@ fi
 "$venv/bin/pip" install --quiet --disable-pip-version-check "hubspot-api-client==$client_version"
 
 log="$(mktemp)"
-"$binary" simulate --hubspot-port 0 --tte-port 0 --seed-contacts 25 >"$log" 2>&1 &
+"$binary" simulate --crm-port 0 --tte-port 0 --seed-contacts 25 >"$log" 2>&1 &
 sim_pid=$!
 cleanup() {
     kill -INT "$sim_pid" 2>/dev/null || true

@@ -188,7 +188,12 @@ fn warn_about_legacy(config: &HubSpotConfig, kind: AuthKind) {
     }
 }
 
+#[cfg(not(feature = "simulator"))]
 inventory::submit! { ConnectorPlugin::new::<HubSpotConnector>() }
+#[cfg(feature = "simulator")]
+inventory::submit! {
+    ConnectorPlugin::new::<HubSpotConnector>().with_simulator::<simulator::HubSpotSimulatorPlugin>()
+}
 
 #[async_trait]
 impl CrmConnector for HubSpotConnector {

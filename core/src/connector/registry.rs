@@ -3,7 +3,9 @@
 //! A connector crate registers with one line,
 //! `inventory::submit! { ConnectorPlugin::new::<MyConnector>() }`, and the host finds it by
 //! name. The descriptor carries what the host needs without knowing the type: the name, the
-//! JSON Schema of its config, its default mapping, and a constructor from untyped config.
+//! JSON Schema of its config, its default mapping, a constructor from untyped config, and
+//! (feature `simulator`) a way to start the CRM's simulator for `demo` and `simulate`:
+//! `ConnectorPlugin::new::<MyConnector>().with_simulator::<MySimulator>()`.
 
 use std::sync::Arc;
 
@@ -65,6 +67,8 @@ pub struct ConnectorPlugin {
         serde_json::Value,
         ConnectorContext,
     ) -> std::result::Result<Arc<dyn CrmConnector>, BuildError>,
+    #[cfg(feature = "simulator")]
+    simulator: Option<SimulatorHook>,
 }
 
 impl ConnectorPlugin {
@@ -77,7 +81,28 @@ impl ConnectorPlugin {
             config_schema: subschema_of::<C::Config>,
             check_config: check_config_of::<C>,
             build: build_erased::<C>,
+            #[cfg(feature = "simulator")]
+            simulator: None,
         }
+    }
+
+    /// The same descriptor with `S` as the CRM's simulator, for `demo --crm` and
+    /// `simulate --crm`.
+    #[cfg(feature = "simulator")]
+    pub const fn with_simulator<S: ConnectorSimulator>(self) -> Self {
+        Self {
+            simulator: Some(SimulatorHook {
+                label: S::LABEL,
+                start: start_erased::<S>,
+            }),
+            ..self
+        }
+    }
+
+    /// The CRM's simulator, when the connector ships one.
+    #[cfg(feature = "simulator")]
+    pub fn simulator(&self) -> Option<&SimulatorHook> {
+        self.simulator.as_ref()
     }
 
     /// The JSON Schema of this connector's config section, standing alone.
@@ -123,6 +148,113 @@ impl ConnectorPlugin {
 }
 
 inventory::collect!(ConnectorPlugin);
+
+/// How `demo` and `simulate` start a CRM's simulator, seen without its type.
+#[cfg(feature = "simulator")]
+#[derive(Debug, Clone, Copy)]
+pub struct SimulatorHook {
+    /// The CRM's product name for people, e.g. `HubSpot`.
+    pub label: &'static str,
+    start: fn(SimulatorOptions) -> SimulatorStart,
+}
+
+#[cfg(feature = "simulator")]
+type SimulatorStart = std::pin::Pin<
+    Box<dyn Future<Output = std::io::Result<Box<dyn RunningSimulator>>> + Send + 'static>,
+>;
+
+#[cfg(feature = "simulator")]
+impl SimulatorHook {
+    /// Starts the simulator on `127.0.0.1:options.port`, empty.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    pub async fn start(
+        &self,
+        options: SimulatorOptions,
+    ) -> std::io::Result<Box<dyn RunningSimulator>> {
+        (self.start)(options).await
+    }
+}
+
+#[cfg(feature = "simulator")]
+fn start_erased<S: ConnectorSimulator>(options: SimulatorOptions) -> SimulatorStart {
+    Box::pin(S::start(options))
+}
+
+/// What the host asks of a simulator it starts.
+#[cfg(feature = "simulator")]
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct SimulatorOptions {
+    /// The port on 127.0.0.1; 0 picks a free one.
+    pub port: u16,
+    /// Latency added to every API request.
+    pub latency: std::time::Duration,
+    /// API requests allowed per rolling 10 seconds: `None` keeps the simulator's own default
+    /// (the CRM's documented limit), `Some(0)` turns every rate limit off.
+    pub rate_limit_per_ten_seconds: Option<u32>,
+}
+
+#[cfg(feature = "simulator")]
+impl SimulatorOptions {
+    /// Options for a simulator on `port` with its defaults otherwise.
+    pub fn on_port(port: u16) -> Self {
+        Self {
+            port,
+            ..Self::default()
+        }
+    }
+}
+
+/// A CRM simulator a connector crate ships, registered with
+/// [`ConnectorPlugin::with_simulator`].
+#[cfg(feature = "simulator")]
+pub trait ConnectorSimulator: 'static {
+    /// The CRM's product name for people, e.g. `HubSpot`.
+    const LABEL: &'static str;
+
+    /// Starts the simulator on loopback, empty.
+    ///
+    /// # Errors
+    /// When the port cannot be bound.
+    fn start(
+        options: SimulatorOptions,
+    ) -> impl Future<Output = std::io::Result<Box<dyn RunningSimulator>>> + Send + 'static;
+}
+
+/// A running CRM simulator, as `demo` and `simulate` drive it.
+#[cfg(feature = "simulator")]
+#[async_trait::async_trait]
+pub trait RunningSimulator: Send + Sync {
+    /// `http://127.0.0.1:<port>`, no trailing slash.
+    fn base_url(&self) -> String;
+
+    /// Adds generated people `start..start + count` of `seed` (`crate::simulate::people`, the
+    /// same people and emails the 10to8 simulator's seed makes) as CRM records; returns how
+    /// many were added.
+    fn seed(&self, seed: u64, start: u64, count: u64) -> u64;
+
+    /// The connector's config section (`crm.config`) that points at this simulator.
+    fn connector_config(&self) -> serde_json::Value;
+
+    /// Labelled values for `simulate` to print: credentials, ids, the admin API.
+    fn details(&self) -> Vec<(String, String)>;
+
+    /// Applies a file `setup` wrote for a person to deploy with the CRM's own tools, as that
+    /// tool would; `Ok(None)` when the simulator has no use for it.
+    ///
+    /// # Errors
+    /// What is wrong with the file.
+    fn deploy(&self, file: &super::SetupFile) -> std::result::Result<Option<String>, String>;
+
+    /// Shell commands a person can paste: `[change, show]` of the CRM record `crm_id` through
+    /// the simulator's admin API, as an edit in the CRM's own UI would be.
+    fn try_it(&self, crm_id: &str) -> [String; 2];
+
+    /// Stops serving and waits for in-flight requests.
+    async fn shutdown(self: Box<Self>);
+}
 
 fn subschema_of<T: JsonSchema>(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
     let mut schema = generator.root_schema_for::<T>();

@@ -29,6 +29,7 @@ mod journal;
 mod journal_api;
 mod oauth;
 mod oauth_dated;
+mod plugin;
 mod project;
 mod properties;
 mod query;
@@ -50,6 +51,7 @@ use serde_json::Value;
 use tte_sync_core::simulate::{ServedRouter, SplitMix64, people, serve_on_loopback};
 
 pub use errors::{ApiError, JSON_UTF8, PropertyIssue};
+pub use plugin::HubSpotSimulatorPlugin;
 pub use ratelimit::RateLimits;
 pub use state::{Change, ChangeKind, ChangeOrigin, WriteError, hubspot_accepts_email};
 pub use stats::{RouteCount, Stats, WebhookStats};

@@ -240,14 +240,14 @@ mod tests {
 
     #[test]
     fn an_unset_variable_names_the_key_and_the_fix() {
-        let mut value = yaml("crm:\n  config:\n    private_app_token: ${HUBSPOT_TOKEN}");
+        let mut value = yaml("crm:\n  config:\n    private_app_token: ${CRM_TOKEN}");
         let error = interpolate(&mut value, &env).unwrap_err();
         let message = error.to_string();
         assert!(
             message.contains("`crm.config.private_app_token`"),
             "{message}"
         );
-        assert!(message.contains("`HUBSPOT_TOKEN`"), "{message}");
+        assert!(message.contains("`CRM_TOKEN`"), "{message}");
         assert!(message.contains(":-default"), "{message}");
     }
 

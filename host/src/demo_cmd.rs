@@ -1,5 +1,5 @@
-//! `tte-sync demo`: the whole system on one machine with no accounts. Starts the HubSpot and
-//! 10to8 simulators in-process, a SQLite store in a temporary directory, seeds people that
+//! `tte-sync demo`: the whole system on one machine with no accounts. Starts the 10to8
+//! simulator and the CRM's (`--crm`, see [`crate::simulated_crm`]) in-process, a SQLite store in a temporary directory, seeds people that
 //! partly overlap (shared emails), runs setup and a full sync with progress, then serves the
 //! dashboard and prints commands to edit a record on either side and watch it sync.
 
@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
+use tte_sync_core::connector::registry::{RunningSimulator, SimulatorOptions};
 use tte_sync_core::engine::{Progress, ReconcileOptions};
 use tte_sync_core::tte::TteConfig;
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
-use tte_sync_hubspot::simulator::{HubSpotSimulator, SimulatorConfig};
 
 use crate::app::App;
 use crate::config::{Config, CrmConfig, LogConfig, ServerConfig, SyncConfig};
@@ -25,10 +25,14 @@ const SEED: u64 = 1;
 /// Options of `tte-sync demo`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The CRM whose simulator to run (`tte-sync connectors` lists them); by default the
+    /// first that has one.
+    #[arg(long)]
+    crm: Option<String>,
     /// Customers to seed in the 10to8 simulator.
     #[arg(long, default_value_t = 200)]
     customers: u64,
-    /// Contacts to seed in the HubSpot simulator; the first half of them are also 10to8
+    /// Records to seed in the CRM simulator; the first half of them are also 10to8
     /// customers (same people, same emails).
     #[arg(long, default_value_t = 150)]
     contacts: u64,
@@ -56,26 +60,29 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
 
 async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     let mut out = std::io::stdout();
-    let hubspot = HubSpotSimulator::start(SimulatorConfig::default(), 0)
+    let (plugin, hook) = crate::simulated_crm::choose(args.crm.as_deref())?;
+    let label = hook.label;
+    let crm = hook
+        .start(SimulatorOptions::on_port(0))
         .await
-        .context("starting the HubSpot simulator")?;
+        .with_context(|| format!("starting the {label} simulator"))?;
     let tte = TteSimulator::start(TteSimConfig::default(), 0)
         .await
         .context("starting the 10to8 simulator")?;
-    // 10to8 has people 0..N; HubSpot people from N/2 on, so up to N/2 are on both sides.
+    // 10to8 has people 0..N; the CRM people from N/2 on, so up to N/2 are on both sides.
     let overlap_start = args.customers / 2;
     tte.seed(SEED, 0, args.customers, false);
-    hubspot.seed(SEED, overlap_start, args.contacts);
+    crm.seed(SEED, overlap_start, args.contacts);
     let shared = args
         .customers
         .saturating_sub(overlap_start)
         .min(args.contacts);
     writeln!(
         out,
-        "Simulators: 10to8 at {} ({} customers), HubSpot at {} ({} contacts); {shared} people are in both.",
+        "Simulators: 10to8 at {} ({} customers), {label} at {} ({} contacts); {shared} people are in both.",
         tte.base_url(),
         args.customers,
-        hubspot.base_url(),
+        crm.base_url(),
         args.contacts
     )?;
 
@@ -87,19 +94,13 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     };
     let listen = SocketAddr::from(([127, 0, 0, 1], port));
     let public_url: url::Url = format!("http://{listen}").parse()?;
-    let sim = hubspot.config();
     let config = Config {
         database: format!("sqlite://{}", dir.join("state.db").display()),
         mapping: None,
         tte: TteConfig::new(tte.base_url(), tte.api_key().into()),
         crm: CrmConfig {
-            connector: tte_sync_hubspot::NAME.to_owned(),
-            config: serde_json::json!({
-                "api_base_url": hubspot.base_url(),
-                "static_app_token": sim.static_app_tokens[0],
-                "app_id": sim.app_id,
-                "webhooks": { "client_secret": sim.client_secret, "portal_ids": [sim.portal_id] },
-            }),
+            connector: plugin.name.to_owned(),
+            config: crm.connector_config(),
         },
         server: ServerConfig {
             listen,
@@ -117,19 +118,15 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     for change in &report.changes {
         writeln!(out, "  {:?} {}", change.action, change.target)?;
     }
-    // The simulated app is a project app: its webhooks are declared in a file setup wrote,
-    // deployed here as `hs project upload` would.
+    // Files setup wrote for a person to deploy with the CRM's own tools, deployed to the
+    // simulator as those tools would.
     for file in &report.files {
-        let declared: serde_json::Value = serde_json::from_str(&file.contents)
-            .with_context(|| format!("reading the {} setup made", file.path))?;
-        let subscriptions = hubspot
-            .deploy_project_webhooks(&declared)
-            .map_err(|e| anyhow::anyhow!("deploying {} to the simulated app: {e}", file.path))?;
-        writeln!(
-            out,
-            "  Deployed {} to the simulated app ({subscriptions} subscriptions), as `hs project upload` would",
-            file.path
-        )?;
+        let deployed = crm.deploy(file).map_err(|e| {
+            anyhow::anyhow!("deploying {} to the {label} simulator: {e}", file.path)
+        })?;
+        if let Some(deployed) = deployed {
+            writeln!(out, "  {deployed}")?;
+        }
     }
 
     writeln!(out, "\nFull sync:")?;
@@ -141,7 +138,7 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
     let summary = engine.reconcile(&options).await?;
     writeln!(
         out,
-        "  to HubSpot: {} created, {} updated, {} linked; to 10to8: {} created, {} updated; {} failed",
+        "  to {label}: {} created, {} updated, {} linked; to 10to8: {} created, {} updated; {} failed",
         summary.to_crm.created,
         summary.to_crm.updated,
         summary.to_crm.linked,
@@ -192,7 +189,7 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
             }
         )?;
         app.store.close().await;
-        hubspot.shutdown().await;
+        crm.shutdown().await;
         tte.shutdown().await;
         let _ = std::fs::remove_dir_all(&dir);
         return Ok(if converged && healthy {
@@ -202,14 +199,14 @@ async fn demo(args: Args, log: LogConfig) -> anyhow::Result<ExitCode> {
         });
     }
 
-    print_try_it(&mut out, &tte, &hubspot, &public_url)?;
+    print_try_it(&mut out, &tte, crm.as_ref(), label, &public_url)?;
     let metrics = Arc::new(crate::serve::Metrics::default());
     metrics.record_sync(&summary);
     let result = crate::serve_cmd::serve(app, metrics, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
-    hubspot.shutdown().await;
+    crm.shutdown().await;
     tte.shutdown().await;
     let _ = std::fs::remove_dir_all(&dir);
     result.map(|()| ExitCode::SUCCESS)
@@ -227,26 +224,23 @@ fn scratch_dir() -> anyhow::Result<PathBuf> {
 fn print_try_it(
     out: &mut impl Write,
     tte: &TteSimulator,
-    hubspot: &HubSpotSimulator,
+    crm: &dyn RunningSimulator,
+    label: &str,
     public_url: &url::Url,
 ) -> anyhow::Result<()> {
     let pair = tte.customers().into_iter().find_map(|c| {
-        let contact = c.custom_fields.get("External ID")?.parse::<u64>().ok()?;
+        let contact = c.custom_fields.get("External ID")?.clone();
         Some((c.id, c.name, contact))
     });
     writeln!(out, "\nDashboard: {public_url}")?;
     if let Some((customer, name, contact)) = pair {
+        let [edit_crm, show_crm] = crm.try_it(&contact);
         writeln!(
             out,
-            "\n{name} is 10to8 customer {customer} and HubSpot contact {contact}. Rename them on \
+            "\n{name} is 10to8 customer {customer} and {label} record {contact}. Rename them on \
              one side and watch the change arrive on the other (webhook, inbox, live worker):\n"
         )?;
-        writeln!(
-            out,
-            "  curl -X PATCH {}/_sim/contacts/{contact} -H 'content-type: application/json' \\\n    \
-             -d '{{\"properties\": {{\"firstname\": \"Ada\"}}}}'",
-            hubspot.base_url()
-        )?;
+        writeln!(out, "  {edit_crm}")?;
         writeln!(out, "  curl {}/_sim/customers/{customer}\n", tte.base_url())?;
         writeln!(
             out,
@@ -254,7 +248,7 @@ fn print_try_it(
              -d '{{\"name\": \"Grace Hopper\"}}'",
             tte.base_url()
         )?;
-        writeln!(out, "  curl {}/_sim/contacts/{contact}", hubspot.base_url())?;
+        writeln!(out, "  {show_crm}")?;
     }
     writeln!(
         out,

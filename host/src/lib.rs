@@ -1,16 +1,27 @@
-//! `tte-sync`: the command line and server host.
+//! The `tte-sync` host: the whole command line and server of a sync between 10to8 and a CRM,
+//! for any connector in the registry (`tte_sync_core::connector::registry`).
 //!
-//! Parses the command line and hands each subcommand to its module; the only place in the
-//! project that turns errors into exit codes and messages for a person.
+//! A CRM's binary is the connector crate linked in and this crate's [`main`]:
+//!
+//! ```ignore
+//! use my_crm_connector as _; // registers itself with `inventory::submit!`
+//!
+//! fn main() -> std::process::ExitCode {
+//!     tte_sync_host::main()
+//! }
+//! ```
+//!
+//! [`run`] parses the command line and hands each subcommand to its module; it is the only
+//! place that turns errors into exit codes and messages for a person. [`config`] (the config
+//! file) and [`serve`] (the HTTP app) are public for binaries and tests that embed the server.
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-// Links the HubSpot connector so that it registers itself.
-use tte_sync_hubspot as _;
 
 mod app;
-mod config;
+pub mod config;
 mod config_cmd;
 mod connectors_cmd;
 mod demo_cmd;
@@ -20,10 +31,11 @@ mod logging;
 mod mapping_cmd;
 mod progress;
 mod retry_cmd;
-mod serve;
+pub mod serve;
 mod serve_cmd;
 mod setup_cmd;
 mod simulate_cmd;
+mod simulated_crm;
 mod status_cmd;
 mod sync_cmd;
 mod tte_subscription;
@@ -54,7 +66,7 @@ enum Command {
     Setup(setup_cmd::Args),
     /// Print the dashboard's summary: health, inbox, runs, failures.
     Status(status_cmd::Args),
-    /// Run the whole system against built-in simulators of 10to8 and HubSpot.
+    /// Run the whole system against built-in simulators of 10to8 and a CRM (`--crm`).
     Demo(demo_cmd::Args),
     /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
     ///
@@ -71,12 +83,23 @@ enum Command {
     Retry(retry_cmd::Args),
     /// Uninstall the CRM app from its OAuth account and revoke its tokens.
     Disconnect(disconnect_cmd::Args),
-    /// Run the HubSpot and 10to8 simulators standalone until Ctrl-C.
+    /// Run the 10to8 simulator and a CRM's (`--crm`) standalone until Ctrl-C.
     Simulate(simulate_cmd::Args),
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
+/// Runs the command line of this process: `run(std::env::args_os())`.
+pub fn main() -> ExitCode {
+    run(std::env::args_os())
+}
+
+/// Parses `args` (the program name first) and runs the subcommand; the exit code says whether
+/// it worked. Help, version and usage errors are printed and exit as clap decides.
+pub fn run<I, T>(args: I) -> ExitCode
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = Cli::parse_from(args);
     let result = match cli.command {
         Command::Connectors => connectors_cmd::run(),
         Command::Config(command) => config_cmd::run(command),

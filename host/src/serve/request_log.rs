@@ -75,11 +75,11 @@ mod tests {
         let _default = tracing::subscriber::set_default(subscriber);
         let router = Router::new()
             .route("/webhooks/tte/{token}", post(|| async { "OK" }))
-            .route("/hubspot/install/callback", get(|| async { "OK" }))
+            .route("/crm/install/callback", get(|| async { "OK" }))
             .layer(layer());
         for request in [
             Request::post("/webhooks/tte/path-token-1234").body(Body::empty()),
-            Request::get("/hubspot/install/callback?code=code-5678&state=state-9012")
+            Request::get("/crm/install/callback?code=code-5678&state=state-9012")
                 .body(Body::empty()),
             Request::get("/unknown/path-secret-3456").body(Body::empty()),
         ] {
@@ -94,11 +94,7 @@ mod tests {
         ] {
             assert!(!log.contains(secret), "{secret} logged:\n{log}");
         }
-        for route in [
-            "/webhooks/tte/{token}",
-            "/hubspot/install/callback",
-            NO_ROUTE,
-        ] {
+        for route in ["/webhooks/tte/{token}", "/crm/install/callback", NO_ROUTE] {
             assert!(
                 log.contains(&format!("route={route}")),
                 "{route} not logged:\n{log}"

@@ -104,7 +104,7 @@ pub struct ServerConfig {
     /// redirect), e.g. `https://sync.example.com`. Needed by `setup` and `serve`.
     #[serde(default)]
     pub public_url: Option<url::Url>,
-    /// The largest request body accepted; larger ones get 413 (HubSpot batches stay far below).
+    /// The largest request body accepted; larger ones get 413 (CRM webhook batches stay far below).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: usize,
     /// How long one request may take before it is answered with 408.
@@ -381,6 +381,3 @@ pub fn schema() -> schemars::Schema {
     }
     root
 }
-
-#[cfg(test)]
-mod tests;

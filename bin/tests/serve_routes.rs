@@ -22,11 +22,11 @@ use tte_sync_core::tte::{TteClient, TteConfig};
 use tte_sync_hubspot::simulator::{HubSpotSimulator, SimulatorConfig};
 use url::Url;
 
-use super::webhooks::TTE_TOKEN_SETTING;
-use super::*;
+use tte_sync_host::serve::webhooks::TTE_TOKEN_SETTING;
+use tte_sync_host::serve::{AppState, Limits, Metrics, dashboard, oauth, router};
 
-#[path = "../../tests/support/prometheus.rs"]
-mod prometheus;
+mod support;
+use support::prometheus;
 
 const SECRET: &str = "test-client-secret";
 const PORTAL: u64 = 62_515;

@@ -23,9 +23,8 @@ pub struct Args {
     /// Show what would change without changing anything.
     #[arg(long)]
     dry_run: bool,
-    /// Write the files the CRM's app needs (a HubSpot project app's
-    /// `src/app/webhooks/webhooks-hsmeta.json`) into this app project folder, instead of
-    /// printing them.
+    /// Write the files the CRM's app needs (those no API applies, which the CRM's own tools
+    /// deploy) into this app project folder, instead of printing them.
     #[arg(long, value_name = "APP_DIR")]
     write_app_config: Option<PathBuf>,
 }
@@ -199,8 +198,8 @@ mod tests {
     fn join_keeps_a_path_prefix() {
         let base: Url = "https://sync.example.com/tte".parse().unwrap();
         assert_eq!(
-            join(&base, "webhooks/hubspot").unwrap().as_str(),
-            "https://sync.example.com/tte/webhooks/hubspot"
+            join(&base, "webhooks/crm").unwrap().as_str(),
+            "https://sync.example.com/tte/webhooks/crm"
         );
         let bare: Url = "https://sync.example.com".parse().unwrap();
         assert_eq!(

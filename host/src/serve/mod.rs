@@ -131,6 +131,3 @@ async fn readyz(State(state): State<Arc<AppState>>) -> Result<&'static str, ApiE
     state.store.ping().await?;
     Ok("ready\n")
 }
-
-#[cfg(test)]
-mod tests;

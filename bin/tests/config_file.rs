@@ -1,8 +1,13 @@
+//! Loading config files through the host with the HubSpot connector linked: the example
+//! config, unknown and missing keys, `${ENV}` references, connector sections and overrides.
+
 use std::path::Path;
 
-use super::*;
+use tte_sync_host::config::{Config, ConfigError, schema};
+// Links the HubSpot connector so that it registers itself.
+use tte_sync_hubspot as _;
 
-const EXAMPLE: &str = include_str!("../../../tte-sync.example.yaml");
+const EXAMPLE: &str = include_str!("../../tte-sync.example.yaml");
 
 fn parse_with(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     let lookup = |name: &str| {
