@@ -1,20 +1,19 @@
 //! `tte-sync sync` as a real process against both simulators (served by this test on
 //! loopback): killed at 10 random points of a first full sync and restarted each time, it
-//! converges with no duplicate on either side, and a last run writes nothing. Also `--dry-run
-//! --json` and `retry` with nothing to retry.
+//! converges with no duplicate on either side, and a last run writes nothing (the testkit's
+//! crash test, which runs against every connector with a simulator). Also `--dry-run --json`
+//! and `retry` with nothing to retry.
 
-use std::collections::{BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::TryStreamExt;
 use tte_sync_core::Secret;
-use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector, ListQuery};
+use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector};
 use tte_sync_core::mapping::Mapping;
-use tte_sync_core::simulate::SplitMix64;
 use tte_sync_core::store::{SQLITE_MEMORY, Store};
+use tte_sync_core::testkit::crash::CrashTest;
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
 use tte_sync_hubspot::simulator::{DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig};
 use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
@@ -23,10 +22,6 @@ use url::Url;
 const BIN: &str = env!("CARGO_BIN_EXE_tte-sync");
 const MAPPING: &str = include_str!("../../mappings/hubspot.yaml");
 const SEED: u64 = 11;
-const KILLS: usize = 10;
-/// The longest a killed run is let live; a first sync of this size, paced at 200 10to8 calls
-/// a second, takes several times longer.
-const MAX_KILL_DELAY_MS: u64 = 1_500;
 
 struct Sims {
     tte: TteSimulator,
@@ -104,120 +99,20 @@ async fn run_to_end(config: &Path, extra: &[&str]) -> (bool, serde_json::Value) 
     .expect("join")
 }
 
-fn writes(summary: &serde_json::Value) -> u64 {
-    ["to_crm", "to_hub"]
-        .iter()
-        .flat_map(|side| ["created", "updated", "deleted"].map(|k| (side, k)))
-        .map(|(side, k)| summary[side][k].as_u64().unwrap_or(0))
-        .sum()
-}
-
-/// How the status of a record held as a possible duplicate starts.
-const POSSIBLE_DUPLICATE: &str = "Possible duplicate of";
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_ten_random_points_converges_without_duplicates() {
-    let sims = sims().await;
-    sims.tte.seed(SEED, 0, 600, false);
-    sims.hub.seed(SEED, 400, 500);
-    let dir = temp_dir("crash");
-    let config = write_config(&dir, &sims);
-
-    let mut rng = SplitMix64::new(SEED);
-    let mut killed_mid_run = 0;
-    for _ in 0..KILLS {
-        let delay = Duration::from_millis(50 + rng.below(MAX_KILL_DELAY_MS));
-        let config = config.clone();
-        let killed = tokio::task::spawn_blocking(move || {
-            let mut child = Command::new(BIN)
-                .args(["sync", "--config"])
-                .arg(&config)
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("tte-sync starts");
-            std::thread::sleep(delay);
-            let running = child.try_wait().expect("child state").is_none();
-            // SIGKILL: no shutdown code runs, as in a crash.
-            let _ = child.kill();
-            child.wait().expect("reaped");
-            running
-        })
-        .await
-        .expect("join");
-        killed_mid_run += usize::from(killed);
+    let report = CrashTest {
+        binary: BIN.into(),
+        connector: "hubspot",
+        seed: SEED,
+        customers: 600,
+        records: (400, 500),
+        kills: 10,
+        max_kill_delay: Duration::from_millis(1_500),
     }
-    eprintln!("{killed_mid_run} of {KILLS} runs were killed before they finished");
-    assert!(
-        killed_mid_run >= KILLS / 2,
-        "most runs must die mid-sync for the test to mean anything"
-    );
-
-    let (ok, first) = run_to_end(&config, &[]).await;
-    assert!(ok, "the run after the crashes succeeds: {first}");
-
-    // People the match rules cannot tell apart from someone else on the other side are held
-    // for a person to resolve (their status says so), never linked or copied: leave them out.
-    let held = |status: Option<&String>| status.is_some_and(|s| s.starts_with(POSSIBLE_DUPLICATE));
-    let customers: Vec<_> = sims
-        .tte
-        .customers()
-        .into_iter()
-        .filter(|c| !c.deleted && !held(c.custom_fields.get("Sync Status")))
-        .collect();
-    let query = ListQuery {
-        properties: vec![
-            "tte_customer_uri".into(),
-            "email".into(),
-            "tte_customer_sync_status".into(),
-        ],
-        archived: false,
-    };
-    let pages: Vec<Vec<_>> = sims.crm.list(query).try_collect().await.expect("list");
-    let contacts: Vec<_> = pages
-        .into_iter()
-        .flatten()
-        .filter(|c| !held(c.properties.get("tte_customer_sync_status")))
-        .collect();
-    assert_eq!(customers.len(), contacts.len(), "one contact per customer");
-
-    let uris: BTreeSet<&str> = contacts
-        .iter()
-        .map(|c| c.property("tte_customer_uri"))
-        .collect();
-    assert_eq!(
-        uris.len(),
-        contacts.len(),
-        "no two contacts name one customer"
-    );
-    let ids: HashSet<&str> = contacts.iter().map(|c| c.id.as_str()).collect();
-    let mut named = HashSet::new();
-    for customer in &customers {
-        let uri = sims.tte.customer_uri(customer.id);
-        assert!(uris.contains(uri.as_str()), "customer {uri} has a contact");
-        let external = customer.custom_fields["External ID"].as_str();
-        assert!(
-            ids.contains(external),
-            "External ID {external} is a live contact"
-        );
-        assert!(named.insert(external), "no two customers name one contact");
-    }
-    // People on both sides were linked, never duplicated: no email on two contacts and no
-    // primary email on two customers.
-    let mut primaries = HashSet::new();
-    for customer in &customers {
-        if let Some(email) = customer.emails.first() {
-            assert!(
-                primaries.insert(email.to_lowercase()),
-                "{email} is on one customer"
-            );
-        }
-    }
-
-    let (ok, last) = run_to_end(&config, &[]).await;
-    assert!(ok);
-    assert_eq!(writes(&last), 0, "converged: {last}");
-    let _ = std::fs::remove_dir_all(&dir);
+    .run()
+    .await;
+    eprintln!("{report:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,8 @@
 //! Contact Book is shaped unlike HubSpot: one request per write (no batch endpoints), offset
 //! paging, no schema API (the [`catalog`] is fixed and shipped here), a multi-valued phone
 //! field, and webhooks signed with an HMAC of the body only. Capabilities: list, read, find,
-//! write (upserts by `external_ref`, see [`writes`]), setup (checks the fixed fields, sets the
+//! write (one request per write, no native upsert: creates carry the 10to8 URI in
+//! `external_ref`, see [`writes`]), setup (checks the fixed fields, sets the
 //! webhook URL) and webhooks. The `simulator` feature adds an in-process Contact Book for
 //! `demo --crm contact-book` and the tests.
 
@@ -23,7 +24,8 @@ use async_trait::async_trait;
 use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
     Catalog, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup, CrmConnector,
-    CrmWrite, ListQuery, PropertySpec, Result, SetupReport, WebhookReceiver, WriteOutcome,
+    CrmWrite, ListQuery, PropertySpec, Result, SetupReport, WebhookReceiver, WriteAbilities,
+    WriteOutcome,
 };
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
@@ -122,6 +124,10 @@ impl CrmConnector for ContactBookConnector {
 
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
         writes::apply(&self.client, writes).await
+    }
+
+    fn write_abilities(&self) -> WriteAbilities {
+        writes::abilities()
     }
 
     fn setup(&self) -> Option<&dyn ConnectorSetup> {

@@ -1,15 +1,27 @@
-//! The write path on Contact Book's one-request API: the engine's batches are looped over one
-//! record at a time, and an upsert (the engine's only create) is a lookup by the unique
-//! property followed by a create or an update. A create that fails as a duplicate — someone
-//! else created the key in between — turns into an update of the record named in the answer,
-//! so repeating an upsert never makes a second contact.
+//! The write path on Contact Book's one-request API. The connector declares so
+//! ([`abilities`]): one write per call, several calls in flight, no native upsert. A create is
+//! a plain `POST` carrying the 10to8 customer's URI in `external_ref`; the engine records its
+//! intent first and finds the contact again by `external_ref` after a crash. A create refused
+//! as a duplicate (`external_ref` held by a live contact) fails with the contact it collided
+//! with, which the engine links to.
 
-use tte_sync_core::connector::{ConnectorError, CrmWrite, ErrorKind, Result, WriteOutcome};
+use tte_sync_core::connector::{
+    ConnectorError, CrmWrite, ErrorKind, Result, WriteAbilities, WriteOutcome,
+};
 use tte_sync_core::record::CrmId;
 
 use crate::catalog::EXTERNAL_REF;
 use crate::client::Client;
 use crate::contact::{self, Contact};
+
+/// Requests in flight at once: well within the 500 requests per 10 seconds Contact Book allows,
+/// and enough that one-request writes do not run one after another.
+const IN_FLIGHT: usize = 4;
+
+/// What the write path can do.
+pub fn abilities() -> WriteAbilities {
+    WriteAbilities::one_at_a_time(IN_FLIGHT)
+}
 
 /// Applies `writes` in order, one request (or two) each; one failing record never fails the
 /// others.
@@ -20,13 +32,13 @@ pub async fn apply(client: &Client, writes: Vec<CrmWrite>) -> Result<Vec<WriteOu
     let mut outcomes = Vec::with_capacity(writes.len());
     for write in writes {
         let outcome = match write {
-            CrmWrite::Upsert {
+            CrmWrite::Create {
                 id_property,
                 key,
                 mut properties,
             } => {
-                properties.insert(id_property.clone(), key.clone());
-                upsert(client, &id_property, &key, &properties).await
+                properties.insert(id_property.clone(), key);
+                create(client, &id_property, &properties).await
             }
             CrmWrite::Update { id, properties } => update(client, &id, &properties)
                 .await
@@ -35,6 +47,10 @@ pub async fn apply(client: &Client, writes: Vec<CrmWrite>) -> Result<Vec<WriteOu
                 .archive(&id)
                 .await
                 .map(|_| WriteOutcome::Archived { id }),
+            CrmWrite::Upsert { key, .. } => Err(ConnectorError::permanent(format!(
+                "contact book has no native upsert (its write abilities say so), so the upsert \
+                 of {key} was not sent; send a create, which carries the key in `{EXTERNAL_REF}`"
+            ))),
             other => Err(ConnectorError::permanent(format!(
                 "contact book cannot apply {other:?}"
             ))),
@@ -48,36 +64,21 @@ pub async fn apply(client: &Client, writes: Vec<CrmWrite>) -> Result<Vec<WriteOu
     Ok(outcomes)
 }
 
-async fn upsert(
+async fn create(
     client: &Client,
     id_property: &str,
-    key: &str,
     properties: &std::collections::BTreeMap<String, String>,
 ) -> Result<WriteOutcome> {
     if id_property != EXTERNAL_REF {
         return Err(ConnectorError::permanent(format!(
-            "contact book keeps only `{EXTERNAL_REF}` unique, so it upserts by it, not by \
-             `{id_property}`; set `identity.hub_id_in_crm.property: {EXTERNAL_REF}` in the mapping"
+            "contact book keeps only `{EXTERNAL_REF}` unique, so the 10to8 URI goes there, not \
+             into `{id_property}`; set `identity.hub_id_in_crm.property: {EXTERNAL_REF}` in the \
+             mapping"
         )));
     }
-    if let Some(existing) = client.find(EXTERNAL_REF, key).await?.into_iter().next() {
-        let body = contact::body_of(properties, Some(&existing));
-        let contact = client.update(&CrmId(existing.id), &body.into()).await?;
-        return Ok(written(contact, false));
-    }
     let body = contact::body_of(properties, None);
-    match client.create(&body.clone().into()).await {
-        Ok(contact) => Ok(written(contact, true)),
-        Err(error) => match error.kind() {
-            ErrorKind::Conflict {
-                existing_id: Some(existing),
-            } => {
-                let contact = client.update(existing, &body.into()).await?;
-                Ok(written(contact, false))
-            }
-            _ => Err(error),
-        },
-    }
+    let contact = client.create(&body.into()).await?;
+    Ok(written(contact, true))
 }
 
 async fn update(

@@ -143,7 +143,11 @@ impl Sim {
                     id: id.to_string(),
                     first_name: person.first_name,
                     last_name: person.last_name,
-                    email: person.emails.into_iter().next().unwrap_or_default(),
+                    // Contact Book never holds an email it refuses: the primary it would
+                    // refuse is left out, as a person entering it in the app would have to.
+                    email: (person.emails.into_iter().next())
+                        .filter(|email| valid_email(email))
+                        .unwrap_or_default(),
                     phones: person.numbers,
                     updated_at: Some(Utc::now()),
                     ..Contact::default()
@@ -344,13 +348,9 @@ impl Fields {
     }
 }
 
-fn valid_email(email: &str) -> bool {
-    let mut parts = email.split('@');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(local), Some(domain), None) if !local.is_empty() && !domain.is_empty()
-    )
-}
+/// Contact Book's email rule (one `@` with text on both sides) is the mapping's `one_at`, so
+/// the simulator and the sync agree on what it refuses.
+use tte_sync_core::mapping::validate::one_at as valid_email;
 
 fn check_unique(state: &State, contact: &Contact, except: Option<u64>) -> Result<(), Refusal> {
     if contact.external_ref.is_empty() {
