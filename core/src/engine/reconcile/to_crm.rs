@@ -208,8 +208,29 @@ impl Pass<'_> {
             }
         }
         if !late.is_empty() {
+            let uris: Vec<CustomerUri> = (late.iter())
+                .map(|&(c, _)| CustomerUri(sides.customers[c].resource_uri.clone()))
+                .collect();
             self.link_late(late).await?;
+            if !native {
+                self.resolve_linked_intents(&uris).await?;
+            }
         }
+        Ok(())
+    }
+
+    /// Resolves the CRM create intents of the customers among `uris` that are linked now (the
+    /// others keep theirs, so a rerun looks for their record again before creating one).
+    async fn resolve_linked_intents(&mut self, uris: &[CustomerUri]) -> Result<(), EngineError> {
+        self.flush_links().await?;
+        let store = &self.engine.store;
+        let linked: Vec<CustomerUri> = (store.links_by_hub(self.connector(), uris).await?)
+            .into_iter()
+            .map(|l| l.hub_uri)
+            .collect();
+        store
+            .resolve_pending_crm_creates(self.connector(), &linked)
+            .await?;
         Ok(())
     }
 
