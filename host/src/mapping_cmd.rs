@@ -13,11 +13,13 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 use serde_json::Value;
+use tte_sync_core::connector::registry;
 use tte_sync_core::mapping::{Mapping, SyncTime};
 use tte_sync_core::{CrmId, CrmRecord, Customer};
 
-/// The properties that may carry a CRM record's id in `apply --to hub` input.
-const CRM_ID_PROPERTIES: &[&str] = &["hs_object_id", "id"];
+/// The property that carries a CRM record's id in `apply --to hub` input (besides the one the
+/// connector names, if any).
+const CRM_ID_PROPERTY: &str = "id";
 
 /// Exit code for a mapping with errors.
 const EXIT_BAD_MAPPING: u8 = 1;
@@ -185,7 +187,10 @@ fn apply(
             serde_json::to_value(mapping.to_crm(&customer, &now).properties)?
         }
         Target::Hub => {
-            let record = match crm_record(&stdin) {
+            let id_property = registry::find(mapping.connector())
+                .ok()
+                .and_then(|plugin| plugin.id_property);
+            let record = match crm_record(&stdin, id_property) {
                 Ok(record) => record,
                 Err(error) => return Ok(bad_input(&error)),
             };
@@ -203,9 +208,10 @@ fn apply(
 }
 
 /// A CRM record from flat JSON properties; nulls are absent, numbers and booleans become text.
-fn crm_record(text: &str) -> anyhow::Result<CrmRecord> {
-    let object: BTreeMap<String, Value> = serde_json::from_str(text)
-        .context("stdin is not a JSON object of CRM properties (e.g. {\"hs_object_id\": \"1\", \"email\": \"…\"})")?;
+fn crm_record(text: &str, id_property: Option<&str>) -> anyhow::Result<CrmRecord> {
+    let object: BTreeMap<String, Value> = serde_json::from_str(text).context(
+        "stdin is not a JSON object of CRM properties (e.g. {\"id\": \"1\", \"email\": \"…\"})",
+    )?;
     let mut properties = BTreeMap::new();
     for (name, value) in object {
         let value = match value {
@@ -218,9 +224,8 @@ fn crm_record(text: &str) -> anyhow::Result<CrmRecord> {
         };
         properties.insert(name, value);
     }
-    let id = CRM_ID_PROPERTIES
-        .iter()
-        .find_map(|p| properties.get(*p))
+    let id = (id_property.into_iter().chain([CRM_ID_PROPERTY]))
+        .find_map(|p| properties.get(p))
         .cloned()
         .unwrap_or_default();
     Ok(CrmRecord {

@@ -23,6 +23,8 @@ use tte_sync_core::{CrmId, CrmRecord};
 use crate::client::{Call, HubSpotClient};
 use crate::errors::{ErrorBody, classify_record_error};
 
+/// The property HubSpot lists a contact's own id under.
+pub const OBJECT_ID: &str = "hs_object_id";
 /// Records per list page (HubSpot's maximum).
 pub const PAGE_SIZE: usize = 100;
 /// Inputs per batch call (HubSpot's maximum).

@@ -95,6 +95,7 @@ impl ConnectorFactory for HubSpotConnector {
     const DESCRIPTION: &'static str =
         "HubSpot CRM contacts (project app with static auth or OAuth, Service Key)";
     const DEFAULT_MAPPING: &'static str = include_str!("../../../mappings/hubspot.yaml");
+    const ID_PROPERTY: Option<&'static str> = Some(contacts::OBJECT_ID);
     type Config = HubSpotConfig;
 
     fn validate(config: &HubSpotConfig) -> std::result::Result<(), (String, String)> {

@@ -31,6 +31,9 @@ pub trait ConnectorFactory: CrmConnector + Sized + 'static {
     const DESCRIPTION: &'static str;
     /// The default mapping file (YAML text) shipped with the connector.
     const DEFAULT_MAPPING: &'static str;
+    /// The property under which the CRM also lists a record's own id, if it does;
+    /// `mapping apply --to hub` reads the id from it (besides `id`).
+    const ID_PROPERTY: Option<&'static str> = None;
 
     /// The connector's typed config (`deny_unknown_fields`; `///` docs become the schema).
     type Config: DeserializeOwned + JsonSchema;
@@ -61,6 +64,8 @@ pub struct ConnectorPlugin {
     pub description: &'static str,
     /// The default mapping (YAML text).
     pub default_mapping: &'static str,
+    /// The property the CRM also lists a record's id under, if any.
+    pub id_property: Option<&'static str>,
     config_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     check_config: fn(&serde_json::Value) -> std::result::Result<(), (String, String)>,
     build: fn(
@@ -78,6 +83,7 @@ impl ConnectorPlugin {
             name: C::NAME,
             description: C::DESCRIPTION,
             default_mapping: C::DEFAULT_MAPPING,
+            id_property: C::ID_PROPERTY,
             config_schema: subschema_of::<C::Config>,
             check_config: check_config_of::<C>,
             build: build_erased::<C>,
