@@ -26,7 +26,6 @@ const SEED: u64 = 11;
 struct Sims {
     tte: TteSimulator,
     hub: HubSpotSimulator,
-    crm: HubSpotConnector,
 }
 
 async fn sims() -> Sims {
@@ -53,7 +52,7 @@ async fn sims() -> Sims {
         .ensure_properties(mapping.property_specs(), false)
         .await
         .expect("properties");
-    Sims { tte, hub, crm }
+    Sims { tte, hub }
 }
 
 fn write_config(dir: &Path, sims: &Sims) -> PathBuf {

@@ -62,7 +62,7 @@ fn records() -> HashMap<CrmId, CrmRecord> {
             let id = CrmId(format!("{}", 1_000_000 + p.index));
             let record = CrmRecord {
                 id: id.clone(),
-                properties,
+                properties: properties.into_iter().map(|(k, v)| (k, v.into())).collect(),
                 ..CrmRecord::default()
             };
             (id, record)

@@ -104,14 +104,121 @@ impl Customer {
     }
 }
 
+/// A CRM property's value: text, or a list of items one of which is the primary (a CRM's
+/// own list of emails or phone numbers), so a list crosses the contract without a separator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum PropertyValue {
+    /// One value; `""` is empty (and, written, clears the property).
+    Text(String),
+    /// Items in the CRM's order; `primary` indexes the primary one (meaningless when empty).
+    List {
+        /// The items.
+        items: Vec<String>,
+        /// The index of the primary item.
+        #[serde(default)]
+        primary: usize,
+    },
+}
+
+impl PropertyValue {
+    /// A list whose first item is the primary one.
+    pub fn list(items: Vec<String>) -> Self {
+        Self::List { items, primary: 0 }
+    }
+
+    /// The value as one text: the text, or a list's primary item (`""` for an empty list).
+    pub fn as_text(&self) -> &str {
+        match self {
+            Self::Text(text) => text,
+            Self::List { items, primary } => items
+                .get(*primary)
+                .or_else(|| items.first())
+                .map_or("", String::as_str),
+        }
+    }
+
+    /// Every item, the primary first: a text is one item (none when empty).
+    pub fn items(&self) -> Vec<&str> {
+        match self {
+            Self::Text(text) if text.is_empty() => Vec::new(),
+            Self::Text(text) => vec![text.as_str()],
+            Self::List { items, primary } => {
+                let primary = (*primary < items.len()).then_some(*primary);
+                primary
+                    .map(|p| items[p].as_str())
+                    .into_iter()
+                    .chain(
+                        (items.iter().enumerate())
+                            .filter(|&(n, _)| Some(n) != primary)
+                            .map(|(_, item)| item.as_str()),
+                    )
+                    .collect()
+            }
+        }
+    }
+
+    /// Whether there is nothing in it.
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Self::Text(text) => text.is_empty(),
+            Self::List { items, .. } => items.is_empty(),
+        }
+    }
+}
+
+impl Default for PropertyValue {
+    fn default() -> Self {
+        Self::Text(String::new())
+    }
+}
+
+impl From<String> for PropertyValue {
+    fn from(text: String) -> Self {
+        Self::Text(text)
+    }
+}
+
+impl From<&str> for PropertyValue {
+    fn from(text: &str) -> Self {
+        Self::Text(text.to_owned())
+    }
+}
+
+impl PartialEq<str> for PropertyValue {
+    fn eq(&self, other: &str) -> bool {
+        matches!(self, Self::Text(text) if text == other)
+    }
+}
+
+impl PartialEq<&str> for PropertyValue {
+    fn eq(&self, other: &&str) -> bool {
+        self == *other
+    }
+}
+
+impl fmt::Display for PropertyValue {
+    /// A text as it is; a list as its items, the primary first, one per line.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Text(text) => f.write_str(text),
+            Self::List { .. } => f.write_str(&self.items().join("\n")),
+        }
+    }
+}
+
+/// Properties by name.
+pub type Properties = BTreeMap<String, PropertyValue>;
+
 /// A CRM record reduced to what a sync needs.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct CrmRecord {
     /// The record's id in the CRM.
     pub id: CrmId,
-    /// Property values as strings. A property the CRM sent as `null` is absent.
+    /// Property values: text, or lists with a primary. A property the CRM sent as `null` is
+    /// absent.
     #[serde(default)]
-    pub properties: BTreeMap<String, String>,
+    pub properties: Properties,
     /// Whether the record is archived (soft-deleted, in the CRM's recycle bin).
     #[serde(default)]
     pub archived: bool,
@@ -121,9 +228,15 @@ pub struct CrmRecord {
 }
 
 impl CrmRecord {
-    /// A property's value, treating a missing property as empty.
+    /// A property's value as text (a list's primary item), treating a missing property as
+    /// empty.
     pub fn property(&self, name: &str) -> &str {
-        self.properties.get(name).map_or("", String::as_str)
+        self.properties.get(name).map_or("", PropertyValue::as_text)
+    }
+
+    /// A property's value, if the record has it.
+    pub fn value(&self, name: &str) -> Option<&PropertyValue> {
+        self.properties.get(name)
     }
 }
 
@@ -189,6 +302,44 @@ mod tests {
             customer.uri().unwrap().as_str(),
             "http://x/api/enterprise/v2/customer/1/"
         );
+    }
+
+    #[test]
+    fn a_list_reads_as_its_primary_and_lists_the_primary_first() {
+        let list = PropertyValue::List {
+            items: vec!["a".into(), "b".into(), "c".into()],
+            primary: 1,
+        };
+        assert_eq!(list.as_text(), "b");
+        assert_eq!(list.items(), ["b", "a", "c"]);
+        assert_eq!(list.to_string(), "b\na\nc");
+        let out_of_range = PropertyValue::List {
+            items: vec!["a".into()],
+            primary: 5,
+        };
+        assert_eq!(out_of_range.as_text(), "a");
+        assert_eq!(out_of_range.items(), ["a"]);
+        assert!(PropertyValue::list(Vec::new()).items().is_empty());
+        assert!(PropertyValue::from("").items().is_empty());
+        assert_eq!(PropertyValue::from("x").items(), ["x"]);
+    }
+
+    #[test]
+    fn values_read_from_json_as_text_or_list() {
+        let properties: Properties = serde_json::from_value(serde_json::json!({
+            "email": "ada@example.com",
+            "phones": {"items": ["1", "2"], "primary": 1},
+            "emails": {"items": ["x@example.com"]}
+        }))
+        .unwrap();
+        assert_eq!(properties["email"], "ada@example.com");
+        assert_eq!(properties["phones"].as_text(), "2");
+        assert_eq!(
+            properties["emails"],
+            PropertyValue::list(vec!["x@example.com".into()])
+        );
+        let back = serde_json::to_value(&properties["email"]).unwrap();
+        assert_eq!(back, serde_json::json!("ada@example.com"));
     }
 
     #[test]

@@ -9,13 +9,13 @@
 //!
 //! Every case runs, then every failure is listed with what came out instead.
 
-use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use tte_sync_core::mapping::{Code, Mapping, SyncTime};
+use tte_sync_core::record::Properties;
 use tte_sync_core::{CrmId, CrmRecord, Customer};
 
 /// The connectors the golden mappings may name (core links none).
@@ -67,12 +67,17 @@ fn now() -> SyncTime {
 
 fn crm_record(input: Value) -> CrmRecord {
     let id = input["id"].as_str().unwrap_or_default().to_owned();
-    let properties: BTreeMap<String, String> = input["properties"]
+    // A value is a string or a list `{"items": [...], "primary": n}`; null means absent.
+    let properties: Properties = input["properties"]
         .as_object()
         .map(|props| {
             props
                 .iter()
-                .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_owned())))
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| {
+                    let value = serde_json::from_value(v.clone()).expect("a property value");
+                    (k.clone(), value)
+                })
                 .collect()
         })
         .unwrap_or_default();

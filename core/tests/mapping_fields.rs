@@ -186,7 +186,7 @@ fn writing_one_field_back_keeps_the_rest_of_the_customer() {
             ("tte_customer_uri", URI),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k.to_owned(), v.into()))
         .collect(),
         ..CrmRecord::default()
     };

@@ -15,6 +15,7 @@ use clap::{Subcommand, ValueEnum};
 use serde_json::Value;
 use tte_sync_core::connector::registry;
 use tte_sync_core::mapping::{Mapping, SyncTime};
+use tte_sync_core::record::PropertyValue;
 use tte_sync_core::{CrmId, CrmRecord, Customer};
 
 /// The property that carries a CRM record's id in `apply --to hub` input (besides the one the
@@ -207,7 +208,8 @@ fn apply(
     Ok(ExitCode::SUCCESS)
 }
 
-/// A CRM record from flat JSON properties; nulls are absent, numbers and booleans become text.
+/// A CRM record from flat JSON properties; nulls are absent, numbers and booleans become text,
+/// an array of strings is a list whose first item is the primary.
 fn crm_record(text: &str, id_property: Option<&str>) -> anyhow::Result<CrmRecord> {
     let object: BTreeMap<String, Value> = serde_json::from_str(text).context(
         "stdin is not a JSON object of CRM properties (e.g. {\"id\": \"1\", \"email\": \"…\"})",
@@ -216,17 +218,32 @@ fn crm_record(text: &str, id_property: Option<&str>) -> anyhow::Result<CrmRecord
     for (name, value) in object {
         let value = match value {
             Value::Null => continue,
-            Value::String(s) => s,
-            Value::Bool(_) | Value::Number(_) => value.to_string(),
-            Value::Array(_) | Value::Object(_) => {
-                anyhow::bail!("property `{name}` is not a string; CRM properties are flat strings")
+            Value::String(s) => PropertyValue::Text(s),
+            Value::Bool(_) | Value::Number(_) => PropertyValue::Text(value.to_string()),
+            Value::Array(items) => {
+                let items: Option<Vec<String>> = (items.into_iter())
+                    .map(|item| item.as_str().map(str::to_owned))
+                    .collect();
+                let Some(items) = items else {
+                    anyhow::bail!(
+                        "property `{name}` is a list of something other than strings; a list \
+                         property is an array of strings, the primary first"
+                    )
+                };
+                PropertyValue::list(items)
+            }
+            Value::Object(_) => {
+                anyhow::bail!(
+                    "property `{name}` is an object; CRM properties are strings or arrays of \
+                     strings"
+                )
             }
         };
         properties.insert(name, value);
     }
     let id = (id_property.into_iter().chain([CRM_ID_PROPERTY]))
         .find_map(|p| properties.get(p))
-        .cloned()
+        .map(|id| id.as_text().to_owned())
         .unwrap_or_default();
     Ok(CrmRecord {
         id: CrmId(id),

@@ -106,8 +106,8 @@ async fn run(limited: bool, contacts: u64) -> Figures {
             id_property: KEY.to_owned(),
             key: format!("https://10to8.example/api/enterprise/v2/customer/{i}/"),
             properties: [
-                ("email".to_owned(), format!("bench.{i}@example.org")),
-                ("firstname".to_owned(), "Bench".to_owned()),
+                ("email".to_owned(), format!("bench.{i}@example.org").into()),
+                ("firstname".to_owned(), "Bench".into()),
             ]
             .into(),
         })

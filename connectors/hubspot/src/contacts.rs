@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 use tte_sync_core::connector::{
     ConnectorError, CrmWrite, ErrorKind, ListQuery, Result, WriteOutcome,
 };
+use tte_sync_core::record::PropertyValue;
 use tte_sync_core::{CrmId, CrmRecord};
 
 use crate::client::{Call, HubSpotClient};
@@ -83,7 +84,7 @@ impl ApiObject {
             .properties
             .iter()
             .filter(|(name, _)| keep(name))
-            .filter_map(|(name, _)| self.property(name).map(|v| (name.clone(), v)))
+            .filter_map(|(name, _)| self.property(name).map(|v| (name.clone(), v.into())))
             .collect();
         CrmRecord {
             id: CrmId(self.id),
@@ -316,6 +317,19 @@ fn group_of(write: &CrmWrite) -> Option<(Group, String)> {
     }
 }
 
+/// The first property of `write` whose value is a list, which no HubSpot property can hold.
+fn list_property(write: &CrmWrite) -> Option<&str> {
+    let properties = match write {
+        CrmWrite::Upsert { properties, .. }
+        | CrmWrite::Create { properties, .. }
+        | CrmWrite::Update { properties, .. } => properties,
+        _ => return None,
+    };
+    (properties.iter())
+        .find(|(_, value)| matches!(value, PropertyValue::List { .. }))
+        .map(|(name, _)| name.as_str())
+}
+
 /// Splits indices into batches of at most 100 in which no key repeats (a repeated key waits
 /// for the next batch, so the later write lands last).
 fn batches(indices: &[(usize, String)]) -> Vec<Vec<usize>> {
@@ -348,6 +362,13 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
     let mut groups: BTreeMap<Group, Vec<(usize, String)>> = BTreeMap::new();
     for (index, write) in writes.iter().enumerate() {
+        if let Some(name) = list_property(write) {
+            outcomes[index] = Some(WriteOutcome::Failed(ConnectorError::permanent(format!(
+                "HubSpot properties hold one value each, but `{name}` was given a list; map the \
+                 list with `crm: {{ primary: …, rest: …, separator: … }}` in the mapping"
+            ))));
+            continue;
+        }
         match group_of(write) {
             Some((group, key)) => groups.entry(group).or_default().push((index, key)),
             None => {
@@ -506,7 +527,7 @@ async fn write_batch(
                         properties,
                     } => {
                         let mut properties = properties.clone();
-                        properties.insert(id_property.clone(), key.clone());
+                        properties.insert(id_property.clone(), key.as_str().into());
                         Some(json!({ "properties": properties, TRACE_ID: trace_id(i) }))
                     }
                     _ => None,

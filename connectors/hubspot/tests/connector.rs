@@ -411,8 +411,8 @@ async fn ten_thousand_contacts_list_and_write_within_the_call_budget_unthrottled
             id_property: KEY.to_owned(),
             key: format!("https://10to8.example/api/enterprise/v2/customer/{i}/"),
             properties: [
-                (EMAIL.to_owned(), format!("new.{i}@example.org")),
-                ("firstname".to_owned(), "New".to_owned()),
+                (EMAIL.to_owned(), format!("new.{i}@example.org").into()),
+                ("firstname".to_owned(), "New".into()),
             ]
             .into(),
         })
@@ -571,7 +571,7 @@ async fn passing_5xx_failures_are_retried_and_upserts_stay_retry_safe() {
         .map(|i| CrmWrite::Upsert {
             id_property: KEY.to_owned(),
             key: format!("retry-{i}"),
-            properties: [(EMAIL.to_owned(), format!("retry.{i}@example.org"))].into(),
+            properties: [(EMAIL.to_owned(), format!("retry.{i}@example.org").into())].into(),
         })
         .collect();
     let outcomes = h.connector.write(writes).await.expect("writes");
@@ -807,7 +807,7 @@ async fn our_own_writes_come_back_as_echoes_and_user_edits_do_not() {
         .connector
         .write(vec![CrmWrite::Update {
             id: id.clone(),
-            properties: [("firstname".to_owned(), "ByUs".to_owned())].into(),
+            properties: [("firstname".to_owned(), "ByUs".into())].into(),
         }])
         .await
         .expect("write");
@@ -1015,7 +1015,7 @@ async fn a_search_miss_then_create_becomes_a_conflict_naming_the_existing_contac
         .write(vec![CrmWrite::Upsert {
             id_property: KEY.to_owned(),
             key: "https://10to8.example/api/enterprise/v2/customer/1/".to_owned(),
-            properties: [(EMAIL.to_owned(), "just.created@example.com".to_owned())].into(),
+            properties: [(EMAIL.to_owned(), "just.created@example.com".into())].into(),
         }])
         .await
         .expect("write");

@@ -31,7 +31,7 @@ pub use feed::{ChangeFeed, FeedPage};
 pub use registry::{ConnectorContext, ConnectorFactory, ConnectorPlugin};
 pub use webhook::{ChangeEvent, ChangeKind, WebhookError, WebhookReceiver, WebhookRequest};
 
-use crate::record::{CrmId, CrmRecord};
+use crate::record::{CrmId, CrmRecord, Properties};
 
 /// Reading and writing records in one CRM object type (e.g. contacts).
 ///
@@ -176,7 +176,7 @@ pub enum CrmWrite {
         /// Its value for this record.
         key: String,
         /// The properties to write.
-        properties: BTreeMap<String, String>,
+        properties: Properties,
     },
     /// Create a record holding `key` in `id_property` besides `properties`. Not retry-safe
     /// on its own: the engine sends it only to a CRM without native upsert, after recording
@@ -187,14 +187,14 @@ pub enum CrmWrite {
         /// Its value for this record.
         key: String,
         /// The properties to write.
-        properties: BTreeMap<String, String>,
+        properties: Properties,
     },
     /// Update the record with this id.
     Update {
         /// The record to update.
         id: CrmId,
         /// The properties to write; an empty string clears a property.
-        properties: BTreeMap<String, String>,
+        properties: Properties,
     },
     /// Archive (soft-delete) the record with this id.
     Archive {

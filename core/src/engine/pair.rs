@@ -437,6 +437,21 @@ mod tests {
     }
 
     #[test]
+    fn every_item_of_a_list_valued_other_emails_property_matches() {
+        let customers = vec![person(1, "Ada Lovelace", &["ada@example.com"], &[])];
+        let (id, mut record) = contact("10", &[("firstname", "Augusta")]);
+        record.properties.insert(
+            "other_emails".into(),
+            crate::record::PropertyValue::List {
+                items: vec!["old@example.com".into(), "ADA@example.com".into()],
+                primary: 0,
+            },
+        );
+        let p = run(&customers, vec![(id, record)]);
+        assert_eq!(pairs_of(&p), [(0, "10")]);
+    }
+
+    #[test]
     fn no_email_on_either_side_links_by_name_and_the_same_phone_in_another_format() {
         let customers = vec![
             person(1, "Ada Lovelace", &[], &["07700 900202"]),

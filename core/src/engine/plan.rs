@@ -25,13 +25,11 @@
 //! a full reconcile passes none, and when either time is unknown 10to8 wins (the mapping's
 //! documented tie rule).
 
-use std::collections::BTreeMap;
-
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::mapping::{ConflictPolicy, CrmOutput, Field, HubOutput, Mapping, Status, SyncTime};
-use crate::record::{CrmRecord, Customer};
+use crate::record::{CrmRecord, Customer, Properties};
 use crate::store::Snapshot;
 use crate::tte::CustomerPatch;
 
@@ -80,7 +78,7 @@ pub struct PairPlan {
     /// Per-field decisions (only fields that move).
     pub fields: Vec<FieldDecision>,
     /// The CRM properties to write, if the record must be written.
-    pub crm_write: Option<BTreeMap<String, String>>,
+    pub crm_write: Option<Properties>,
     /// The patch for the customer, if it must be written.
     pub hub_patch: Option<CustomerPatch>,
     /// The hub snapshot once the writes are done.
@@ -241,7 +239,10 @@ pub fn plan_pair(
             let mut properties = crm_out.properties;
             properties.extend(crm_finish.properties);
             if let Some(status) = mapping.status() {
-                properties.insert(status.crm_property.clone(), status.text(&errors, now));
+                properties.insert(
+                    status.crm_property.clone(),
+                    status.text(&errors, now).into(),
+                );
             }
             properties
         });

@@ -131,7 +131,7 @@ impl Engine {
         {
             let write = CrmWrite::Update {
                 id: id.clone(),
-                properties: BTreeMap::from([(property, String::new())]),
+                properties: BTreeMap::from([(property, String::new().into())]),
             };
             if let Some(crate::connector::WriteOutcome::Failed(error)) =
                 self.write_crm(vec![write]).await?.into_iter().next()

@@ -8,17 +8,19 @@ use serde::{Deserialize, Serialize};
 
 use super::template::Template;
 use super::{Field, Mapping, SyncTime};
-use crate::record::{CrmRecord, Customer};
+use crate::record::{CrmRecord, Customer, Properties, PropertyValue};
 
 /// What joins the CRM values of a multi-property field in [`Field::hub_value`] and
 /// [`Field::crm_value`] (the ASCII unit separator, which no person types).
 const VALUE_SEPARATOR: char = '\u{1f}';
+/// What joins the items of a list-valued property there (the ASCII record separator).
+const ITEM_SEPARATOR: char = '\u{1e}';
 
 /// The CRM properties to write for a customer, and the errors found while mapping it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CrmOutput {
     /// Property values by name; `""` clears a property.
-    pub properties: BTreeMap<String, String>,
+    pub properties: Properties,
     /// Errors for the status (e.g. `Error: Invalid email ada@example`), in field order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<String>,
@@ -68,6 +70,23 @@ impl HubOutput {
     }
 }
 
+/// Adds a value to a canonical string: a text as it is, a list's items (the primary first)
+/// joined with U+001E, so a list and a text never compare equal by accident.
+fn push_canonical(out: &mut String, value: &PropertyValue) {
+    match value {
+        PropertyValue::Text(text) => out.push_str(text),
+        PropertyValue::List { .. } => {
+            out.push(ITEM_SEPARATOR);
+            for (n, item) in value.items().into_iter().enumerate() {
+                if n > 0 {
+                    out.push(ITEM_SEPARATOR);
+                }
+                out.push_str(item);
+            }
+        }
+    }
+}
+
 /// Whether a value is empty or only whitespace (stops at the first other character).
 fn is_blank(value: &str) -> bool {
     match value.as_bytes().first() {
@@ -113,6 +132,8 @@ pub(crate) enum Shape {
         /// whitespace (or the whole separator when it is only whitespace).
         split_on: String,
     },
+    /// A list to one list-valued property, whole (the 10to8 list's first item its primary).
+    Items { hub: HubList, crm: String },
 }
 
 /// A scalar transform's two functions.
@@ -212,19 +233,26 @@ impl Field {
         customer: &Customer,
         now: &SyncTime,
         errors: Option<&mut Vec<String>>,
-        mut emit: impl FnMut(&str, String),
+        mut emit: impl FnMut(&str, PropertyValue),
     ) {
         match &self.shape {
             Shape::Scalar { hub, crm } => {
                 let value = self.scalar_to_crm(hub.read(customer));
-                emit(crm, self.checked(value, now, errors));
+                emit(crm, self.checked(value, now, errors).into());
             }
             Shape::Split {
                 hub, crm, to_crm, ..
             } => {
                 let [a, b] = to_crm(&self.scalar_to_crm(hub.read(customer)));
-                emit(&crm[0], a);
-                emit(&crm[1], b);
+                emit(&crm[0], a.into());
+                emit(&crm[1], b.into());
+            }
+            Shape::Items { hub, crm } => {
+                let items = (hub.read(customer).iter())
+                    .filter(|item| !is_blank(item))
+                    .map(|item| self.scalar_to_crm(item).into_owned())
+                    .collect();
+                emit(crm, PropertyValue::list(items));
             }
             Shape::List {
                 hub,
@@ -239,7 +267,7 @@ impl Field {
                     .filter(|item| !is_blank(item))
                     .map(|item| self.scalar_to_crm(item));
                 let first = items.next().unwrap_or_default();
-                emit(primary, self.checked(first, now, errors));
+                emit(primary, self.checked(first, now, errors).into());
                 if let Some(rest) = rest {
                     let mut joined = String::new();
                     for (n, item) in items.enumerate() {
@@ -248,7 +276,7 @@ impl Field {
                         }
                         joined.push_str(&item);
                     }
-                    emit(rest, joined);
+                    emit(rest, joined.into());
                 }
             }
         }
@@ -266,7 +294,7 @@ impl Field {
                 out.push(VALUE_SEPARATOR);
             }
             first = false;
-            out.push_str(&value);
+            push_canonical(&mut out, &value);
         });
         out
     }
@@ -275,6 +303,17 @@ impl Field {
     /// ones as empty), joined with U+001F.
     pub fn crm_value(&self, record: &CrmRecord) -> String {
         let mut out = String::new();
+        if let Shape::Items { crm, .. } = &self.shape {
+            let items = record
+                .value(crm)
+                .map(PropertyValue::items)
+                .unwrap_or_default();
+            push_canonical(
+                &mut out,
+                &PropertyValue::list(items.into_iter().map(str::to_owned).collect()),
+            );
+            return out;
+        }
         for (n, property) in self.crm.iter().enumerate() {
             if n > 0 {
                 out.push(VALUE_SEPARATOR);
@@ -302,7 +341,7 @@ impl Field {
                 Some(first) => self.scalar_to_crm(first),
                 None => return,
             },
-            Shape::Split { .. } => return,
+            Shape::Split { .. } | Shape::Items { .. } => return,
         };
         if !value.is_empty() && !(check.valid)(&value) {
             errors.push(check.status.render(now.as_str(), &value));
@@ -398,6 +437,16 @@ impl Field {
                 }
                 hub.write(items, out);
             }
+            Shape::Items { hub, crm } => {
+                let items = (record.value(crm).map(PropertyValue::items))
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(str::trim)
+                    .filter(|item| !item.is_empty())
+                    .map(|item| self.scalar_to_hub(item).into_owned())
+                    .collect();
+                hub.write(items, out);
+            }
         }
     }
 
@@ -420,7 +469,7 @@ impl Field {
                         .map(String::as_str)
                 }),
             ),
-            Shape::Split { .. } => return,
+            Shape::Split { .. } | Shape::Items { .. } => return,
         };
         if let Some((_, error)) = self.kept(raw, current, now) {
             errors.push(error);
@@ -468,7 +517,7 @@ impl Mapping {
         if !customer.resource_uri.is_empty() {
             out.properties.insert(
                 self.identity.hub_id_property.clone(),
-                customer.resource_uri.clone(),
+                customer.resource_uri.clone().into(),
             );
         }
         let mut errors = Vec::new();
@@ -480,8 +529,10 @@ impl Mapping {
             errors = std::mem::take(&mut out.errors);
         }
         if let Some(status) = &self.status {
-            out.properties
-                .insert(status.crm_property.clone(), status.text(&errors, now));
+            out.properties.insert(
+                status.crm_property.clone(),
+                status.text(&errors, now).into(),
+            );
         }
         out.errors = errors;
     }

@@ -18,7 +18,7 @@ use unicode_normalization::UnicodeNormalization;
 use unicode_normalization::char::is_combining_mark;
 
 use super::{Mapping, SyncTime};
-use crate::record::{CrmRecord, Customer};
+use crate::record::{CrmRecord, Customer, PropertyValue};
 
 /// What joins the values of a rule's keys into one comparable tuple (no person types it).
 const TUPLE_SEPARATOR: char = '\u{1f}';
@@ -320,11 +320,18 @@ impl Mapping {
                 }
             }
             for extra in self.matching.extra.iter().filter(|e| e.key == key) {
-                for item in record
-                    .property(&extra.property)
-                    .split(extra.separator.as_str())
-                {
-                    out.push(key, item, region, cache);
+                match record.value(&extra.property) {
+                    Some(PropertyValue::Text(text)) => {
+                        for item in text.split(extra.separator.as_str()) {
+                            out.push(key, item, region, cache);
+                        }
+                    }
+                    Some(list) => {
+                        for item in list.items() {
+                            out.push(key, item, region, cache);
+                        }
+                    }
+                    None => {}
                 }
             }
         }

@@ -224,6 +224,31 @@ pub enum CrmSide {
     Properties(Vec<String>),
     /// A list: the first item in `primary`, the others joined with `separator` in `rest`.
     List(ListSpec),
+    /// A list kept whole in one list-valued CRM property (a CRM's own list of emails or
+    /// phone numbers): `{ items: phones }`.
+    Items(ItemsSpec),
+}
+
+/// A list kept whole in one CRM property whose value is a list with a primary item.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ItemsSpec {
+    /// The list-valued property, e.g. `phones`. The 10to8 list's first item is its primary.
+    pub items: String,
+}
+
+/// Any of the map forms of a CRM side, read before telling them apart.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MapForm {
+    #[serde(default)]
+    primary: Option<String>,
+    #[serde(default)]
+    rest: Option<String>,
+    #[serde(default)]
+    separator: Option<String>,
+    #[serde(default)]
+    items: Option<String>,
 }
 
 /// A list kept in a CRM as a primary property and the rest joined in another.
@@ -411,7 +436,7 @@ impl<'de> Deserialize<'de> for CrmSide {
             type Value = CrmSide;
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(
-                    "a property name, a list of property names, or `{ primary: …, rest: …, separator: … }`",
+                    "a property name, a list of property names, `{ primary: …, rest: …, separator: … }` or `{ items: … }`",
                 )
             }
             fn visit_str<E: de::Error>(self, value: &str) -> Result<CrmSide, E> {
@@ -421,7 +446,31 @@ impl<'de> Deserialize<'de> for CrmSide {
                 Vec::deserialize(SeqAccessDeserializer::new(seq)).map(CrmSide::Properties)
             }
             fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CrmSide, A::Error> {
-                ListSpec::deserialize(MapAccessDeserializer::new(map)).map(CrmSide::List)
+                let form = MapForm::deserialize(MapAccessDeserializer::new(map))?;
+                match form {
+                    MapForm {
+                        items: Some(items),
+                        primary: None,
+                        rest: None,
+                        separator: None,
+                    } => Ok(CrmSide::Items(ItemsSpec { items })),
+                    MapForm {
+                        items: None,
+                        primary: Some(primary),
+                        rest,
+                        separator,
+                    } => Ok(CrmSide::List(ListSpec {
+                        primary,
+                        rest,
+                        separator: separator.unwrap_or_else(default_separator),
+                    })),
+                    MapForm { items: Some(_), .. } => Err(de::Error::invalid_value(
+                        de::Unexpected::Map,
+                        &"`{ items: … }` alone (the whole list in one property), or \
+                          `{ primary: …, rest: …, separator: … }` without `items`",
+                    )),
+                    MapForm { .. } => Err(de::Error::missing_field("primary")),
+                }
             }
         }
         deserializer.deserialize_any(CrmVisitor)

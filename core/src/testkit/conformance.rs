@@ -6,7 +6,7 @@
 //! webhook) and calls each `check_*` function from one test apiece, on a fresh harness. The
 //! checks panic with a message naming the broken promise.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -109,10 +109,10 @@ pub trait ConformanceHarness: Send + Sync {
     async fn capture_webhook(&self, id: &CrmId) -> CapturedWebhook;
 }
 
-fn props(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+fn props(pairs: &[(&str, &str)]) -> crate::record::Properties {
     pairs
         .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .map(|(k, v)| ((*k).to_owned(), (*v).into()))
         .collect()
 }
 

@@ -2,8 +2,8 @@
 //! this catalog ships with the connector and `setup` checks the mapping's properties against
 //! it instead of creating any.
 //!
-//! The engine's values are strings, so the `phones` list is seen as two properties: `phone`
-//! (the primary number) and `other_phones` (the rest, one per line) — see [`crate::contact`].
+//! `phones` is a list-valued property (the primary number first), mapped whole with
+//! `crm: { items: phones }` — see [`crate::contact`].
 
 use tte_sync_core::connector::{
     Catalog, ConnectorError, PropertyInfo, PropertySpec, SetupAction, SetupChange, SetupReport,
@@ -15,24 +15,18 @@ pub const FIRST_NAME: &str = "first_name";
 pub const LAST_NAME: &str = "last_name";
 /// The one email address.
 pub const EMAIL: &str = "email";
-/// The primary phone number (the first of `phones`).
-pub const PHONE: &str = "phone";
-/// The other phone numbers (the rest of `phones`), one per line.
-pub const OTHER_PHONES: &str = "other_phones";
+/// The phone numbers, a list whose first item is the primary number.
+pub const PHONES: &str = "phones";
 /// The integration's reference, unique among live contacts.
 pub const EXTERNAL_REF: &str = "external_ref";
 /// Free text for the integration.
 pub const SYNC_NOTE: &str = "sync_note";
 
-/// What joins the other phone numbers in [`OTHER_PHONES`].
-pub const PHONE_SEPARATOR: &str = "\n";
-
-const FIELDS: [(&str, &str, bool); 7] = [
+const FIELDS: [(&str, &str, bool); 6] = [
     (FIRST_NAME, "First name", false),
     (LAST_NAME, "Last name", false),
     (EMAIL, "Email", false),
-    (PHONE, "Phone (primary)", false),
-    (OTHER_PHONES, "Phones (others, one per line)", false),
+    (PHONES, "Phones (a list, the primary first)", false),
     (EXTERNAL_REF, "External reference", true),
     (SYNC_NOTE, "Sync note", false),
 ];

@@ -1,15 +1,12 @@
-//! A contact as the API sends it, and the connector's string properties of it (the `phones`
-//! list split into `phone` and `other_phones`, see [`crate::catalog`]).
-
-use std::collections::BTreeMap;
+//! A contact as the API sends it, and the connector's properties of it: text fields as text,
+//! `phones` as a list whose first item is the primary number.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tte_sync_core::record::{CrmId, CrmRecord};
+use tte_sync_core::connector::ConnectorError;
+use tte_sync_core::record::{CrmId, CrmRecord, Properties, PropertyValue};
 
-use crate::catalog::{
-    EMAIL, EXTERNAL_REF, FIRST_NAME, LAST_NAME, OTHER_PHONES, PHONE, PHONE_SEPARATOR, SYNC_NOTE,
-};
+use crate::catalog::{EMAIL, EXTERNAL_REF, FIRST_NAME, LAST_NAME, PHONES, SYNC_NOTE};
 
 /// A contact, as `GET /v1/contacts/{id}` answers.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -44,22 +41,20 @@ pub struct Contact {
 impl Contact {
     /// The record the engine sees.
     pub fn into_record(self) -> CrmRecord {
-        let mut properties = BTreeMap::new();
-        let mut phones = self.phones.into_iter();
-        let phone = phones.next().unwrap_or_default();
-        let others: Vec<String> = phones.collect();
+        let mut properties = Properties::new();
         for (name, value) in [
             (FIRST_NAME, self.first_name),
             (LAST_NAME, self.last_name),
             (EMAIL, self.email),
-            (PHONE, phone),
-            (OTHER_PHONES, others.join(PHONE_SEPARATOR)),
             (EXTERNAL_REF, self.external_ref),
             (SYNC_NOTE, self.sync_note),
         ] {
             if !value.is_empty() {
-                properties.insert(name.to_owned(), value);
+                properties.insert(name.to_owned(), value.into());
             }
+        }
+        if !self.phones.is_empty() {
+            properties.insert(PHONES.to_owned(), PropertyValue::list(self.phones));
         }
         CrmRecord {
             id: CrmId(self.id),
@@ -70,71 +65,54 @@ impl Contact {
     }
 }
 
-/// The body of a create or update: the written properties as API fields. `phones` is sent
-/// whole, so when a write names only one of `phone` and `other_phones`, `current` (the contact
-/// as it is) supplies the other.
+/// The body of a create or update: the written properties as API fields (`phones` as a JSON
+/// array, the primary first; a text written to it is one number, or none when empty).
+///
+/// # Errors
+/// Permanent when a text field is given a list.
 pub fn body_of(
-    properties: &BTreeMap<String, String>,
-    current: Option<&Contact>,
-) -> serde_json::Map<String, serde_json::Value> {
+    properties: &Properties,
+) -> Result<serde_json::Map<String, serde_json::Value>, ConnectorError> {
     let mut body = serde_json::Map::new();
-    for name in [FIRST_NAME, LAST_NAME, EMAIL, EXTERNAL_REF, SYNC_NOTE] {
-        if let Some(value) = properties.get(name) {
-            body.insert(name.to_owned(), value.clone().into());
-        }
-    }
-    let phone = properties.get(PHONE);
-    let others = properties.get(OTHER_PHONES);
-    if phone.is_some() || others.is_some() {
-        let current = current.map(|c| c.clone().into_record());
-        let current_value = |name: &str| {
-            current
-                .as_ref()
-                .map(|record| record.property(name).to_owned())
-                .unwrap_or_default()
+    for (name, value) in properties {
+        let field = match (name.as_str(), value) {
+            (PHONES, value) => value
+                .items()
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>()
+                .into(),
+            (_, PropertyValue::Text(text)) => text.clone().into(),
+            (_, PropertyValue::List { .. }) => {
+                return Err(ConnectorError::permanent(format!(
+                    "Contact Book's `{name}` holds one value, but the write gave it a list; \
+                     map it with `crm: {{ primary: {name} }}`"
+                )));
+            }
         };
-        let phone = phone.cloned().unwrap_or_else(|| current_value(PHONE));
-        let others = others
-            .cloned()
-            .unwrap_or_else(|| current_value(OTHER_PHONES));
-        let phones: Vec<serde_json::Value> = std::iter::once(phone.as_str())
-            .chain(others.split(PHONE_SEPARATOR))
-            .map(str::trim)
-            .filter(|number| !number.is_empty())
-            .map(|number| number.to_owned().into())
-            .collect();
-        body.insert("phones".to_owned(), phones.into());
+        body.insert(name.clone(), field);
     }
-    body
-}
-
-/// Whether writing `properties` needs the contact as it is first (see [`body_of`]).
-pub fn needs_current(properties: &BTreeMap<String, String>) -> bool {
-    properties.contains_key(PHONE) != properties.contains_key(OTHER_PHONES)
+    Ok(body)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn written(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
-    }
-
     #[test]
-    fn phones_become_a_primary_and_the_rest_and_back() {
+    fn phones_are_one_list_both_ways() {
         let contact = Contact {
             id: "3".to_owned(),
             phones: vec!["+44 1".to_owned(), "+44 2".to_owned(), "+44 3".to_owned()],
             ..Contact::default()
         };
-        let record = contact.clone().into_record();
-        assert_eq!(record.property(PHONE), "+44 1");
-        assert_eq!(record.property(OTHER_PHONES), "+44 2\n+44 3");
-        let body = body_of(&record.properties, None);
+        let record = contact.into_record();
+        assert_eq!(record.property(PHONES), "+44 1", "the primary");
+        assert_eq!(
+            record.value(PHONES).map(PropertyValue::items),
+            Some(vec!["+44 1", "+44 2", "+44 3"])
+        );
+        let body = body_of(&record.properties).expect("body");
         assert_eq!(
             body["phones"],
             serde_json::json!(["+44 1", "+44 2", "+44 3"])
@@ -142,26 +120,24 @@ mod tests {
     }
 
     #[test]
-    fn a_write_of_the_primary_phone_keeps_the_others() {
-        let current = Contact {
-            id: "3".to_owned(),
-            phones: vec!["+44 1".to_owned(), "+44 2".to_owned()],
-            ..Contact::default()
-        };
-        let properties = written(&[(PHONE, "+44 9")]);
-        assert!(needs_current(&properties));
-        let body = body_of(&properties, Some(&current));
-        assert_eq!(body["phones"], serde_json::json!(["+44 9", "+44 2"]));
-    }
-
-    #[test]
     fn empty_values_clear_and_absent_ones_are_not_sent() {
-        let body = body_of(
-            &written(&[(EMAIL, ""), (PHONE, ""), (OTHER_PHONES, "")]),
-            None,
-        );
+        let properties = Properties::from([
+            (EMAIL.to_owned(), "".into()),
+            (PHONES.to_owned(), PropertyValue::list(Vec::new())),
+        ]);
+        let body = body_of(&properties).expect("body");
         assert_eq!(body[EMAIL], "");
         assert_eq!(body["phones"], serde_json::json!([]));
         assert!(!body.contains_key(FIRST_NAME));
+    }
+
+    #[test]
+    fn a_list_for_a_text_field_is_refused_with_the_fix() {
+        let properties = Properties::from([(
+            EMAIL.to_owned(),
+            PropertyValue::list(vec!["a@b.c".to_owned()]),
+        )]);
+        let error = body_of(&properties).expect_err("refused");
+        assert!(error.message().contains("primary: email"), "{error}");
     }
 }

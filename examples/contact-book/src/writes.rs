@@ -8,7 +8,7 @@
 use tte_sync_core::connector::{
     ConnectorError, CrmWrite, ErrorKind, Result, WriteAbilities, WriteOutcome,
 };
-use tte_sync_core::record::CrmId;
+use tte_sync_core::record::{CrmId, Properties};
 
 use crate::catalog::EXTERNAL_REF;
 use crate::client::Client;
@@ -37,7 +37,7 @@ pub async fn apply(client: &Client, writes: Vec<CrmWrite>) -> Result<Vec<WriteOu
                 key,
                 mut properties,
             } => {
-                properties.insert(id_property.clone(), key);
+                properties.insert(id_property.clone(), key.into());
                 create(client, &id_property, &properties).await
             }
             CrmWrite::Update { id, properties } => update(client, &id, &properties)
@@ -67,7 +67,7 @@ pub async fn apply(client: &Client, writes: Vec<CrmWrite>) -> Result<Vec<WriteOu
 async fn create(
     client: &Client,
     id_property: &str,
-    properties: &std::collections::BTreeMap<String, String>,
+    properties: &Properties,
 ) -> Result<WriteOutcome> {
     if id_property != EXTERNAL_REF {
         return Err(ConnectorError::permanent(format!(
@@ -76,25 +76,13 @@ async fn create(
              mapping"
         )));
     }
-    let body = contact::body_of(properties, None);
+    let body = contact::body_of(properties)?;
     let contact = client.create(&body.into()).await?;
     Ok(written(contact, true))
 }
 
-async fn update(
-    client: &Client,
-    id: &CrmId,
-    properties: &std::collections::BTreeMap<String, String>,
-) -> Result<Contact> {
-    let current =
-        if contact::needs_current(properties) {
-            Some(client.get(id).await?.ok_or_else(|| {
-                ConnectorError::new(ErrorKind::NotFound, format!("no contact {id}"))
-            })?)
-        } else {
-            None
-        };
-    let body = contact::body_of(properties, current.as_ref());
+async fn update(client: &Client, id: &CrmId, properties: &Properties) -> Result<Contact> {
+    let body = contact::body_of(properties)?;
     client.update(id, &body.into()).await
 }
 

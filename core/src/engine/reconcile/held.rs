@@ -82,7 +82,7 @@ impl Pass<'_> {
                 {
                     crm_writes.push(CrmWrite::Update {
                         id: id.clone(),
-                        properties: BTreeMap::from([(status.crm_property.clone(), text)]),
+                        properties: BTreeMap::from([(status.crm_property.clone(), text.into())]),
                     });
                 }
             }

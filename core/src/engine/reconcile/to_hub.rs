@@ -1,8 +1,6 @@
 //! Creating 10to8 customers for CRM records that have none, and running 10to8 writes a few at
 //! a time (10to8 has no batch API).
 
-use std::collections::BTreeMap;
-
 use futures_util::{StreamExt, stream};
 use tracing::{debug, warn};
 
@@ -12,7 +10,7 @@ use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
 use crate::engine::EngineError;
 use crate::engine::journal::Subject;
 use crate::engine::plan::snapshots_of;
-use crate::record::{CrmId, Customer, CustomerUri};
+use crate::record::{CrmId, Customer, CustomerUri, Properties};
 use crate::store::{Action, Direction, ObjectRef, Snapshot};
 use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome, TteError};
 
@@ -80,14 +78,14 @@ impl Pass<'_> {
                         self.summary.to_hub.created += 1;
                         let record = &self.sides.records[id];
                         let out = self.engine.mapping.to_crm(&customer, self.now);
-                        let mut properties = BTreeMap::from([(
+                        let mut properties = Properties::from([(
                             identity.hub_id_property.clone(),
-                            customer.resource_uri.clone(),
+                            customer.resource_uri.clone().into(),
                         )]);
                         if let Some(status) = self.engine.mapping.status() {
                             properties.insert(
                                 status.crm_property.clone(),
-                                status.text(&out.errors, self.now),
+                                status.text(&out.errors, self.now).into(),
                             );
                         }
                         let mut after = record.clone();
@@ -134,9 +132,9 @@ impl Pass<'_> {
                             {
                                 writes.push(CrmWrite::Update {
                                     id: id.clone(),
-                                    properties: BTreeMap::from([(
+                                    properties: Properties::from([(
                                         status.crm_property.clone(),
-                                        text,
+                                        text.into(),
                                     )]),
                                 });
                                 made.push((
