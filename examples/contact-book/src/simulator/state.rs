@@ -143,7 +143,12 @@ impl Sim {
                     id: id.to_string(),
                     first_name: person.first_name,
                     last_name: person.last_name,
-                    email: person.emails.into_iter().next().unwrap_or_default(),
+                    // The app refuses an invalid address, so a person typed the first valid one.
+                    email: person
+                        .emails
+                        .into_iter()
+                        .find(|email| valid_email(email))
+                        .unwrap_or_default(),
                     phones: person.numbers,
                     updated_at: Some(Utc::now()),
                     ..Contact::default()
@@ -344,12 +349,9 @@ impl Fields {
     }
 }
 
+/// Contact Book's email rule (`API.md`): the same as the mapping's `email` validator.
 fn valid_email(email: &str) -> bool {
-    let mut parts = email.split('@');
-    matches!(
-        (parts.next(), parts.next(), parts.next()),
-        (Some(local), Some(domain), None) if !local.is_empty() && !domain.is_empty()
-    )
+    tte_sync_core::mapping::valid_email(email)
 }
 
 fn check_unique(state: &State, contact: &Contact, except: Option<u64>) -> Result<(), Refusal> {
