@@ -229,13 +229,21 @@ impl Engine {
                     summary.held += 1;
                 }
             }
+            Err(error) if error.is_transient() => {
+                // An API throttled or was down beyond the stall budget: no fault of these
+                // changes, so they wait, uncounted, instead of nearing the dead letters.
+                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling or down; retrying the changes later.");
+                let until = Utc::now() + backoff(0);
+                for item in &items {
+                    self.store.postpone(item, until).await?;
+                    summary.held += 1;
+                }
+            }
             Err(error) => {
                 warn!(items = items.len(), %error, "Live batch failed; retrying later.");
-                let retryable = match &error {
-                    EngineError::Tte(e) => e.kind().is_retryable(),
-                    EngineError::Crm(e) => e.kind().is_retryable(),
-                    _ => true,
-                };
+                // A refusal by an API fails the same way again; anything else (the store, the
+                // lock) may pass.
+                let retryable = !matches!(error, EngineError::Tte(_) | EngineError::Crm(_));
                 let message = error.to_string();
                 for item in &items {
                     let retry_at = retryable.then(|| Utc::now() + backoff(item.attempts));

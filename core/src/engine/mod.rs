@@ -70,6 +70,19 @@ pub enum EngineError {
     Refused(String),
 }
 
+impl EngineError {
+    /// Whether the cause is passing: an API throttled or was down for longer than the stall
+    /// budget (`sync.max_stall_secs`). Nothing was recorded against any record for it; the
+    /// same work succeeds once the API answers again.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            Self::Tte(error) => error.kind().is_retryable(),
+            Self::Crm(error) => error.kind().is_retryable(),
+            _ => false,
+        }
+    }
+}
+
 /// Which way a sync may write.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -1,0 +1,258 @@
+//! Creating 10to8 customers for CRM records that have none, and running 10to8 writes a few at
+//! a time (10to8 has no batch API).
+
+use std::collections::BTreeMap;
+
+use futures_util::{StreamExt, stream};
+use tracing::{debug, warn};
+
+use super::pass::Pass;
+use super::{CRM_BATCH, HUB_CONCURRENCY};
+use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
+use crate::engine::EngineError;
+use crate::engine::journal::Subject;
+use crate::engine::plan::snapshots_of;
+use crate::record::{CrmId, Customer, CustomerUri};
+use crate::store::{Action, Direction, ObjectRef, Snapshot};
+use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome, TteError};
+
+/// One 10to8 write in flight.
+pub(super) enum HubJob {
+    Patch {
+        uri: CustomerUri,
+        patch: CustomerPatch,
+    },
+    Create {
+        record: CrmId,
+        write: CustomerWrite,
+    },
+    Delete {
+        uri: CustomerUri,
+        force: bool,
+    },
+}
+
+/// How a 10to8 write went.
+pub(super) enum HubDone {
+    Patched,
+    Created(Customer),
+    Deleted,
+    Blocked(String),
+    Gone,
+    Failed(String),
+}
+
+impl Pass<'_> {
+    /// Creates customers for records without one. The intent is recorded first, and each
+    /// new customer carries the record's id in its External ID, so a pass rerun after a crash
+    /// pairs it by the id fields instead of creating it again.
+    pub(super) async fn create_in_hub(&mut self, ids: &[CrmId]) -> Result<(), EngineError> {
+        let identity = self.engine.mapping.identity().clone();
+        for chunk in ids.chunks(CRM_BATCH) {
+            self.engine
+                .store
+                .record_pending_creates(self.connector(), chunk)
+                .await?;
+            let jobs = chunk
+                .iter()
+                .map(|id| {
+                    let out = self
+                        .engine
+                        .mapping
+                        .to_hub(&self.sides.records[id], None, self.now);
+                    HubJob::Create {
+                        record: id.clone(),
+                        write: CustomerWrite {
+                            name: out.name.unwrap_or_default(),
+                            emails: out.emails.unwrap_or_default(),
+                            numbers: out.numbers.unwrap_or_default(),
+                            custom_fields: out.custom_fields,
+                        },
+                    }
+                })
+                .collect();
+            let results = self.run_hub_jobs(jobs).await?;
+            let mut writes = Vec::new();
+            let mut made = Vec::new();
+            for (id, done) in chunk.iter().zip(results) {
+                match done {
+                    HubDone::Created(customer) => {
+                        self.summary.to_hub.created += 1;
+                        let record = &self.sides.records[id];
+                        let out = self.engine.mapping.to_crm(&customer, self.now);
+                        let mut properties = BTreeMap::from([(
+                            identity.hub_id_property.clone(),
+                            customer.resource_uri.clone(),
+                        )]);
+                        if let Some(status) = self.engine.mapping.status() {
+                            properties.insert(
+                                status.crm_property.clone(),
+                                status.text(&out.errors, self.now),
+                            );
+                        }
+                        let mut after = record.clone();
+                        after.properties.extend(properties.clone());
+                        let (hub, crm) = snapshots_of(&self.engine.mapping, &customer, &after);
+                        writes.push(CrmWrite::Update {
+                            id: id.clone(),
+                            properties,
+                        });
+                        made.push((
+                            customer.resource_uri.clone(),
+                            id.clone(),
+                            hub,
+                            crm,
+                            customer.name,
+                            out.errors,
+                        ));
+                    }
+                    HubDone::Failed(error) => {
+                        warn!(record = %id, %error, "Could not create the 10to8 customer.");
+                        self.summary.to_hub.failed += 1;
+                        let name = self.record_name(id);
+                        let subject = Subject {
+                            hub: None,
+                            crm: Some(id),
+                            name: &name,
+                        };
+                        self.dead_letter(
+                            ObjectRef::crm(self.connector(), id.as_str()),
+                            Direction::CrmToHub,
+                            subject,
+                            &error,
+                        )
+                        .await?;
+                        self.engine
+                            .store
+                            .resolve_pending_creates(self.connector(), std::slice::from_ref(id))
+                            .await?;
+                        if let (Some(status), Some(text)) =
+                            (self.engine.mapping.status(), self.error_status(&error))
+                        {
+                            if self.direction.writes_crm()
+                                && self.sides.records[id].property(&status.crm_property) != text
+                            {
+                                writes.push(CrmWrite::Update {
+                                    id: id.clone(),
+                                    properties: BTreeMap::from([(
+                                        status.crm_property.clone(),
+                                        text,
+                                    )]),
+                                });
+                                made.push((
+                                    String::new(),
+                                    id.clone(),
+                                    Snapshot::new(),
+                                    Snapshot::new(),
+                                    name,
+                                    Vec::new(),
+                                ));
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            let outcomes = if writes.is_empty() || !self.direction.writes_crm() {
+                Vec::new()
+            } else {
+                self.engine.crm.write(writes).await?
+            };
+            let mut resolved = Vec::new();
+            for (n, (uri, id, hub, crm, name, errors)) in made.into_iter().enumerate() {
+                self.advance(1);
+                if uri.is_empty() {
+                    continue;
+                }
+                let subject = Subject {
+                    hub: Some(&uri),
+                    crm: Some(&id),
+                    name: &name,
+                };
+                if let Some(WriteOutcome::Failed(error)) = outcomes.get(n) {
+                    // The customer exists and names the record; the next pass pairs them.
+                    self.summary.to_crm.failed += 1;
+                    self.dead_letter(
+                        ObjectRef::crm(self.connector(), id.as_str()),
+                        Direction::HubToCrm,
+                        subject,
+                        &error.to_string(),
+                    )
+                    .await?;
+                    continue;
+                }
+                self.journal.written(
+                    Direction::CrmToHub,
+                    Action::Created,
+                    subject,
+                    String::new(),
+                    &errors,
+                );
+                if self.direction.writes_crm() {
+                    self.summary.to_crm.updated += 1;
+                }
+                let link = self.link(&uri, &id, hub, crm);
+                self.push_link(link).await?;
+                resolved.push(id);
+            }
+            self.flush_links().await?;
+            self.engine
+                .store
+                .resolve_pending_creates(self.connector(), &resolved)
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Runs 10to8 writes [`HUB_CONCURRENCY`] at a time; results in the order given.
+    ///
+    /// # Errors
+    /// When a write failed for a passing cause (10to8 throttled or was down for longer than
+    /// the stall budget): that is no fault of the record, so nothing is recorded against it
+    /// and the pass stops, to resume when run again.
+    pub(super) async fn run_hub_jobs(
+        &self,
+        jobs: Vec<HubJob>,
+    ) -> Result<Vec<HubDone>, EngineError> {
+        let tte = &self.engine.tte;
+        let failed = |error: TteError| {
+            if error.kind().is_retryable() {
+                Err(error)
+            } else {
+                Ok(HubDone::Failed(error.to_string()))
+            }
+        };
+        let results: Vec<Result<HubDone, TteError>> = stream::iter(jobs)
+            .map(|job| async move {
+                match job {
+                    HubJob::Patch { uri, patch } => {
+                        if uri.as_str().is_empty() || patch.is_empty() {
+                            return Ok(HubDone::Patched);
+                        }
+                        match tte.patch(&uri, &patch).await {
+                            Ok(_) => Ok(HubDone::Patched),
+                            Err(e) if *e.kind() == ErrorKind::NotFound => Ok(HubDone::Gone),
+                            Err(e) => failed(e),
+                        }
+                    }
+                    HubJob::Create { record, write } => match tte.create(&write).await {
+                        Ok(customer) => Ok(HubDone::Created(customer)),
+                        Err(e) => {
+                            debug!(%record, error = %e, "10to8 create failed.");
+                            failed(e)
+                        }
+                    },
+                    HubJob::Delete { uri, force } => match tte.delete(&uri, force).await {
+                        Ok(DeleteOutcome::Deleted) => Ok(HubDone::Deleted),
+                        Ok(DeleteOutcome::AlreadyDeleted) => Ok(HubDone::Gone),
+                        Ok(DeleteOutcome::Blocked { message, .. }) => Ok(HubDone::Blocked(message)),
+                        Err(e) => failed(e),
+                    },
+                }
+            })
+            .buffered(HUB_CONCURRENCY)
+            .collect()
+            .await;
+        Ok(results.into_iter().collect::<Result<_, _>>()?)
+    }
+}
