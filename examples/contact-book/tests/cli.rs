@@ -15,12 +15,24 @@ const BIN: &str = env!("CARGO_BIN_EXE_contact-book-sync");
 const MAPPING: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/mapping.yaml");
 
 fn run(args: &[&str]) -> Output {
-    Command::new(BIN).args(args).output().unwrap()
+    run_with(args, &[])
 }
 
-/// Runs the binary and insists it succeeded; returns its stdout.
+fn run_with(args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
 fn ok(args: &[&str]) -> String {
-    let output = run(args);
+    ok_with(args, &[])
+}
+
+/// Runs the binary with `env` added and insists it succeeded; returns its stdout.
+fn ok_with(args: &[&str], env: &[(&str, &str)]) -> String {
+    let output = run_with(args, env);
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
@@ -123,23 +135,8 @@ async fn setup_sync_and_serve_against_both_simulators() {
     let port = free_port();
     let config = write_config(&dir, &tte, &book, port);
     let key = book.config().api_key.clone();
-    let with_key = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env("CONTACT_BOOK_API_KEY", &key)
-            .output()
-            .unwrap()
-    };
-    let ok_with_key = |args: &[&str]| {
-        let output = with_key(args);
-        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
-        assert!(
-            output.status.success(),
-            "{args:?}:\n{stdout}\n{}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        stdout
-    };
+    let env = [("CONTACT_BOOK_API_KEY", key.as_str())];
+    let ok_with_key = |args: &[&str]| ok_with(args, &env);
 
     let unset = run(&["config", "check", "--config", &config]);
     assert!(!unset.status.success());
