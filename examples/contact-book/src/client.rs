@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use tte_sync_core::connector::{
     ConnectorError, ErrorKind, Result, SetupAction, SetupChange, SetupReport,
 };
+use tte_sync_core::http::stats::{self, ServiceStats};
 use tte_sync_core::http::{RetryPolicy, classify_reqwest, classify_status, retry_after};
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
@@ -24,6 +25,7 @@ pub struct Client {
     api_key: tte_sync_core::Secret,
     page_size: u32,
     retry: RetryPolicy,
+    stats: &'static ServiceStats,
 }
 
 /// One page of `GET /v1/contacts`.
@@ -73,6 +75,7 @@ impl Client {
                 max_retries: config.max_retries,
                 ..RetryPolicy::default()
             },
+            stats: stats::service(crate::NAME),
         })
     }
 
@@ -96,7 +99,11 @@ impl Client {
             };
             let wait = match error.kind() {
                 ErrorKind::RateLimited { retry_after, .. } => {
-                    delays.next().map(|delay| retry_after.unwrap_or(delay))
+                    let wait = delays.next().map(|delay| retry_after.unwrap_or(delay));
+                    if let Some(wait) = wait {
+                        self.stats.waited(wait);
+                    }
+                    wait
                 }
                 ErrorKind::Transient => delays.next(),
                 _ => None,
@@ -124,12 +131,14 @@ impl Client {
             request = request.json(body);
         }
         let response = request.send().await.map_err(|e| {
+            self.stats.unanswered();
             ConnectorError::new(
                 classify_reqwest(&e),
                 format!("cannot reach contact book at {}: {e}", self.base),
             )
         })?;
         let status = response.status();
+        self.stats.answered(status);
         if status == StatusCode::NOT_FOUND {
             return Ok(None);
         }

@@ -143,10 +143,11 @@ impl Sim {
                     id: id.to_string(),
                     first_name: person.first_name,
                     last_name: person.last_name,
-                    // Contact Book never holds an email it refuses: the primary it would
-                    // refuse is left out, as a person entering it in the app would have to.
-                    email: (person.emails.into_iter().next())
-                        .filter(|email| valid_email(email))
+                    // The app refuses an invalid address, so a person typed the first valid one.
+                    email: person
+                        .emails
+                        .into_iter()
+                        .find(|email| valid_email(email))
                         .unwrap_or_default(),
                     phones: person.numbers,
                     updated_at: Some(Utc::now()),
@@ -348,9 +349,10 @@ impl Fields {
     }
 }
 
-/// Contact Book's email rule (one `@` with text on both sides) is the mapping's `one_at`, so
-/// the simulator and the sync agree on what it refuses.
-use tte_sync_core::mapping::validate::one_at as valid_email;
+/// Contact Book's email rule (`API.md`): the same as the mapping's `email` validator.
+fn valid_email(email: &str) -> bool {
+    tte_sync_core::mapping::valid_email(email)
+}
 
 fn check_unique(state: &State, contact: &Contact, except: Option<u64>) -> Result<(), Refusal> {
     if contact.external_ref.is_empty() {
