@@ -13,10 +13,13 @@
 //! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
 //! - `turns`: how a full pass writes chunk by chunk under that lock, live work first.
 //!
-//! Every step is idempotent: CRM creates are upserts keyed by the customer's URI, a 10to8
-//! create is preceded by a pending-create intent and the created customer carries the CRM id in
-//! its External ID (so a rerun after a crash finds it by the id fields instead of creating
-//! another), and links are saved only after both writes went through.
+//! Every step is idempotent: CRM creates are upserts keyed by the customer's URI where the CRM
+//! upserts natively, and elsewhere plain creates preceded by a pending-create intent and
+//! carrying the customer's URI in the id property; a 10to8 create is preceded by an intent too
+//! and the created customer carries the CRM id in its External ID (so a rerun after a crash
+//! finds either by the id fields instead of creating another); links are saved only after both
+//! writes went through. CRM writes go out in the calls the connector's write abilities allow
+//! (`crm_writes`).
 
 mod crm_writes;
 pub mod feed;

@@ -124,7 +124,7 @@ async fn a_live_batch_finds_a_create_of_a_crashed_run_by_its_intent() {
 
     world
         .engine
-        .enqueue_hub_changes(&[uri.clone()])
+        .enqueue_hub_changes(std::slice::from_ref(&uri))
         .await
         .expect("queued");
     let summary = world.engine.drain_inbox().await.expect("live batch");
