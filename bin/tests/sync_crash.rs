@@ -13,7 +13,7 @@ use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector};
 use tte_sync_core::mapping::Mapping;
 use tte_sync_core::store::{SQLITE_MEMORY, Store};
-use tte_sync_core::testkit::crash::CrashTest;
+use tte_sync_core::testkit::crash::{CrashTest, run_sync};
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
 use tte_sync_hubspot::simulator::{DEFAULT_PRIVATE_APP_TOKEN, HubSpotSimulator, SimulatorConfig};
 use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
@@ -76,28 +76,6 @@ fn temp_dir(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("tte-sync-{name}-{}", std::process::id()))
 }
 
-async fn run_to_end(config: &Path, extra: &[&str]) -> (bool, serde_json::Value) {
-    let config = config.to_owned();
-    let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        let output = Command::new(BIN)
-            .args(["sync", "--json", "--config"])
-            .arg(&config)
-            .args(&extra)
-            .output()
-            .expect("tte-sync runs");
-        let summary = serde_json::from_slice(&output.stdout).unwrap_or_else(|_| {
-            panic!(
-                "sync printed no JSON summary; stderr:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            )
-        });
-        (output.status.success(), summary)
-    })
-    .await
-    .expect("join")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_ten_random_points_converges_without_duplicates() {
     let report = CrashTest {
@@ -121,7 +99,12 @@ async fn dry_run_json_prints_the_plan_and_writes_nothing() {
     let dir = temp_dir("dry");
     let config = write_config(&dir, &sims);
     sims.tte.reset_stats();
-    let (ok, plan) = run_to_end(&config, &["--dry-run", "--direction", "to-crm"]).await;
+    let (ok, plan) = run_sync(
+        Path::new(BIN),
+        &config,
+        &["--dry-run", "--direction", "to-crm"],
+    )
+    .await;
     assert!(ok);
     assert_eq!(plan["dry_run"], true);
     assert_eq!(plan["to_crm"]["created"], 5);

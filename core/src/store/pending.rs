@@ -28,23 +28,8 @@ impl Store {
     /// # Errors
     /// Fails when the database cannot be written; then do not create the customers.
     pub async fn record_pending_creates(&self, connector: &str, ids: &[CrmId]) -> Result<()> {
-        let now = self.now_millis();
-        let mut tx = self.begin_write("pending create record").await?;
-        for id in ids {
-            sqlx::query(
-                "INSERT INTO pending_creates (connector, crm_id, created_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (connector, crm_id) DO NOTHING",
-            )
-            .bind(connector)
-            .bind(id.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("pending create record"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("pending create record"))
+        let keys: Vec<&str> = ids.iter().map(CrmId::as_str).collect();
+        self.record_intents(Intents::InHub, connector, &keys).await
     }
 
     /// Resolves the intents of these CRM records (the customer exists and is linked, or the
@@ -53,23 +38,8 @@ impl Store {
     /// # Errors
     /// Fails when the database cannot be written.
     pub async fn resolve_pending_creates(&self, connector: &str, ids: &[CrmId]) -> Result<u64> {
-        let mut resolved = 0;
-        for chunk in ids.chunks(IN_CHUNK) {
-            let sql = format!(
-                "DELETE FROM pending_creates WHERE connector = $1 AND crm_id IN ({})",
-                placeholders(2, chunk.len())
-            );
-            let mut query = sqlx::query(&sql).bind(connector);
-            for id in chunk {
-                query = query.bind(id.as_str());
-            }
-            resolved += query
-                .execute(&self.writer)
-                .await
-                .map_err(StoreError::query("pending create resolve"))?
-                .rows_affected();
-        }
-        Ok(resolved)
+        let keys: Vec<&str> = ids.iter().map(CrmId::as_str).collect();
+        self.resolve_intents(Intents::InHub, connector, &keys).await
     }
 
     /// The unresolved intents of a connector, oldest first.
@@ -108,23 +78,8 @@ impl Store {
         connector: &str,
         uris: &[CustomerUri],
     ) -> Result<()> {
-        let now = self.now_millis();
-        let mut tx = self.begin_write("pending CRM create record").await?;
-        for uri in uris {
-            sqlx::query(
-                "INSERT INTO pending_crm_creates (connector, hub_uri, created_at) \
-                 VALUES ($1, $2, $3) ON CONFLICT (connector, hub_uri) DO NOTHING",
-            )
-            .bind(connector)
-            .bind(uri.as_str())
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(StoreError::query("pending CRM create record"))?;
-        }
-        tx.commit()
-            .await
-            .map_err(StoreError::query("pending CRM create record"))
+        let keys: Vec<&str> = uris.iter().map(CustomerUri::as_str).collect();
+        self.record_intents(Intents::InCrm, connector, &keys).await
     }
 
     /// Which of these customers have a CRM create pending (started, not confirmed by a link).
@@ -167,22 +122,92 @@ impl Store {
         connector: &str,
         uris: &[CustomerUri],
     ) -> Result<u64> {
+        let keys: Vec<&str> = uris.iter().map(CustomerUri::as_str).collect();
+        self.resolve_intents(Intents::InCrm, connector, &keys).await
+    }
+
+    async fn record_intents(&self, intents: Intents, connector: &str, keys: &[&str]) -> Result<()> {
+        let (table, column, what) = (intents.table(), intents.column(), intents.recording());
+        let sql = format!(
+            "INSERT INTO {table} (connector, {column}, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (connector, {column}) DO NOTHING"
+        );
+        let now = self.now_millis();
+        let mut tx = self.begin_write(what).await?;
+        for key in keys {
+            sqlx::query(&sql)
+                .bind(connector)
+                .bind(*key)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::query(what))?;
+        }
+        tx.commit().await.map_err(StoreError::query(what))
+    }
+
+    async fn resolve_intents(
+        &self,
+        intents: Intents,
+        connector: &str,
+        keys: &[&str],
+    ) -> Result<u64> {
+        let (table, column, what) = (intents.table(), intents.column(), intents.resolving());
         let mut resolved = 0;
-        for chunk in uris.chunks(IN_CHUNK) {
+        for chunk in keys.chunks(IN_CHUNK) {
             let sql = format!(
-                "DELETE FROM pending_crm_creates WHERE connector = $1 AND hub_uri IN ({})",
+                "DELETE FROM {table} WHERE connector = $1 AND {column} IN ({})",
                 placeholders(2, chunk.len())
             );
             let mut query = sqlx::query(&sql).bind(connector);
-            for uri in chunk {
-                query = query.bind(uri.as_str());
+            for key in chunk {
+                query = query.bind(*key);
             }
             resolved += query
                 .execute(&self.writer)
                 .await
-                .map_err(StoreError::query("pending CRM create resolve"))?
+                .map_err(StoreError::query(what))?
                 .rows_affected();
         }
         Ok(resolved)
+    }
+}
+
+/// Which side's creates a set of intents is for.
+#[derive(Debug, Clone, Copy)]
+enum Intents {
+    /// Customers to create in 10to8, keyed by CRM id.
+    InHub,
+    /// Records to create in a CRM without native upsert, keyed by customer URI.
+    InCrm,
+}
+
+impl Intents {
+    fn table(self) -> &'static str {
+        match self {
+            Self::InHub => "pending_creates",
+            Self::InCrm => "pending_crm_creates",
+        }
+    }
+
+    fn column(self) -> &'static str {
+        match self {
+            Self::InHub => "crm_id",
+            Self::InCrm => "hub_uri",
+        }
+    }
+
+    fn recording(self) -> &'static str {
+        match self {
+            Self::InHub => "pending create record",
+            Self::InCrm => "pending CRM create record",
+        }
+    }
+
+    fn resolving(self) -> &'static str {
+        match self {
+            Self::InHub => "pending create resolve",
+            Self::InCrm => "pending CRM create resolve",
+        }
     }
 }

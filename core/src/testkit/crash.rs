@@ -109,12 +109,12 @@ impl CrashTest {
             self.kills
         );
 
-        let (ok, first) = run_to_end(&self.binary, &config, &[]).await;
+        let (ok, first) = run_sync(&self.binary, &config, &[]).await;
         assert!(ok, "the run after the crashes succeeds: {first}");
         let (customers, records) = check_converged(&tte, crm.as_ref(), &mapping).await;
 
-        let (_, plan) = run_to_end(&self.binary, &config, &["--dry-run"]).await;
-        let (ok, last) = run_to_end(&self.binary, &config, &[]).await;
+        let (_, plan) = run_sync(&self.binary, &config, &["--dry-run"]).await;
+        let (ok, last) = run_sync(&self.binary, &config, &[]).await;
         assert!(ok, "the last run succeeds: {last}");
         assert_eq!(
             writes(&last),
@@ -184,7 +184,12 @@ fn write_config(
     path
 }
 
-async fn run_to_end(binary: &Path, config: &Path, extra: &[&str]) -> (bool, serde_json::Value) {
+/// Runs `sync --json` of `binary` with `config` and `extra` arguments to its end: whether it
+/// succeeded, and the summary it printed.
+///
+/// # Panics
+/// When the binary cannot be started or prints no JSON summary.
+pub async fn run_sync(binary: &Path, config: &Path, extra: &[&str]) -> (bool, serde_json::Value) {
     let binary = binary.to_owned();
     let config = config.to_owned();
     let extra: Vec<String> = extra.iter().map(|s| (*s).to_owned()).collect();
