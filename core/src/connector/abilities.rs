@@ -39,7 +39,7 @@ pub enum Upsert {
     /// The CRM only creates ([`CrmWrite::Create`]). The engine records each create's intent
     /// first and writes the customer's URI into the id property, so after a crash the record
     /// is found again by that property instead of being created twice.
-    None,
+    CreateOnly,
 }
 
 impl WriteAbilities {
@@ -50,7 +50,7 @@ impl WriteAbilities {
             create_batch: 1,
             update_batch: 1,
             archive_batch: 1,
-            upsert: Upsert::None,
+            upsert: Upsert::CreateOnly,
             in_flight: in_flight.max(1),
             ordered_within_call: true,
         }
