@@ -240,8 +240,13 @@ fn apply_rejects_bad_input_with_exit_2() {
         ),
         (
             vec!["--to", "hub"],
-            r#"{"email": ["a"]}"#,
-            "property `email` is not a string",
+            r#"{"email": {"a": 1}}"#,
+            "property `email` is an object",
+        ),
+        (
+            vec!["--to", "hub"],
+            r#"{"email": [1]}"#,
+            "property `email` is a list of something other than strings",
         ),
         (
             vec!["--to", "crm", "--now", "yesterday"],
