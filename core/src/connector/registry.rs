@@ -159,7 +159,7 @@ inventory::collect!(ConnectorPlugin);
 #[cfg(feature = "simulator")]
 #[derive(Debug, Clone, Copy)]
 pub struct SimulatorHook {
-    /// The CRM's product name for people, e.g. `HubSpot`.
+    /// The CRM's product name for people, e.g. `Acme CRM`.
     pub label: &'static str,
     start: fn(SimulatorOptions) -> SimulatorStart,
 }
@@ -217,7 +217,7 @@ impl SimulatorOptions {
 /// [`ConnectorPlugin::with_simulator`].
 #[cfg(feature = "simulator")]
 pub trait ConnectorSimulator: 'static {
-    /// The CRM's product name for people, e.g. `HubSpot`.
+    /// The CRM's product name for people, e.g. `Acme CRM`.
     const LABEL: &'static str;
 
     /// Starts the simulator on loopback, empty.

@@ -486,8 +486,8 @@ fn backoff(attempts: u32) -> chrono::Duration {
 
 /// How long changes wait when a batch was refused for its credentials.
 const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
-/// How long changes wait when an API's daily budget is spent: it resets once a day (HubSpot:
-/// at midnight in the account's time zone, which the API does not say), so a look every
+/// How long changes wait when an API's daily budget is spent: it resets once a day (often at
+/// midnight in the account's time zone, which an API need not say), so a look every
 /// quarter of an hour costs one refused call.
 const DAILY_LIMIT_HOLD: chrono::Duration = chrono::Duration::minutes(15);
 
