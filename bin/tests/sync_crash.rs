@@ -7,7 +7,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector};
@@ -78,17 +77,7 @@ fn temp_dir(name: &str) -> PathBuf {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_killed_at_ten_random_points_converges_without_duplicates() {
-    let report = CrashTest {
-        binary: BIN.into(),
-        connector: "hubspot",
-        seed: SEED,
-        customers: 600,
-        records: (400, 500),
-        kills: 10,
-        max_kill_delay: Duration::from_millis(1_500),
-    }
-    .run()
-    .await;
+    let report = CrashTest::new(BIN, "hubspot").run().await;
     eprintln!("{report:?}");
 }
 

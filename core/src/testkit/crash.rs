@@ -60,6 +60,20 @@ pub struct CrashReport {
 }
 
 impl CrashTest {
+    /// The crash test every connector runs: 600 customers and 500 records of seed 11 with 200
+    /// people on both sides, ten runs killed within 50 ms to 1.55 s.
+    pub fn new(binary: impl Into<PathBuf>, connector: &'static str) -> Self {
+        Self {
+            binary: binary.into(),
+            connector,
+            seed: 11,
+            customers: 600,
+            records: (400, 500),
+            kills: 10,
+            max_kill_delay: Duration::from_millis(1_500),
+        }
+    }
+
     /// Runs the test.
     ///
     /// # Panics
