@@ -744,138 +744,128 @@ impl Checker<'_> {
             ok = false;
         }
 
-        let shape = 'shape: {
-            match (hub, &spec.crm) {
-                (Hub::Scalar(hub), CrmSide::Property(property)) => {
-                    if let Some((name, t_path, ..)) = &split {
-                        self.report(
+        if let (Hub::List(_), Some((name, t_path, ..))) = (&hub, &split) {
+            self.report(
+                Code::ShapeMismatch,
+                t_path,
+                format!("`{name}` splits one value but {hub_target} is a list"),
+                Some("use scalar transforms on lists (they apply to each item)".to_owned()),
+            );
+            return None;
+        }
+        let shape = match (hub, &spec.crm) {
+            (Hub::Scalar(hub), CrmSide::Property(property)) => {
+                if let Some((name, t_path, ..)) = &split {
+                    self.report(
                         Code::ShapeMismatch,
                         t_path,
                         format!("`{name}` splits a value in two but `crm` names one property"),
                         Some(format!("list two properties, e.g. `crm: [firstname, lastname]`, or drop `{name}`")),
                     );
-                        return None;
-                    }
-                    Shape::Scalar {
-                        hub,
-                        crm: property.clone(),
-                    }
+                    return None;
                 }
-                (Hub::Scalar(hub), CrmSide::Properties(properties)) => {
-                    let Some((_, _, to_crm, to_hub)) = split else {
-                        self.report(
+                Shape::Scalar {
+                    hub,
+                    crm: property.clone(),
+                }
+            }
+            (Hub::Scalar(hub), CrmSide::Properties(properties)) => {
+                let Some((_, _, to_crm, to_hub)) = split else {
+                    self.report(
                         Code::MissingPart,
                         &crm_path,
                         format!("`crm` lists {} properties but the field has no split transform", properties.len()),
                         Some("add `transform: split_name` (first word | rest) or another split transform, or name one property".to_owned()),
                     );
-                        return None;
-                    };
-                    let [a, b] = properties.as_slice() else {
-                        self.report(
-                            Code::ShapeMismatch,
-                            &crm_path,
-                            format!(
-                                "a split transform fills exactly two properties, not {}",
-                                properties.len()
-                            ),
-                            Some(
-                                "list two properties, e.g. `crm: [firstname, lastname]`".to_owned(),
-                            ),
-                        );
-                        return None;
-                    };
-                    if spec.validate.is_some() {
-                        self.report(
-                            Code::ShapeMismatch,
-                            &child_key(path, "validate"),
-                            "`validate` does not apply to a split field",
-                            Some("validate single values or lists".to_owned()),
-                        );
-                        return None;
-                    }
-                    Shape::Split {
-                        hub,
-                        crm: [a.clone(), b.clone()],
-                        to_crm,
-                        to_hub,
-                    }
-                }
-                (Hub::Scalar(_), CrmSide::List(_) | CrmSide::Items(_)) => {
+                    return None;
+                };
+                let [a, b] = properties.as_slice() else {
                     self.report(
+                        Code::ShapeMismatch,
+                        &crm_path,
+                        format!(
+                            "a split transform fills exactly two properties, not {}",
+                            properties.len()
+                        ),
+                        Some("list two properties, e.g. `crm: [firstname, lastname]`".to_owned()),
+                    );
+                    return None;
+                };
+                if spec.validate.is_some() {
+                    self.report(
+                        Code::ShapeMismatch,
+                        &child_key(path, "validate"),
+                        "`validate` does not apply to a split field",
+                        Some("validate single values or lists".to_owned()),
+                    );
+                    return None;
+                }
+                Shape::Split {
+                    hub,
+                    crm: [a.clone(), b.clone()],
+                    to_crm,
+                    to_hub,
+                }
+            }
+            (Hub::Scalar(_), CrmSide::List(_) | CrmSide::Items(_)) => {
+                self.report(
                     Code::ShapeMismatch,
                     &crm_path,
                     format!("`{{ primary, rest }}` and `{{ items }}` are for lists but the 10to8 side is the single value {hub_target}"),
                     Some("name one property, e.g. `crm: company`, or map a list (`emails`, `numbers`)".to_owned()),
                 );
+                return None;
+            }
+            (Hub::List(hub), CrmSide::Items(items)) => {
+                if spec.validate.is_some() {
+                    self.report(
+                        Code::ShapeMismatch,
+                        &child_key(path, "validate"),
+                        "`validate` does not apply to a whole-list property",
+                        Some("validate the primary with `crm: { primary: …, rest: … }`, or drop `validate`".to_owned()),
+                    );
                     return None;
                 }
-                (Hub::List(hub), crm) => {
-                    if let Some((name, t_path, ..)) = &split {
+                Shape::Items {
+                    hub,
+                    crm: items.items.clone(),
+                }
+            }
+            (Hub::List(hub), crm) => {
+                let (primary, rest, separator) = match crm {
+                    CrmSide::Property(p) => (p.clone(), None, String::new()),
+                    CrmSide::List(l) => (l.primary.clone(), l.rest.clone(), l.separator.clone()),
+                    CrmSide::Properties(_) | CrmSide::Items(_) => {
                         self.report(
-                            Code::ShapeMismatch,
-                            t_path,
-                            format!("`{name}` splits one value but {hub_target} is a list"),
-                            Some(
-                                "use scalar transforms on lists (they apply to each item)"
-                                    .to_owned(),
-                            ),
-                        );
-                        return None;
-                    }
-                    if let CrmSide::Items(items) = crm {
-                        if spec.validate.is_some() {
-                            self.report(
-                            Code::ShapeMismatch,
-                            &child_key(path, "validate"),
-                            "`validate` does not apply to a whole-list property",
-                            Some("validate the primary with `crm: { primary: …, rest: … }`, or drop `validate`".to_owned()),
-                        );
-                            return None;
-                        }
-                        break 'shape Shape::Items {
-                            hub,
-                            crm: items.items.clone(),
-                        };
-                    }
-                    let (primary, rest, separator) = match crm {
-                        CrmSide::Property(p) => (p.clone(), None, String::new()),
-                        CrmSide::Items(_) => return None,
-                        CrmSide::List(l) => {
-                            (l.primary.clone(), l.rest.clone(), l.separator.clone())
-                        }
-                        CrmSide::Properties(_) => {
-                            self.report(
                             Code::ShapeMismatch,
                             &crm_path,
                             format!("{hub_target} is a list; a list maps to one property or to `{{ primary, rest, separator }}`"),
                             Some("write e.g. `crm: { primary: email, rest: tte_customer_secondary_emails }`".to_owned()),
                         );
-                            return None;
-                        }
-                    };
-                    if rest.is_some() && separator.is_empty() {
-                        self.report(
-                            Code::WrongType,
-                            &child_key(&crm_path, "separator"),
-                            "the separator is empty",
-                            Some("use a separator such as \",\\n\" (the default)".to_owned()),
-                        );
                         return None;
                     }
-                    let trimmed = separator.trim();
-                    let split_on = if trimmed.is_empty() {
-                        separator.clone()
-                    } else {
-                        trimmed.to_owned()
-                    };
-                    Shape::List {
-                        hub,
-                        primary,
-                        rest,
-                        separator,
-                        split_on,
-                    }
+                };
+                if rest.is_some() && separator.is_empty() {
+                    self.report(
+                        Code::WrongType,
+                        &child_key(&crm_path, "separator"),
+                        "the separator is empty",
+                        Some("use a separator such as \",\\n\" (the default)".to_owned()),
+                    );
+                    return None;
+                }
+                let trimmed = separator.trim();
+                let split_on = if trimmed.is_empty() {
+                    separator.clone()
+                } else {
+                    trimmed.to_owned()
+                };
+                Shape::List {
+                    hub,
+                    primary,
+                    rest,
+                    separator,
+                    split_on,
                 }
             }
         };
