@@ -405,7 +405,8 @@ fn build_index(
         for n in 0..numbered.len() {
             if admitted(n) {
                 tuples_of(rule, numbered, n, &mut scratch);
-                flat.items.extend(scratch.iter().map(|&tuple| number(tuple)));
+                flat.items
+                    .extend(scratch.iter().map(|&tuple| number(tuple)));
             }
             flat.end_object();
         }
@@ -428,4 +429,28 @@ fn dedup(fit: &mut Fit) {
     fit.customers.dedup();
     fit.records.sort_unstable();
     fit.records.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(objects: &[&[u32]]) -> Flat {
+        let mut flat = Flat::default();
+        for numbers in objects {
+            flat.items.extend_from_slice(numbers);
+            flat.end_object_distinct();
+        }
+        flat
+    }
+
+    #[test]
+    fn objects_keep_each_number_once_and_holders_list_objects_in_order() {
+        let objects = flat(&[&[2, 0, 2], &[], &[0], &[1, 0, 1, 0]]);
+        let lists: Vec<&[u32]> = (0..objects.len()).map(|n| objects.of(n)).collect();
+        assert_eq!(lists, [&[0, 2][..], &[], &[0], &[0, 1]]);
+        let holders = objects.holders(4);
+        let held: Vec<&[u32]> = (0..holders.len()).map(|t| holders.of(t)).collect();
+        assert_eq!(held, [&[0, 2, 3][..], &[3], &[0], &[]]);
+    }
 }

@@ -236,9 +236,9 @@ impl KeyNumbers {
         let Self {
             text, ends, table, ..
         } = self;
-        if let Some(&(_, number)) =
-            table.find(hash, |&(h, n)| h == hash && value_in(text, ends, n) == value)
-        {
+        if let Some(&(_, number)) = table.find(hash, |&(h, n)| {
+            h == hash && value_in(text, ends, n) == value
+        }) {
             return number;
         }
         let number = ends.len() as u32;
@@ -532,5 +532,54 @@ mod tests {
         assert_eq!(rule.to_string(), "name + phone");
         assert_eq!(values.tuples(&rule).len(), 2);
         assert!(values.tuples(&MatchRule::new(vec![Key::Email])).is_empty());
+    }
+
+    #[test]
+    fn equal_values_get_one_number_and_each_written_phone_is_parsed_once() {
+        let gb = parse_region("GB");
+        let mut numbers = KeyNumbers::default();
+        let phone = numbers.number(Key::Phone, "07700 900202", gb);
+        assert!(phone.is_some());
+        assert_eq!(numbers.number(Key::Phone, "+44 7700 900202", gb), phone);
+        assert_eq!(numbers.value(phone.unwrap_or_default()), "+447700900202");
+        let name = numbers.number(Key::Name, "José  Núñez", gb);
+        assert_eq!(numbers.number(Key::Name, "jose nunez", gb), name);
+        assert_ne!(name, phone);
+        assert_eq!(numbers.number(Key::Phone, "12", gb), None);
+        assert_eq!(numbers.number(Key::Email, "  ", gb), None);
+        assert_eq!(numbers.len(), 2);
+        assert_eq!(numbers.phones.len(), 3, "each way of writing a number once");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn numbers_agree_exactly_when_normalized_values_do(
+            values in proptest::collection::vec((0..3usize, "[ a-cA-C0-9+@.\\t\u{b}áÁΣς]{0,10}"), 1..24)
+        ) {
+            let gb = parse_region("GB");
+            let mut numbers = KeyNumbers::default();
+            let numbered: Vec<(Option<u32>, Option<String>)> = values
+                .iter()
+                .map(|(key, raw)| {
+                    let key = Key::ALL[*key];
+                    let mut value = String::new();
+                    let normalized = write_normalized(key, raw, gb, &mut value).then_some(value);
+                    (numbers.number(key, raw, gb), normalized)
+                })
+                .collect();
+            for (number, value) in &numbered {
+                proptest::prop_assert_eq!(number.is_some(), value.is_some());
+                if let (Some(n), Some(v)) = (number, value) {
+                    proptest::prop_assert_eq!(numbers.value(*n), v.as_str());
+                }
+            }
+            for (a, x) in &numbered {
+                for (b, y) in &numbered {
+                    if x.is_some() && y.is_some() {
+                        proptest::prop_assert_eq!(a == b, x == y);
+                    }
+                }
+            }
+        }
     }
 }
