@@ -231,6 +231,19 @@ impl KeyNumbers {
         number
     }
 
+    /// What numbers each raw value given to it and passes the numbers to `each`.
+    fn numbering(
+        &mut self,
+        region: Option<Region>,
+        mut each: impl FnMut(Key, u32),
+    ) -> impl FnMut(Key, &str) {
+        move |key, raw| {
+            if let Some(number) = self.number(key, raw, region) {
+                each(key, number);
+            }
+        }
+    }
+
     fn intern(&mut self, value: &str) -> u32 {
         let hash = self.hasher.hash_one(value);
         let Self {
@@ -368,14 +381,9 @@ impl Mapping {
         &self,
         customer: &Customer,
         numbers: &mut KeyNumbers,
-        mut each: impl FnMut(Key, u32),
+        each: impl FnMut(Key, u32),
     ) {
-        let region = self.matching.region;
-        self.each_hub_key_value(customer, |key, raw| {
-            if let Some(number) = numbers.number(key, raw, region) {
-                each(key, number);
-            }
-        });
+        self.each_hub_key_value(customer, numbers.numbering(self.matching.region, each));
     }
 
     /// Calls `each` with every raw value of a match key the customer holds that the CRM
@@ -414,14 +422,9 @@ impl Mapping {
         &self,
         record: &CrmRecord,
         numbers: &mut KeyNumbers,
-        mut each: impl FnMut(Key, u32),
+        each: impl FnMut(Key, u32),
     ) {
-        let region = self.matching.region;
-        self.each_crm_key_value(record, |key, raw| {
-            if let Some(number) = numbers.number(key, raw, region) {
-                each(key, number);
-            }
-        });
+        self.each_crm_key_value(record, numbers.numbering(self.matching.region, each));
     }
 
     /// Calls `each` with every raw value of a match key the record holds.
