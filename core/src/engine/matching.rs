@@ -14,9 +14,9 @@
 //! The possible-duplicate keys (e.g. `name`) run last, only among records that hold no value
 //! of any other match key: they never link, they only hold.
 //!
-//! Cost: the keys of both sides are normalized once (parsing phone numbers is most of the
-//! work; a number both sides hold is parsed once); each distinct value is numbered once; then
-//! one index per rule numbers each tuple of value numbers once, and fits are read by tuple
+//! Cost: the keys of both sides are normalized and numbered once, into one text (parsing
+//! phone numbers is most of the work; a number both sides hold is parsed once); then one
+//! index per rule numbers each tuple of value numbers once, and fits are read by tuple
 //! number.
 
 use std::collections::{HashMap, HashSet};
@@ -126,18 +126,16 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
             let mut fit = Fit::default();
             for &t in index.hub.of(c) {
                 let t = t as usize;
-                {
-                    fit.records.extend(
-                        (index.records_holding.of(t).iter())
-                            .map(|&r| r as usize)
-                            .filter(|&r| !apart(c, r)),
-                    );
-                    fit.customers.extend(
-                        (index.customers_holding.of(t).iter())
-                            .map(|&o| o as usize)
-                            .filter(|&o| o != c && !sides.hub_taken[o]),
-                    );
-                }
+                fit.records.extend(
+                    (index.records_holding.of(t).iter())
+                        .map(|&r| r as usize)
+                        .filter(|&r| !apart(c, r)),
+                );
+                fit.customers.extend(
+                    (index.customers_holding.of(t).iter())
+                        .map(|&o| o as usize)
+                        .filter(|&o| o != c && !sides.hub_taken[o]),
+                );
             }
             dedup(&mut fit);
             if !fit.is_empty() {
@@ -149,18 +147,16 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
             let mut fit = Fit::default();
             for &t in index.crm.of(r) {
                 let t = t as usize;
-                {
-                    fit.customers.extend(
-                        (index.customers_holding.of(t).iter())
-                            .map(|&c| c as usize)
-                            .filter(|&c| !apart(c, r)),
-                    );
-                    fit.records.extend(
-                        (index.records_holding.of(t).iter())
-                            .map(|&o| o as usize)
-                            .filter(|&o| o != r && !sides.crm_taken[o]),
-                    );
-                }
+                fit.customers.extend(
+                    (index.customers_holding.of(t).iter())
+                        .map(|&c| c as usize)
+                        .filter(|&c| !apart(c, r)),
+                );
+                fit.records.extend(
+                    (index.records_holding.of(t).iter())
+                        .map(|&o| o as usize)
+                        .filter(|&o| o != r && !sides.crm_taken[o]),
+                );
             }
             dedup(&mut fit);
             if !fit.is_empty() {

@@ -5,7 +5,8 @@
 //! properties (a CRM's own list of more emails). Values are normalized before they are
 //! compared: emails trimmed and lowercased; phone numbers parsed to E.164 (numbers without a
 //! country code are read in `identity.phone_region`); names without accents, case or extra
-//! whitespace. A rule is a set of keys that must all agree; rules are tried in order.
+//! whitespace. A rule is a set of keys that must all agree; rules are tried in order. For
+//! pairing, [`KeyNumbers`] gives each distinct normalized value a number.
 //!
 //! Nothing here decides a pair: that is the engine's pairing, which never links a key that
 //! fits more than one record on either side.
@@ -189,7 +190,7 @@ pub struct KeyNumbers {
     /// The distinct values, one after another.
     text: String,
     /// Where each value ends in `text`, by number; it starts where the one before ends.
-    ends: Vec<u32>,
+    ends: Vec<usize>,
     /// (hash of the value, its number), found by hash and then compared by text.
     table: HashTable<(u64, u32)>,
     hasher: RandomState,
@@ -256,16 +257,16 @@ impl KeyNumbers {
         }
         let number = ends.len() as u32;
         text.push_str(value);
-        ends.push(text.len() as u32);
+        ends.push(text.len());
         table.insert_unique(hash, (hash, number), |&(h, _)| h);
         number
     }
 }
 
-fn value_in<'a>(text: &'a str, ends: &[u32], number: u32) -> &'a str {
+fn value_in<'a>(text: &'a str, ends: &[usize], number: u32) -> &'a str {
     let n = number as usize;
-    let start = if n == 0 { 0 } else { ends[n - 1] as usize };
-    &text[start..ends[n] as usize]
+    let start = if n == 0 { 0 } else { ends[n - 1] };
+    &text[start..ends[n]]
 }
 
 /// Writes `raw` normalized as a value of `key` into `out` (replacing what it held); false
