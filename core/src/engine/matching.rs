@@ -14,23 +14,16 @@
 //! The possible-duplicate keys (e.g. `name`) run last, only among records that hold no value
 //! of any other match key: they never link, they only hold.
 //!
-//! Cost: the keys of both sides are normalized once (parsing phone numbers is most of the
-//! work; a number both sides hold is parsed once); each distinct value is numbered once; then
-//! one index per rule numbers each tuple of value numbers once, and fits are read by tuple
+//! Cost: the keys of both sides are normalized and numbered once, into one text (parsing
+//! phone numbers is most of the work; a number both sides hold is parsed once); then one
+//! index per rule numbers each tuple of value numbers once, and fits are read by tuple
 //! number.
 
 use std::collections::{HashMap, HashSet};
 
-use crate::mapping::identity::KeyCache;
-use crate::mapping::{Key, KeyValues, Mapping, MatchRule};
+use crate::mapping::identity::KeyNumbers;
+use crate::mapping::{Key, Mapping, MatchRule};
 use crate::record::{CrmId, CrmRecord, Customer};
-
-/// Customers (indexes) and records (positions) holding one tuple value.
-#[derive(Default)]
-struct Holders {
-    customers: Vec<u32>,
-    records: Vec<u32>,
-}
 
 /// What a customer or record fits under one rule.
 #[derive(Debug, Clone, Default)]
@@ -87,17 +80,18 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
     if identity.match_rules.is_empty() && identity.possible_duplicate.is_none() {
         return out;
     }
-    let mut cache = KeyCache::default();
-    let hub_keys: Vec<KeyValues> = (sides.customers.iter())
-        .map(|c| mapping.hub_keys_cached(c, &mut cache))
-        .collect();
-    let crm_keys: Vec<KeyValues> = (sides.ids.iter())
-        .map(|id| mapping.crm_keys_cached(&sides.records[*id], &mut cache))
-        .collect();
-    drop(cache);
-    let mut numbers = HashMap::new();
-    let hub_numbered = number_values(&hub_keys, &mut numbers);
-    let crm_numbered = number_values(&crm_keys, &mut numbers);
+    let mut numbers = KeyNumbers::default();
+    let mut hub_numbered = Numbered::with_capacity(sides.customers.len());
+    for customer in sides.customers {
+        mapping.number_hub_keys(customer, &mut numbers, |key, n| hub_numbered.push(key, n));
+        hub_numbered.end_object();
+    }
+    let mut crm_numbered = Numbered::with_capacity(sides.ids.len());
+    for id in sides.ids {
+        let record = &sides.records[*id];
+        mapping.number_crm_keys(record, &mut numbers, |key, n| crm_numbered.push(key, n));
+        crm_numbered.end_object();
+    }
     let values = numbers.len();
     drop(numbers);
     let mut hub_done: Vec<bool> = sides.hub_taken.to_vec();
@@ -116,12 +110,12 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
             .flat_map(|r| r.keys().iter().copied())
             .filter(|k| !rule.keys().contains(k))
             .collect();
-        let bare = |keys: &KeyValues| !other_keys.iter().any(|k| keys.has(*k));
-        let hub_in = |c: usize| !hold_only || bare(&hub_keys[c]);
-        let crm_in = |r: usize| !hold_only || bare(&crm_keys[r]);
+        let bare = |side: &Numbered, n: usize| !other_keys.iter().any(|&k| side.has(k, n));
+        let hub_in = |c: usize| !hold_only || bare(&hub_numbered, c);
+        let crm_in = |r: usize| !hold_only || bare(&crm_numbered, r);
 
         let index = build_index(rule, &hub_numbered, &crm_numbered, values, &hub_in, &crm_in);
-        if index.holders.is_empty() {
+        if index.tuples == 0 {
             continue;
         }
         let apart = |c: usize, r: usize| sides.apart.contains(&(c, r));
@@ -131,21 +125,17 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         for c in (0..sides.customers.len()).filter(|&c| !hub_done[c] && hub_in(c)) {
             let mut fit = Fit::default();
             for &t in index.hub.of(c) {
-                let h = &index.holders[t as usize];
-                {
-                    fit.records.extend(
-                        h.records
-                            .iter()
-                            .map(|&r| r as usize)
-                            .filter(|&r| !apart(c, r)),
-                    );
-                    fit.customers.extend(
-                        h.customers
-                            .iter()
-                            .map(|&o| o as usize)
-                            .filter(|&o| o != c && !sides.hub_taken[o]),
-                    );
-                }
+                let t = t as usize;
+                fit.records.extend(
+                    (index.records_holding.of(t).iter())
+                        .map(|&r| r as usize)
+                        .filter(|&r| !apart(c, r)),
+                );
+                fit.customers.extend(
+                    (index.customers_holding.of(t).iter())
+                        .map(|&o| o as usize)
+                        .filter(|&o| o != c && !sides.hub_taken[o]),
+                );
             }
             dedup(&mut fit);
             if !fit.is_empty() {
@@ -156,21 +146,17 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         for r in (0..sides.ids.len()).filter(|&r| !crm_done[r] && crm_in(r)) {
             let mut fit = Fit::default();
             for &t in index.crm.of(r) {
-                let h = &index.holders[t as usize];
-                {
-                    fit.customers.extend(
-                        h.customers
-                            .iter()
-                            .map(|&c| c as usize)
-                            .filter(|&c| !apart(c, r)),
-                    );
-                    fit.records.extend(
-                        h.records
-                            .iter()
-                            .map(|&o| o as usize)
-                            .filter(|&o| o != r && !sides.crm_taken[o]),
-                    );
-                }
+                let t = t as usize;
+                fit.customers.extend(
+                    (index.customers_holding.of(t).iter())
+                        .map(|&c| c as usize)
+                        .filter(|&c| !apart(c, r)),
+                );
+                fit.records.extend(
+                    (index.records_holding.of(t).iter())
+                        .map(|&o| o as usize)
+                        .filter(|&o| o != r && !sides.crm_taken[o]),
+                );
             }
             dedup(&mut fit);
             if !fit.is_empty() {
@@ -228,10 +214,15 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
     out
 }
 
-/// One rule's tuples: each distinct tuple numbered once, with who holds it, and the tuple
-/// numbers of each customer and record (flat, one allocation per side).
+/// One rule's tuples: each distinct tuple numbered once, who holds each tuple, and the tuple
+/// numbers of each customer and record (all flat: a few allocations per rule, not per tuple).
 struct Index {
-    holders: Vec<Holders>,
+    /// How many distinct tuples there are.
+    tuples: usize,
+    /// By tuple number: the customers (indexes) and records (positions) holding it.
+    customers_holding: Flat,
+    records_holding: Flat,
+    /// By object: its tuple numbers.
     hub: Flat,
     crm: Flat,
 }
@@ -253,6 +244,19 @@ impl Default for Flat {
 }
 
 impl Flat {
+    fn with_capacity(objects: usize) -> Self {
+        let mut starts = Vec::with_capacity(objects + 1);
+        starts.push(0);
+        Self {
+            starts,
+            items: Vec::with_capacity(objects),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
     fn of(&self, n: usize) -> &[u32] {
         &self.items[self.starts[n] as usize..self.starts[n + 1] as usize]
     }
@@ -260,36 +264,78 @@ impl Flat {
     fn end_object(&mut self) {
         self.starts.push(self.items.len() as u32);
     }
+
+    /// Ends the object with its numbers sorted, each once.
+    fn end_object_distinct(&mut self) {
+        let start = self.starts[self.len()] as usize;
+        let object = &mut self.items[start..];
+        object.sort_unstable();
+        let mut kept = 0;
+        for i in 0..object.len() {
+            if kept == 0 || object[i] != object[kept - 1] {
+                object[kept] = object[i];
+                kept += 1;
+            }
+        }
+        self.items.truncate(start + kept);
+        self.end_object();
+    }
+
+    /// The inverse of `self` over `lists` lists: for each number, the objects holding it, in
+    /// object order.
+    fn holders(&self, lists: usize) -> Flat {
+        let mut starts = vec![0u32; lists + 1];
+        for &t in &self.items {
+            starts[t as usize + 1] += 1;
+        }
+        for n in 1..starts.len() {
+            starts[n] += starts[n - 1];
+        }
+        let mut next = starts.clone();
+        let mut items = vec![0u32; self.items.len()];
+        for n in 0..self.len() {
+            for &t in self.of(n) {
+                items[next[t as usize] as usize] = n as u32;
+                next[t as usize] += 1;
+            }
+        }
+        Flat { starts, items }
+    }
 }
 
-/// The key values of one side, each distinct value numbered once for both sides: per key
-/// (in the order of [`Key::ALL`]), the value numbers of each object. Rules then combine
-/// numbers, never strings.
+/// The key values of one side, each distinct value numbered once for both sides (see
+/// [`KeyNumbers`]): per key (by [`Key::index`]), the value numbers of each object, sorted,
+/// each once. Rules then combine numbers, never strings.
 struct Numbered {
     per_key: [Flat; 3],
 }
 
 impl Numbered {
-    fn of(&self, key: Key, n: usize) -> &[u32] {
-        let place = Key::ALL.iter().position(|k| *k == key).unwrap_or_default();
-        self.per_key[place].of(n)
-    }
-}
-
-/// Numbers every value of `keys`, continuing the numbering in `numbers`.
-fn number_values<'a>(keys: &'a [KeyValues], numbers: &mut HashMap<&'a str, u32>) -> Numbered {
-    let mut per_key: [Flat; 3] = Default::default();
-    for values in keys {
-        for (flat, &key) in per_key.iter_mut().zip(Key::ALL) {
-            for value in values.of(key) {
-                let next = numbers.len() as u32;
-                flat.items
-                    .push(*numbers.entry(value.as_str()).or_insert(next));
-            }
-            flat.end_object();
+    fn with_capacity(objects: usize) -> Self {
+        Self {
+            per_key: std::array::from_fn(|_| Flat::with_capacity(objects)),
         }
     }
-    Numbered { per_key }
+
+    fn push(&mut self, key: Key, number: u32) {
+        self.per_key[key.index()].items.push(number);
+    }
+
+    fn end_object(&mut self) {
+        self.per_key.iter_mut().for_each(Flat::end_object_distinct);
+    }
+
+    fn len(&self) -> usize {
+        self.per_key[0].len()
+    }
+
+    fn of(&self, key: Key, n: usize) -> &[u32] {
+        self.per_key[key.index()].of(n)
+    }
+
+    fn has(&self, key: Key, n: usize) -> bool {
+        !self.of(key, n).is_empty()
+    }
 }
 
 /// A combination of value numbers, one per key of a rule (at most every key); unused places
@@ -329,11 +375,6 @@ fn build_index(
     hub_in: &dyn Fn(usize) -> bool,
     crm_in: &dyn Fn(usize) -> bool,
 ) -> Index {
-    let mut index = Index {
-        holders: Vec::new(),
-        hub: Flat::default(),
-        crm: Flat::default(),
-    };
     // A one-key rule's tuples are its values: numbered through a table, not a map.
     let mut by_value: Vec<u32> = if rule.keys().len() == 1 {
         vec![UNUSED; values]
@@ -341,42 +382,42 @@ fn build_index(
         Vec::new()
     };
     let mut by_tuple: HashMap<Tuple, u32> = HashMap::new();
-    let mut number = |tuple: Tuple, holders: &mut Vec<Holders>| -> u32 {
+    let mut tuples = 0;
+    let mut number = |tuple: Tuple| -> u32 {
         let slot = if by_value.is_empty() {
             by_tuple.entry(tuple).or_insert(UNUSED)
         } else {
             &mut by_value[tuple[0] as usize]
         };
         if *slot == UNUSED {
-            holders.push(Holders::default());
-            *slot = (holders.len() - 1) as u32;
+            *slot = tuples;
+            tuples += 1;
         }
         *slot
     };
-    let mut tuples = Vec::new();
-    for c in 0..hub.per_key[0].starts.len() - 1 {
-        if hub_in(c) {
-            tuples_of(rule, hub, c, &mut tuples);
-            for &tuple in &tuples {
-                let t = number(tuple, &mut index.holders);
-                index.holders[t as usize].customers.push(c as u32);
-                index.hub.items.push(t);
+    let mut scratch = Vec::new();
+    let mut side = |numbered: &Numbered, admitted: &dyn Fn(usize) -> bool| {
+        let mut flat = Flat::with_capacity(numbered.len());
+        for n in 0..numbered.len() {
+            if admitted(n) {
+                tuples_of(rule, numbered, n, &mut scratch);
+                flat.items
+                    .extend(scratch.iter().map(|&tuple| number(tuple)));
             }
+            flat.end_object();
         }
-        index.hub.end_object();
+        flat
+    };
+    let hub = side(hub, hub_in);
+    let crm = side(crm, crm_in);
+    let tuples = tuples as usize;
+    Index {
+        tuples,
+        customers_holding: hub.holders(tuples),
+        records_holding: crm.holders(tuples),
+        hub,
+        crm,
     }
-    for r in 0..crm.per_key[0].starts.len() - 1 {
-        if crm_in(r) {
-            tuples_of(rule, crm, r, &mut tuples);
-            for &tuple in &tuples {
-                let t = number(tuple, &mut index.holders);
-                index.holders[t as usize].records.push(r as u32);
-                index.crm.items.push(t);
-            }
-        }
-        index.crm.end_object();
-    }
-    index
 }
 
 fn dedup(fit: &mut Fit) {
@@ -384,4 +425,28 @@ fn dedup(fit: &mut Fit) {
     fit.customers.dedup();
     fit.records.sort_unstable();
     fit.records.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn flat(objects: &[&[u32]]) -> Flat {
+        let mut flat = Flat::default();
+        for numbers in objects {
+            flat.items.extend_from_slice(numbers);
+            flat.end_object_distinct();
+        }
+        flat
+    }
+
+    #[test]
+    fn objects_keep_each_number_once_and_holders_list_objects_in_order() {
+        let objects = flat(&[&[2, 0, 2], &[], &[0], &[1, 0, 1, 0]]);
+        let lists: Vec<&[u32]> = (0..objects.len()).map(|n| objects.of(n)).collect();
+        assert_eq!(lists, [&[0, 2][..], &[], &[0], &[0, 1]]);
+        let holders = objects.holders(4);
+        let held: Vec<&[u32]> = (0..holders.len()).map(|t| holders.of(t)).collect();
+        assert_eq!(held, [&[0, 2, 3][..], &[3], &[0], &[]]);
+    }
 }
