@@ -57,6 +57,11 @@ enum Command {
     /// Run the whole system against built-in simulators of 10to8 and HubSpot.
     Demo(demo_cmd::Args),
     /// Run one full two-way reconcile (`--dry-run` prints the plan and writes nothing).
+    ///
+    /// Exits 0 when every record synced, 1 when some failed (see `tte-sync status`) or the
+    /// sync could not run, and 75 when an API throttled or was down for longer than
+    /// `sync.max_stall_secs`: nothing was recorded against any record, and running it again
+    /// resumes where it stopped.
     Sync(sync_cmd::Args),
     /// Link a 10to8 customer and a CRM record held as possible duplicates: the same person.
     Link(link_cmd::Args),

@@ -36,6 +36,10 @@ pub struct Args {
     progress: ProgressMode,
 }
 
+/// The exit status of a pass stopped because an API throttled or was down for longer than
+/// `sync.max_stall_secs` (`EX_TEMPFAIL`: run it again later; it resumes).
+pub const EXIT_STALLED: u8 = 75;
+
 /// Runs `tte-sync sync`.
 ///
 /// # Errors
@@ -50,7 +54,15 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             direction: args.direction,
             progress: progress.clone(),
         };
-        let summary = engine.reconcile(&options).await?;
+        let summary = match engine.reconcile(&options).await {
+            Ok(summary) => summary,
+            Err(error) if error.is_transient() => {
+                drop(progress);
+                eprintln!("error: {error}");
+                return Ok(ExitCode::from(EXIT_STALLED));
+            }
+            Err(error) => return Err(error.into()),
+        };
         drop(progress);
         let text = if args.json {
             let json = serde_json::to_string_pretty(&summary).context("writing the summary")?;

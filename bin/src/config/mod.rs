@@ -63,6 +63,11 @@ pub struct SyncConfig {
     /// (then the two are linked instead of duplicated). `0` creates at once.
     #[serde(default = "default_new_record_settle_secs")]
     pub new_record_settle_secs: u64,
+    /// How long 429s, 5xx answers and timeouts from an API are waited out (with backoff)
+    /// while none of its calls succeeds; after that a sync stops, resumably, saying the API
+    /// throttled or was down. Applies to `sync`, reconciles and live processing alike.
+    #[serde(default = "default_max_stall_secs")]
+    pub max_stall_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -72,6 +77,7 @@ impl Default for SyncConfig {
             poll_interval_millis: default_poll_interval_millis(),
             reconcile_interval_secs: default_reconcile_interval_secs(),
             new_record_settle_secs: default_new_record_settle_secs(),
+            max_stall_secs: default_max_stall_secs(),
         }
     }
 }
@@ -195,6 +201,10 @@ fn default_reconcile_interval_secs() -> u64 {
     15 * 60
 }
 
+fn default_max_stall_secs() -> u64 {
+    tte_sync_core::http::DEFAULT_MAX_STALL.as_secs()
+}
+
 fn default_new_record_settle_secs() -> u64 {
     tte_sync_core::engine::live::NEW_RECORD_SETTLE.as_secs()
 }
@@ -239,7 +249,8 @@ pub enum ConfigError {
 
 impl Config {
     /// Loads the config file at `path`, with the process environment for `${ENV}` references
-    /// and `TTE_SYNC__…` overrides.
+    /// and `TTE_SYNC__…` overrides. The process-wide settings it holds (the stall budget of
+    /// every API client) take effect here, before any client is made.
     ///
     /// # Errors
     /// See [`ConfigError`]: unreadable file, bad YAML, unset variable, unknown or invalid key,
@@ -249,12 +260,16 @@ impl Config {
             path: path.to_owned(),
             cause,
         })?;
-        Self::parse(
+        let config = Self::parse(
             &text,
             path,
             &|name| std::env::var(name).ok(),
             std::env::vars(),
-        )
+        )?;
+        tte_sync_core::http::set_max_stall(std::time::Duration::from_secs(
+            config.sync.max_stall_secs,
+        ));
+        Ok(config)
     }
 
     /// Parses config text; `lookup` resolves `${ENV}` references and `overrides` are

@@ -5,7 +5,9 @@
 //! send with the bearer token (or the developer key as `hapikey`) → read the rate-limit
 //! headers → on failure, do what [`crate::errors::disposition`] says: refresh the OAuth token
 //! once on 401, wait out the window on a burst 429, back off with jitter on 5xx/423/477 and
-//! timeouts (at least `Retry-After`), stop on the daily 429 and on other 4xx.
+//! timeouts (at least `Retry-After`), stop on the daily 429 and on other 4xx. Passing failures
+//! are retried `max_retries` times, then on for as long as HubSpot answered some call within
+//! the stall budget (`sync.max_stall_secs`, [`Patience`]).
 //!
 //! Every answer's status and every wait for a rate-limit window are also counted in the
 //! process-wide [`stats`] under the service `hubspot`, for the host's metrics.
@@ -20,6 +22,7 @@ use serde_json::Value;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorError, ErrorKind, Result};
 use tte_sync_core::http::stats::{self, ServiceStats};
+use tte_sync_core::http::{Patience, max_stall};
 use url::Url;
 
 use crate::auth::{Credentials, transport_error};
@@ -187,6 +190,7 @@ pub struct HubSpotClient {
     developer_key: Option<Secret>,
     limiter: Arc<RateLimiter>,
     max_retries: u32,
+    patience: Patience,
     stats: ClientStats,
     calls: &'static ServiceStats,
 }
@@ -210,6 +214,7 @@ impl HubSpotClient {
             developer_key,
             limiter,
             max_retries,
+            patience: Patience::default(),
             stats: ClientStats::default(),
             calls: stats::service(crate::NAME),
         }
@@ -264,6 +269,12 @@ impl HubSpotClient {
             Budget::Search => &limiters.search,
         };
         let max_retries = call.max_retries.unwrap_or(self.max_retries);
+        // Beyond its retries, a call waits on while the stall budget allows, unless it asked
+        // for a fixed number of tries (`once`) or retrying is off (`max_retries: 0`).
+        let patient = call.max_retries.is_none() && max_retries > 0;
+        let may_retry = |attempt: u32, wait: Duration| {
+            attempt < max_retries || (patient && self.patience.allows(wait))
+        };
         let mut attempt = 0u32;
         let mut refreshed = false;
         loop {
@@ -276,7 +287,10 @@ impl HubSpotClient {
                     let token = match self.credentials.bearer().await {
                         Ok(token) => token,
                         // The token endpoint had a passing failure: back off like any call.
-                        Err(error) if error.kind().is_retryable() && attempt < max_retries => {
+                        Err(error)
+                            if error.kind().is_retryable()
+                                && may_retry(attempt, backoff(attempt)) =>
+                        {
                             tokio::time::sleep(backoff(attempt)).await;
                             attempt += 1;
                             self.stats.retries.fetch_add(1, Ordering::Relaxed);
@@ -311,6 +325,9 @@ impl HubSpotClient {
                 Ok(response) => {
                     let status = response.status();
                     self.calls.answered(status);
+                    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
+                        self.patience.progressed();
+                    }
                     let limits = LimitHeaders::read(response.headers());
                     if let Some(max) = limits.max {
                         window.observe_max(max);
@@ -345,19 +362,25 @@ impl HubSpotClient {
                 }
                 Disposition::WaitForWindow(wait, error) => {
                     self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    if attempt >= max_retries {
+                    if !may_retry(attempt, wait) {
                         return Err(error);
                     }
-                    tracing::warn!(path = %call.path, wait_ms = wait.as_millis() as u64, "HubSpot rate limit hit; waiting for the window.");
+                    if attempt == max_retries {
+                        tracing::warn!(path = %call.path, budget_secs = max_stall().as_secs(), "HubSpot keeps throttling; waiting it out for as long as sync.max_stall_secs allows.");
+                    }
+                    tracing::debug!(path = %call.path, wait_ms = wait.as_millis() as u64, "HubSpot rate limit hit; waiting for the window.");
                     window.pause_for(wait);
                     attempt += 1;
                     self.stats.retries.fetch_add(1, Ordering::Relaxed);
                 }
                 Disposition::Retry(after, error) => {
-                    if attempt >= max_retries {
+                    let wait = backoff(attempt).max(after.unwrap_or_default());
+                    if !may_retry(attempt, wait) {
                         return Err(error);
                     }
-                    let wait = backoff(attempt).max(after.unwrap_or_default());
+                    if attempt == max_retries {
+                        tracing::warn!(path = %call.path, %error, budget_secs = max_stall().as_secs(), "HubSpot keeps failing; waiting it out for as long as sync.max_stall_secs allows.");
+                    }
                     tracing::debug!(path = %call.path, attempt, wait_ms = wait.as_millis() as u64, %error, "Passing HubSpot failure; retrying.");
                     tokio::time::sleep(wait).await;
                     attempt += 1;

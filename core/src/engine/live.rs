@@ -229,13 +229,26 @@ impl Engine {
                     summary.held += 1;
                 }
             }
+            Err(error) if error.is_transient() => {
+                // An API throttled or was down beyond the stall budget: no fault of these
+                // changes, so they wait, uncounted, instead of nearing the dead letters.
+                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling, down or out of its daily budget; trying the changes again later.");
+                let hold = if error.is_daily_limit() {
+                    DAILY_LIMIT_HOLD
+                } else {
+                    backoff(0)
+                };
+                let until = Utc::now() + hold;
+                for item in &items {
+                    self.store.postpone(item, until).await?;
+                    summary.held += 1;
+                }
+            }
             Err(error) => {
                 warn!(items = items.len(), %error, "Live batch failed; retrying later.");
-                let retryable = match &error {
-                    EngineError::Tte(e) => e.kind().is_retryable(),
-                    EngineError::Crm(e) => e.kind().is_retryable(),
-                    _ => true,
-                };
+                // A refusal by an API fails the same way again; anything else (the store, the
+                // lock) may pass.
+                let retryable = !matches!(error, EngineError::Tte(_) | EngineError::Crm(_));
                 let message = error.to_string();
                 for item in &items {
                     let retry_at = retryable.then(|| Utc::now() + backoff(item.attempts));
@@ -473,6 +486,10 @@ fn backoff(attempts: u32) -> chrono::Duration {
 
 /// How long changes wait when a batch was refused for its credentials.
 const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
+/// How long changes wait when an API's daily budget is spent: it resets once a day (HubSpot:
+/// at midnight in the account's time zone, which the API does not say), so a look every
+/// quarter of an hour costs one refused call.
+const DAILY_LIMIT_HOLD: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Whether a batch failed because a side refused our credentials, not for its records.
 fn credentials_refused(error: &EngineError) -> bool {

@@ -15,8 +15,9 @@
 //! of any other match key: they never link, they only hold.
 //!
 //! Cost: the keys of both sides are normalized once (parsing phone numbers is most of the
-//! work; a number both sides hold is parsed once); then one index per rule numbers each tuple
-//! of key values once, and fits are read by tuple number.
+//! work; a number both sides hold is parsed once); each distinct value is numbered once; then
+//! one index per rule numbers each tuple of value numbers once, and fits are read by tuple
+//! number.
 
 use std::collections::{HashMap, HashSet};
 
@@ -94,6 +95,11 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         .map(|id| mapping.crm_keys_cached(&sides.records[*id], &mut cache))
         .collect();
     drop(cache);
+    let mut numbers = HashMap::new();
+    let hub_numbered = number_values(&hub_keys, &mut numbers);
+    let crm_numbered = number_values(&crm_keys, &mut numbers);
+    let values = numbers.len();
+    drop(numbers);
     let mut hub_done: Vec<bool> = sides.hub_taken.to_vec();
     let mut crm_done: Vec<bool> = sides.crm_taken.to_vec();
 
@@ -114,7 +120,7 @@ pub(super) fn match_rules(mapping: &Mapping, sides: &Sides<'_>) -> Matched {
         let hub_in = |c: usize| !hold_only || bare(&hub_keys[c]);
         let crm_in = |r: usize| !hold_only || bare(&crm_keys[r]);
 
-        let index = build_index(rule, &hub_keys, &crm_keys, &hub_in, &crm_in);
+        let index = build_index(rule, &hub_numbered, &crm_numbered, values, &hub_in, &crm_in);
         if index.holders.is_empty() {
             continue;
         }
@@ -230,12 +236,20 @@ struct Index {
     crm: Flat,
 }
 
-/// A list of tuple numbers per object, in one vector: object `n` has
+/// A list of numbers per object, in one vector: object `n` has
 /// `items[starts[n]..starts[n + 1]]`.
-#[derive(Default)]
 struct Flat {
     starts: Vec<u32>,
     items: Vec<u32>,
+}
+
+impl Default for Flat {
+    fn default() -> Self {
+        Self {
+            starts: vec![0],
+            items: Vec::new(),
+        }
+    }
 }
 
 impl Flat {
@@ -248,31 +262,102 @@ impl Flat {
     }
 }
 
-/// The tuple index of one rule over the objects `hub_in` and `crm_in` admit.
-fn build_index<'a>(
+/// The key values of one side, each distinct value numbered once for both sides: per key
+/// (in the order of [`Key::ALL`]), the value numbers of each object. Rules then combine
+/// numbers, never strings.
+struct Numbered {
+    per_key: [Flat; 3],
+}
+
+impl Numbered {
+    fn of(&self, key: Key, n: usize) -> &[u32] {
+        let place = Key::ALL.iter().position(|k| *k == key).unwrap_or_default();
+        self.per_key[place].of(n)
+    }
+}
+
+/// Numbers every value of `keys`, continuing the numbering in `numbers`.
+fn number_values<'a>(keys: &'a [KeyValues], numbers: &mut HashMap<&'a str, u32>) -> Numbered {
+    let mut per_key: [Flat; 3] = Default::default();
+    for values in keys {
+        for (flat, &key) in per_key.iter_mut().zip(Key::ALL) {
+            for value in values.of(key) {
+                let next = numbers.len() as u32;
+                flat.items
+                    .push(*numbers.entry(value.as_str()).or_insert(next));
+            }
+            flat.end_object();
+        }
+    }
+    Numbered { per_key }
+}
+
+/// A combination of value numbers, one per key of a rule (at most every key); unused places
+/// are `UNUSED`.
+type Tuple = [u32; 3];
+const UNUSED: u32 = u32::MAX;
+
+/// Every combination of object `n`'s values of the rule's keys, into `out`; none when a key
+/// has no value. An object's values of a key are distinct, so are its tuples.
+fn tuples_of(rule: &MatchRule, side: &Numbered, n: usize, out: &mut Vec<Tuple>) {
+    out.clear();
+    out.push([UNUSED; 3]);
+    for (place, &key) in rule.keys().iter().enumerate() {
+        let values = side.of(key, n);
+        if values.is_empty() {
+            out.clear();
+            return;
+        }
+        for i in 0..out.len() {
+            let mut tuple = out[i];
+            out[i][place] = values[0];
+            for &value in &values[1..] {
+                tuple[place] = value;
+                out.push(tuple);
+            }
+        }
+    }
+}
+
+/// The tuple index of one rule over the objects `hub_in` and `crm_in` admit. `values` is
+/// how many distinct values both sides hold.
+fn build_index(
     rule: &MatchRule,
-    hub_keys: &'a [KeyValues],
-    crm_keys: &'a [KeyValues],
+    hub: &Numbered,
+    crm: &Numbered,
+    values: usize,
     hub_in: &dyn Fn(usize) -> bool,
     crm_in: &dyn Fn(usize) -> bool,
 ) -> Index {
-    let mut numbers: HashMap<std::borrow::Cow<'a, str>, u32> = HashMap::new();
     let mut index = Index {
         holders: Vec::new(),
         hub: Flat::default(),
         crm: Flat::default(),
     };
-    index.hub.starts.push(0);
-    index.crm.starts.push(0);
-    let mut number = |tuple: std::borrow::Cow<'a, str>, holders: &mut Vec<Holders>| -> u32 {
-        *numbers.entry(tuple).or_insert_with(|| {
-            holders.push(Holders::default());
-            (holders.len() - 1) as u32
-        })
+    // A one-key rule's tuples are its values: numbered through a table, not a map.
+    let mut by_value: Vec<u32> = if rule.keys().len() == 1 {
+        vec![UNUSED; values]
+    } else {
+        Vec::new()
     };
-    for (c, keys) in hub_keys.iter().enumerate() {
+    let mut by_tuple: HashMap<Tuple, u32> = HashMap::new();
+    let mut number = |tuple: Tuple, holders: &mut Vec<Holders>| -> u32 {
+        let slot = if by_value.is_empty() {
+            by_tuple.entry(tuple).or_insert(UNUSED)
+        } else {
+            &mut by_value[tuple[0] as usize]
+        };
+        if *slot == UNUSED {
+            holders.push(Holders::default());
+            *slot = (holders.len() - 1) as u32;
+        }
+        *slot
+    };
+    let mut tuples = Vec::new();
+    for c in 0..hub.per_key[0].starts.len() - 1 {
         if hub_in(c) {
-            for tuple in keys.tuples(rule) {
+            tuples_of(rule, hub, c, &mut tuples);
+            for &tuple in &tuples {
                 let t = number(tuple, &mut index.holders);
                 index.holders[t as usize].customers.push(c as u32);
                 index.hub.items.push(t);
@@ -280,9 +365,10 @@ fn build_index<'a>(
         }
         index.hub.end_object();
     }
-    for (r, keys) in crm_keys.iter().enumerate() {
+    for r in 0..crm.per_key[0].starts.len() - 1 {
         if crm_in(r) {
-            for tuple in keys.tuples(rule) {
+            tuples_of(rule, crm, r, &mut tuples);
+            for &tuple in &tuples {
                 let t = number(tuple, &mut index.holders);
                 index.holders[t as usize].records.push(r as u32);
                 index.crm.items.push(t);

@@ -1,5 +1,6 @@
 //! An adaptive request pacer: spaces calls at a configured rate, slows down (halves the rate)
-//! each time the API throttles, and creeps back to the configured rate as calls succeed.
+//! when the API throttles (once per storm, not once per refused call), and creeps back to the
+//! configured rate as calls succeed.
 //!
 //! `governor` quotas are fixed once built; this pacer's rate moves, which is the point.
 
@@ -26,6 +27,10 @@ pub struct AdaptiveLimiter {
 struct PaceState {
     interval: Duration,
     next_slot: Instant,
+    /// Whether a call succeeded since the rate was last halved: a run of 429s with no
+    /// success between them is one signal (the retries wait as the API says), not one per
+    /// refused call.
+    answered_since_slowdown: bool,
 }
 
 impl AdaptiveLimiter {
@@ -42,6 +47,7 @@ impl AdaptiveLimiter {
             state: Mutex::new(PaceState {
                 interval: base_interval,
                 next_slot: Instant::now(),
+                answered_since_slowdown: true,
             }),
         }
     }
@@ -59,13 +65,18 @@ impl AdaptiveLimiter {
         wait
     }
 
-    /// The API throttled a call: halve the rate, and hold every call back for `retry_after`
-    /// when the API said how long.
+    /// The API throttled a call: halve the rate (unless no call succeeded since it was last
+    /// halved: the same storm), and hold every call back for `retry_after` when the API said
+    /// how long.
     pub fn on_throttled(&self, retry_after: Option<Duration>) {
         let mut state = self.lock();
-        state.interval = (state.interval * 2).max(FLOOR_INTERVAL).min(MAX_INTERVAL);
+        let now = Instant::now();
+        if state.answered_since_slowdown {
+            state.interval = (state.interval * 2).max(FLOOR_INTERVAL).min(MAX_INTERVAL);
+            state.answered_since_slowdown = false;
+        }
         if let Some(wait) = retry_after {
-            let resume = Instant::now() + wait;
+            let resume = now + wait;
             state.next_slot = state.next_slot.max(resume);
         }
     }
@@ -73,6 +84,7 @@ impl AdaptiveLimiter {
     /// A call succeeded: give back a little of the slow-down.
     pub fn on_success(&self) {
         let mut state = self.lock();
+        state.answered_since_slowdown = true;
         if state.interval > self.base_interval {
             let extra = state.interval - self.base_interval;
             let step = (extra / (1 << RECOVERY_SHIFT)).max(Duration::from_micros(1));
@@ -100,13 +112,24 @@ mod tests {
     use super::*;
 
     #[test]
-    fn throttling_slows_down_and_success_recovers_to_the_configured_rate() {
+    fn throttling_slows_down_once_per_storm_and_success_recovers_to_the_configured_rate() {
         let limiter = AdaptiveLimiter::new(10.0);
         assert_eq!(limiter.interval(), Duration::from_millis(100));
         limiter.on_throttled(None);
         assert_eq!(limiter.interval(), Duration::from_millis(200));
+        for _ in 0..50 {
+            limiter.on_throttled(None);
+        }
+        assert_eq!(
+            limiter.interval(),
+            Duration::from_millis(200),
+            "one storm, one halving"
+        );
+        // A success ends the storm (and gives back a sixteenth of the slow-down); the next
+        // 429 halves the rate again.
+        limiter.on_success();
         limiter.on_throttled(None);
-        assert_eq!(limiter.interval(), Duration::from_millis(400));
+        assert_eq!(limiter.interval(), Duration::from_micros(387_500));
         for _ in 0..500 {
             limiter.on_success();
         }
@@ -114,7 +137,7 @@ mod tests {
     }
 
     #[test]
-    fn an_unlimited_pacer_gets_a_floor_when_throttled_and_returns_to_unlimited() {
+    fn an_unlimited_pacer_gets_a_floor_when_throttled_and_any_pacer_a_ceiling() {
         let limiter = AdaptiveLimiter::new(0.0);
         assert_eq!(limiter.interval(), Duration::ZERO);
         limiter.on_throttled(Some(Duration::from_secs(1)));
@@ -123,7 +146,10 @@ mod tests {
             limiter.on_success();
         }
         assert_eq!(limiter.interval(), Duration::ZERO);
+        // Storm after storm, the pacer slows down to its slowest and no further.
+        let limiter = AdaptiveLimiter::new(10.0);
         for _ in 0..20 {
+            limiter.on_success();
             limiter.on_throttled(None);
         }
         assert_eq!(limiter.interval(), MAX_INTERVAL);

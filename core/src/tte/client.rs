@@ -3,7 +3,8 @@
 //! Every call is paced by an [`AdaptiveLimiter`] (slower after each 429, recovering as calls
 //! succeed), waits out a 429 for as long as 10to8 says (`Retry-After`, else the "Expected
 //! available in N seconds." text, else backoff) and retries passing failures with exponential
-//! backoff and jitter. A create is retried only when 10to8 surely did not act on it (429, or
+//! backoff and jitter: `tte.max_retries` times, then on for as long as the stall budget
+//! allows ([`Patience`], `sync.max_stall_secs`). A create is retried only when 10to8 surely did not act on it (429, or
 //! the connection was never made), so a retry never makes a second customer.
 //!
 //! Parsing is lenient everywhere: unknown fields are kept, a missing `deleted` is `false`, error
@@ -23,7 +24,7 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 use url::Url;
 
 use super::types::Page;
@@ -33,7 +34,9 @@ use super::{
 };
 use crate::connector::ErrorKind;
 use crate::http::stats::{self, ServiceStats};
-use crate::http::{AdaptiveLimiter, RetryPolicy, classify_reqwest, classify_status, retry_after};
+use crate::http::{
+    AdaptiveLimiter, Patience, RetryPolicy, classify_reqwest, classify_status, retry_after,
+};
 use crate::record::{Customer, CustomerUri};
 
 /// The `User-Agent` the client sends.
@@ -62,6 +65,7 @@ struct Inner {
     authorization: HeaderValue,
     limiter: AdaptiveLimiter,
     retry: RetryPolicy,
+    patience: Patience,
     page_size: u32,
     stats: &'static ServiceStats,
 }
@@ -120,6 +124,7 @@ impl TteClient {
                     min_delay: Duration::from_millis(config.retry_min_delay_ms),
                     max_delay: MAX_RETRY_DELAY,
                 },
+                patience: Patience::default(),
                 page_size: config.page_size.max(1),
                 stats: stats::service(STATS_SERVICE),
             }),
@@ -420,8 +425,8 @@ impl TteClient {
                         daily: false,
                     },
                     Some(status),
-                    "10to8 throttled the request (429) beyond the retries; lower \
-                     tte.requests_per_second"
+                    "10to8 kept throttling requests (429) for longer than sync.max_stall_secs \
+                     allows; the sync stopped and resumes where it left off when run again"
                         .into(),
                 ));
             }
@@ -429,22 +434,40 @@ impl TteClient {
                 return Err(TteError::new(
                     classify_status(status, None),
                     Some(status),
-                    format!("10to8 answered {status} beyond the retries; try again later"),
+                    format!(
+                        "10to8 kept answering {status} for longer than sync.max_stall_secs \
+                         allows; the sync stopped and resumes where it left off when run again"
+                    ),
                 ));
             }
             inner.limiter.on_success();
+            inner.patience.progressed();
             Ok(response)
         };
+        // The policy's retries in any case; beyond them, as long as the stall budget allows.
+        let mut retries = 0_usize;
         attempt
-            .retry(self.inner.retry.backoff())
+            .retry(self.inner.retry.backoff().without_max_times())
             .sleep(tokio::time::sleep)
             .when(|error: &TteError| error.kind().is_retryable())
-            .adjust(|error: &TteError, delay| match error.kind() {
-                ErrorKind::RateLimited {
-                    retry_after: Some(wait),
-                    ..
-                } => delay.map(|_| *wait),
-                _ => delay,
+            .adjust(|error: &TteError, delay| {
+                let delay = match error.kind() {
+                    ErrorKind::RateLimited {
+                        retry_after: Some(wait),
+                        ..
+                    } => delay.map(|_| *wait),
+                    _ => delay,
+                };
+                retries += 1;
+                // `max_retries: 0` turns retrying off altogether.
+                let max = self.inner.retry.max_retries;
+                let delay = delay.filter(|wait| {
+                    retries <= max || (max > 0 && self.inner.patience.allows(*wait))
+                });
+                if delay.is_some() && retries == self.inner.retry.max_retries + 1 {
+                    warn!(%error, budget_secs = crate::http::max_stall().as_secs(), "10to8 keeps failing; waiting it out for as long as sync.max_stall_secs allows.");
+                }
+                delay
             })
             .notify(|error: &TteError, delay| {
                 if matches!(error.kind(), ErrorKind::RateLimited { .. }) {

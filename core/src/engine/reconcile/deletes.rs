@@ -106,7 +106,7 @@ impl Pass<'_> {
                 force,
             })
             .collect();
-        let results = self.run_hub_jobs(jobs).await;
+        let results = self.run_hub_jobs(jobs).await?;
         let mut blocked = Vec::new();
         let sides = self.sides;
         for ((link, c), done) in deleted.into_iter().zip(results) {
@@ -168,7 +168,7 @@ impl Pass<'_> {
                 });
             }
         }
-        for done in self.run_hub_jobs(jobs).await {
+        for done in self.run_hub_jobs(jobs).await? {
             if let HubDone::Failed(error) = done {
                 warn!(%error, "Could not write the blocked-delete status.");
             }

@@ -95,7 +95,7 @@ impl Pass<'_> {
                 }
             }
         }
-        for done in self.run_hub_jobs(jobs).await {
+        for done in self.run_hub_jobs(jobs).await? {
             if let HubDone::Failed(error) = done {
                 warn!(%error, "Could not write the possible-duplicate status.");
             }

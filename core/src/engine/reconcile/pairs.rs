@@ -104,7 +104,7 @@ impl Pass<'_> {
             jobs.push(HubJob::Patch { uri, patch });
             index.push(n);
         }
-        let results = self.run_hub_jobs(jobs).await;
+        let results = self.run_hub_jobs(jobs).await?;
         let mut hub_failed = HashSet::new();
         for (n, done) in index.into_iter().zip(results) {
             let w = &work[n];

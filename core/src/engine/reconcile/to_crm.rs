@@ -156,7 +156,7 @@ impl Pass<'_> {
                     _ => {}
                 }
             }
-            let results = self.run_hub_jobs(jobs).await;
+            let results = self.run_hub_jobs(jobs).await?;
             for ((c, id, hub, crm), done) in made.into_iter().zip(results) {
                 self.advance(1);
                 let customer = &sides.customers[c];

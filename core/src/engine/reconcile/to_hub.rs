@@ -14,7 +14,7 @@ use crate::engine::journal::Subject;
 use crate::engine::plan::snapshots_of;
 use crate::record::{CrmId, Customer, CustomerUri};
 use crate::store::{Action, Direction, ObjectRef, Snapshot};
-use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome};
+use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome, TteError};
 
 /// One 10to8 write in flight.
 pub(super) enum HubJob {
@@ -71,7 +71,7 @@ impl Pass<'_> {
                     }
                 })
                 .collect();
-            let results = self.run_hub_jobs(jobs).await;
+            let results = self.run_hub_jobs(jobs).await?;
             let mut writes = Vec::new();
             let mut made = Vec::new();
             for (id, done) in chunk.iter().zip(results) {
@@ -205,38 +205,54 @@ impl Pass<'_> {
     }
 
     /// Runs 10to8 writes [`HUB_CONCURRENCY`] at a time; results in the order given.
-    pub(super) async fn run_hub_jobs(&self, jobs: Vec<HubJob>) -> Vec<HubDone> {
+    ///
+    /// # Errors
+    /// When a write failed for a passing cause (10to8 throttled or was down for longer than
+    /// the stall budget): that is no fault of the record, so nothing is recorded against it
+    /// and the pass stops, to resume when run again.
+    pub(super) async fn run_hub_jobs(
+        &self,
+        jobs: Vec<HubJob>,
+    ) -> Result<Vec<HubDone>, EngineError> {
         let tte = &self.engine.tte;
-        stream::iter(jobs)
+        let failed = |error: TteError| {
+            if error.kind().is_retryable() {
+                Err(error)
+            } else {
+                Ok(HubDone::Failed(error.to_string()))
+            }
+        };
+        let results: Vec<Result<HubDone, TteError>> = stream::iter(jobs)
             .map(|job| async move {
                 match job {
                     HubJob::Patch { uri, patch } => {
                         if uri.as_str().is_empty() || patch.is_empty() {
-                            return HubDone::Patched;
+                            return Ok(HubDone::Patched);
                         }
                         match tte.patch(&uri, &patch).await {
-                            Ok(_) => HubDone::Patched,
-                            Err(e) if *e.kind() == ErrorKind::NotFound => HubDone::Gone,
-                            Err(e) => HubDone::Failed(e.to_string()),
+                            Ok(_) => Ok(HubDone::Patched),
+                            Err(e) if *e.kind() == ErrorKind::NotFound => Ok(HubDone::Gone),
+                            Err(e) => failed(e),
                         }
                     }
                     HubJob::Create { record, write } => match tte.create(&write).await {
-                        Ok(customer) => HubDone::Created(customer),
+                        Ok(customer) => Ok(HubDone::Created(customer)),
                         Err(e) => {
                             debug!(%record, error = %e, "10to8 create failed.");
-                            HubDone::Failed(e.to_string())
+                            failed(e)
                         }
                     },
                     HubJob::Delete { uri, force } => match tte.delete(&uri, force).await {
-                        Ok(DeleteOutcome::Deleted) => HubDone::Deleted,
-                        Ok(DeleteOutcome::AlreadyDeleted) => HubDone::Gone,
-                        Ok(DeleteOutcome::Blocked { message, .. }) => HubDone::Blocked(message),
-                        Err(e) => HubDone::Failed(e.to_string()),
+                        Ok(DeleteOutcome::Deleted) => Ok(HubDone::Deleted),
+                        Ok(DeleteOutcome::AlreadyDeleted) => Ok(HubDone::Gone),
+                        Ok(DeleteOutcome::Blocked { message, .. }) => Ok(HubDone::Blocked(message)),
+                        Err(e) => failed(e),
                     },
                 }
             })
             .buffered(HUB_CONCURRENCY)
             .collect()
-            .await
+            .await;
+        Ok(results.into_iter().collect::<Result<_, _>>()?)
     }
 }
