@@ -10,6 +10,7 @@ use chrono::Utc;
 use super::outcome::{Broken, Checked, Outcome, Promise, ensure};
 use super::{CapturedWebhook, ConformanceHarness, SignatureScheme};
 use crate::connector::{WebhookError, WebhookReceiver};
+use crate::record::CrmId;
 
 /// The receiver and scheme, or why the webhook checks do not apply.
 fn receiver(
@@ -48,6 +49,20 @@ fn resigned(
     }
 }
 
+/// A webhook the CRM sent about a change to a seeded record, checked to verify as it came.
+async fn genuine(
+    h: &dyn ConformanceHarness,
+    receiver: &dyn WebhookReceiver,
+) -> Result<(CrmId, CapturedWebhook), Broken> {
+    h.prepare().await;
+    let id = h.seed(1).await.remove(0);
+    let captured = h.capture_webhook(&id).await;
+    receiver
+        .verify(&captured.request(), captured.sent_at)
+        .or_broken("a genuine webhook verifies")?;
+    Ok((id, captured))
+}
+
 /// A genuine webhook verifies and parses into an event naming the record; one the harness
 /// signs the same way verifies too; a changed body, a missing signature and a malformed body
 /// are refused.
@@ -56,12 +71,7 @@ pub(super) async fn signature(h: &dyn ConformanceHarness) -> Checked {
         Ok(found) => found,
         Err(not_applicable) => return Ok(not_applicable),
     };
-    h.prepare().await;
-    let id = h.seed(1).await.remove(0);
-    let captured = h.capture_webhook(&id).await;
-    receiver
-        .verify(&captured.request(), captured.sent_at)
-        .or_broken("a genuine webhook verifies")?;
+    let (id, captured) = genuine(h, receiver).await?;
     let events = receiver
         .parse(&captured.body)
         .or_broken("a genuine webhook parses")?;
@@ -124,12 +134,7 @@ pub(super) async fn url_bound(h: &dyn ConformanceHarness) -> Checked {
             "the CRM's signature does not cover the URL".to_owned(),
         ));
     }
-    h.prepare().await;
-    let id = h.seed(1).await.remove(0);
-    let captured = h.capture_webhook(&id).await;
-    receiver
-        .verify(&captured.request(), captured.sent_at)
-        .or_broken("a genuine webhook verifies")?;
+    let (_, captured) = genuine(h, receiver).await?;
     let now = Utc::now();
     let mut moved = resigned(h, &captured, &captured.uri, now);
     moved
