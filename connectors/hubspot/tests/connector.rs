@@ -23,19 +23,27 @@ use tte_sync_core::connector::{
 };
 use tte_sync_core::simulate::{ServedRouter, serve_on_loopback};
 use tte_sync_core::testkit::{
-    CallCounts, CapturedWebhook, ConformanceHarness, MemoryTokenStore, conformance,
+    CallCounts, CapturedWebhook, ConformanceHarness, KitFields, KitLimits, MatchField,
+    MemoryTokenStore, Outcome, SignatureScheme, conformance,
 };
 use tte_sync_core::{CrmId, Secret};
+use tte_sync_hubspot::contacts::BATCH_LIMIT;
 use tte_sync_hubspot::simulator::{
     DEFAULT_APP_ID, DEFAULT_CLIENT_ID, DEFAULT_CLIENT_SECRET, DEFAULT_DEVELOPER_API_KEY,
     DEFAULT_PORTAL_ID, DEFAULT_PRIVATE_APP_TOKEN, Faults, HubSpotSimulator, RateLimits,
     SimulatorConfig,
 };
-use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector, NAME};
+use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector, NAME, webhook};
 use url::Url;
+
+#[path = "connector/broken.rs"]
+mod broken;
+
+use broken::{Broken, Fault};
 
 const KEY: &str = "tte_customer_uri";
 const EMAIL: &str = "email";
+const FIRST_NAME: &str = "firstname";
 const LIST_ROUTE: &str = "GET /crm/objects/2026-09/{object_type}";
 const READ_ROUTE: &str = "POST /crm/objects/2026-09/{object_type}/batch/read";
 const SEARCH_ROUTE: &str = "POST /crm/objects/2026-09/{object_type}/search";
@@ -148,7 +156,9 @@ async fn capture(
 
 struct Harness {
     sim: HubSpotSimulator,
-    connector: HubSpotConnector,
+    connector: Arc<HubSpotConnector>,
+    /// When set, the connector the kit judges instead of [`Self::connector`].
+    under_test: Option<Broken>,
     tokens: Arc<MemoryTokenStore>,
     next: AtomicUsize,
     capture: tokio::sync::OnceCell<Capture>,
@@ -175,10 +185,19 @@ impl Harness {
         }
         Self {
             sim,
-            connector,
+            connector: Arc::new(connector),
+            under_test: None,
             tokens,
             next: AtomicUsize::new(0),
             capture: tokio::sync::OnceCell::new(),
+        }
+    }
+
+    /// The kit judges the connector broken by `fault` instead of the real one.
+    fn broken(self, fault: Fault) -> Self {
+        Self {
+            under_test: Some(Broken::new(self.connector.clone(), fault)),
+            ..self
         }
     }
 
@@ -202,7 +221,7 @@ impl Harness {
                     .expect("setup capability")
                     .ensure_subscriptions(
                         &callback,
-                        &[EMAIL.to_owned(), "firstname".to_owned()],
+                        &[EMAIL.to_owned(), FIRST_NAME.to_owned()],
                         false,
                     )
                     .await
@@ -242,27 +261,41 @@ impl Harness {
 #[async_trait]
 impl ConformanceHarness for Harness {
     fn connector(&self) -> &dyn CrmConnector {
-        &self.connector
+        match &self.under_test {
+            Some(broken) => broken,
+            None => &*self.connector,
+        }
     }
 
-    fn key_property(&self) -> &str {
-        KEY
+    fn fields(&self) -> KitFields {
+        KitFields {
+            text: FIRST_NAME.to_owned(),
+            key: KEY.to_owned(),
+            matching: Some(MatchField {
+                property: EMAIL.to_owned(),
+                unique: true,
+            }),
+        }
     }
 
-    fn match_property(&self) -> &str {
-        EMAIL
+    fn limits(&self) -> KitLimits {
+        KitLimits {
+            page_size: BATCH_LIMIT,
+            read_batch: BATCH_LIMIT,
+            write_batch: BATCH_LIMIT,
+        }
     }
 
-    fn invalid_match_value(&self) -> String {
-        "not-an-email@example".to_owned()
+    fn match_value(&self, tag: &str) -> String {
+        format!("{tag}@example.com")
     }
 
-    fn batch_limit(&self) -> usize {
-        100
+    fn unknown_id(&self) -> CrmId {
+        CrmId::from("999999999")
     }
 
-    fn replay_window(&self) -> Option<Duration> {
-        Some(Duration::from_secs(300))
+    fn invalid_value(&self) -> Option<(String, String)> {
+        Some((EMAIL.to_owned(), "not-an-email@example".to_owned()))
     }
 
     async fn prepare(&self) {
@@ -281,7 +314,7 @@ impl ConformanceHarness for Harness {
                 let email = format!("seeded.{n}@example.com");
                 let id = self
                     .sim
-                    .user_create(&[(EMAIL, &email), ("firstname", "Seeded")], None)
+                    .user_create(&[(EMAIL, &email), (FIRST_NAME, "Seeded")], None)
                     .expect("user create");
                 CrmId(id.to_string())
             })
@@ -317,68 +350,243 @@ impl ConformanceHarness for Harness {
         true
     }
 
+    fn signature_scheme(&self) -> Option<SignatureScheme> {
+        Some(SignatureScheme {
+            covers_url: true,
+            replay_window: Some(Duration::from_secs(300)),
+        })
+    }
+
+    fn sign_webhook(&self, method: &str, uri: &str, body: &[u8], at: DateTime<Utc>) -> HeaderMap {
+        let timestamp = at.timestamp_millis().to_string();
+        let secret = Secret::from(DEFAULT_CLIENT_SECRET);
+        let signature = webhook::sign_v3(&secret, method, uri, body, &timestamp);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            webhook::HEADER_SIGNATURE_V3,
+            signature.parse().expect("base64 is a header value"),
+        );
+        headers.insert(
+            webhook::HEADER_TIMESTAMP,
+            timestamp.parse().expect("digits are a header value"),
+        );
+        headers
+    }
+
     async fn capture_webhook(&self, id: &CrmId) -> CapturedWebhook {
         self.capture().await;
-        self.edit(id, &[("firstname", "Changed")]).await;
+        self.edit(id, &[(FIRST_NAME, "Changed")]).await;
         self.next_webhook().await
     }
 }
 
-// ---- The conformance suite (OAuth: the most demanding credentials) ----
+// ---- The conformance kit (OAuth: the most demanding credentials) ----
 
 #[tokio::test]
-async fn conformance_round_trip() {
-    conformance::check_round_trip(&Harness::start(Auth::OAuth).await).await;
+async fn hubspot_passes_the_conformance_kit_with_oauth() {
+    let report = conformance::run(|| Harness::start(Auth::OAuth)).await;
+    eprintln!("{report}");
+    report.assert_no_failures();
+    assert_eq!(report.not_applicable(), Vec::<&str>::new(), "{report}");
 }
 
 #[tokio::test]
-async fn conformance_round_trip_with_a_private_app_token() {
-    conformance::check_round_trip(&Harness::start(Auth::PrivateApp).await).await;
-}
-
-#[tokio::test]
-async fn conformance_paging_over_1000_records() {
-    conformance::check_paging(&Harness::start(Auth::OAuth).await, 1_050).await;
-}
-
-#[tokio::test]
-async fn conformance_batch_limits() {
-    conformance::check_batch_limits(&Harness::start(Auth::OAuth).await).await;
-}
-
-#[tokio::test]
-async fn conformance_conflict_and_invalid_outcomes() {
-    let h = Harness::start(Auth::OAuth).await;
-    conformance::check_conflict_and_invalid(&h).await;
-    assert!(
-        h.sim.stats().with_status(207) >= 1,
-        "the per-record outcomes came from a multi-status answer, not from splitting"
+async fn hubspot_passes_the_conformance_kit_with_a_private_app_token() {
+    let report = conformance::run(|| Harness::start(Auth::PrivateApp)).await;
+    eprintln!("{report}");
+    report.assert_no_failures();
+    assert_eq!(
+        report.not_applicable(),
+        vec!["credential_expiry"],
+        "a private app token never expires, and only that check depends on it: {report}"
     );
 }
 
 #[tokio::test]
-async fn conformance_recovers_from_429() {
-    conformance::check_rate_limit_recovery(&Harness::start(Auth::OAuth).await).await;
+async fn conflicts_and_invalid_values_come_from_one_multi_status_answer() {
+    let h = Harness::start(Auth::OAuth).await;
+    for name in ["unique_conflict", "invalid_value"] {
+        let check = conformance::check_named(name).expect("a kit check");
+        assert_eq!(
+            conformance::run_one(check, &h).await,
+            Outcome::Passed,
+            "{name}"
+        );
+    }
+    assert!(
+        h.sim.stats().with_status(207) >= 2,
+        "the per-record outcomes came from multi-status answers, not from splitting"
+    );
 }
 
 #[tokio::test]
-async fn conformance_recovers_from_token_expiry() {
+async fn expired_oauth_tokens_are_refreshed_once_and_saved() {
     let h = Harness::start(Auth::OAuth).await;
     let saves = h.tokens.saves();
-    conformance::check_credential_expiry(&h).await;
+    let check = conformance::check_named("credential_expiry").expect("a kit check");
+    assert_eq!(conformance::run_one(check, &h).await, Outcome::Passed);
     assert!(h.tokens.saves() > saves, "the refreshed token was saved");
-    assert_eq!(h.connector.stats().refreshes, 1, "refreshed on the 401");
+    assert!(h.connector.stats().refreshes >= 1, "refreshed on the 401");
+}
+
+// ---- The kit judged: each broken connector fails exactly the check it breaks ----
+
+/// Runs the whole kit against the HubSpot connector broken by `fault` (built with `auth`
+/// and `tune`), and asserts that exactly `check` fails.
+async fn kit_catches(fault: Option<Fault>, auth: Auth, tune: fn(&mut HubSpotConfig), check: &str) {
+    let report = conformance::run(|| async move {
+        let h = Harness::with(auth, SimulatorConfig::default(), tune).await;
+        match fault {
+            Some(fault) => h.broken(fault),
+            None => h,
+        }
+    })
+    .await;
+    eprintln!("{report}");
+    assert_eq!(report.failed(), vec![check], "{report}");
 }
 
 #[tokio::test]
-async fn conformance_health_check() {
-    conformance::check_health_check(&Harness::start(Auth::OAuth).await).await;
-    conformance::check_health_check(&Harness::start(Auth::PrivateApp).await).await;
+async fn the_kit_catches_stale_reads() {
+    kit_catches(
+        Some(Fault::StaleReads),
+        Auth::PrivateApp,
+        |_| {},
+        "round_trip",
+    )
+    .await;
 }
 
 #[tokio::test]
-async fn conformance_webhook_signatures() {
-    conformance::check_webhook_signatures(&Harness::start(Auth::OAuth).await).await;
+async fn the_kit_catches_a_listing_that_drops_its_last_page() {
+    kit_catches(
+        Some(Fault::DropsLastPage),
+        Auth::PrivateApp,
+        |_| {},
+        "paging",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_reads_that_ignore_the_read_batch() {
+    kit_catches(
+        Some(Fault::ReadsOneAtATime),
+        Auth::PrivateApp,
+        |_| {},
+        "read_batches",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_writes_that_ignore_the_write_batch() {
+    kit_catches(
+        Some(Fault::WritesOneAtATime),
+        Auth::PrivateApp,
+        |_| {},
+        "write_batches",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_outcomes_out_of_order() {
+    kit_catches(
+        Some(Fault::JoinsBatchesBackwards),
+        Auth::PrivateApp,
+        |_| {},
+        "write_batches",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_missing_record_reported_as_permanent() {
+    kit_catches(
+        Some(Fault::MissingAsPermanent),
+        Auth::PrivateApp,
+        |_| {},
+        "per_record_failures",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_refused_value_without_its_field() {
+    kit_catches(
+        Some(Fault::ForgetsInvalidField),
+        Auth::PrivateApp,
+        |_| {},
+        "invalid_value",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_conflict_without_its_holder() {
+    kit_catches(
+        Some(Fault::ForgetsConflictHolder),
+        Auth::PrivateApp,
+        |_| {},
+        "unique_conflict",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_429_treated_as_fatal() {
+    kit_catches(
+        None,
+        Auth::PrivateApp,
+        |c| c.max_retries = 0,
+        "rate_limit_recovery",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_costly_health_check() {
+    kit_catches(
+        Some(Fault::CostlyHealthCheck),
+        Auth::PrivateApp,
+        |_| {},
+        "health_check",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_receiver_accepting_a_changed_body() {
+    kit_catches(
+        Some(Fault::ReusesSeenSignatures),
+        Auth::PrivateApp,
+        |_| {},
+        "webhook_signature",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_receiver_ignoring_the_url() {
+    kit_catches(
+        Some(Fault::PinsFirstUrl),
+        Auth::PrivateApp,
+        |_| {},
+        "webhook_url_bound",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn the_kit_catches_a_receiver_without_a_replay_window() {
+    kit_catches(
+        Some(Fault::TrustsSenderClock),
+        Auth::PrivateApp,
+        |_| {},
+        "webhook_replay_window",
+    )
+    .await;
 }
 
 // ---- Acceptance counts of the issue ----
