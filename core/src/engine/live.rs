@@ -229,11 +229,16 @@ impl Engine {
                     summary.held += 1;
                 }
             }
-            Err(error) if error.is_transient() => {
-                // An API throttled or was down beyond the stall budget: no fault of these
-                // changes, so they wait, uncounted, instead of nearing the dead letters.
-                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling or down; retrying the changes later.");
-                let until = Utc::now() + backoff(0);
+            Err(EngineError::Stalled(stalled)) => {
+                // An API throttled or was down beyond the stall budget, or its daily limit is
+                // spent: no fault of these changes, so they go back to the inbox, uncounted,
+                // until the API is expected back, instead of nearing the dead letters.
+                let wait = stalled
+                    .resume_after
+                    .and_then(|wait| chrono::Duration::from_std(wait).ok())
+                    .unwrap_or_else(|| backoff(0));
+                let until = Utc::now() + wait;
+                warn!(items = items.len(), error = %stalled, %until, "Live batch stopped: an API is throttling or down; the changes are back in the inbox.");
                 for item in &items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;

@@ -27,6 +27,7 @@ pub mod pair;
 pub mod plan;
 pub mod reconcile;
 mod resolve;
+mod stalled;
 pub mod summary;
 mod turns;
 
@@ -44,6 +45,7 @@ pub use pair::{Ambiguity, Found, Held, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
 pub use reconcile::{Progress, ReconcileOptions};
 pub use resolve::Unlinked;
+pub use stalled::{StallCause, Stalled};
 pub use summary::{Counts, Planned, Summary};
 
 /// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
@@ -55,10 +57,14 @@ pub enum EngineError {
     Store(#[from] StoreError),
     /// 10to8 could not be read or refused the key. (Its message names 10to8.)
     #[error(transparent)]
-    Tte(#[from] TteError),
+    Tte(TteError),
     /// The CRM could not be read or refused the credentials. (Its message names the CRM.)
     #[error(transparent)]
-    Crm(#[from] ConnectorError),
+    Crm(ConnectorError),
+    /// An API throttled or was down for longer than the stall budget, or its daily limit is
+    /// spent: the pass stopped, resumably, with nothing recorded against any record.
+    #[error("{0}")]
+    Stalled(Stalled),
     /// The sync lock expired while this worker held it (the store was out of reach for
     /// longer than the lock lasts); the work stopped before saving, and is done again later.
     #[error(
@@ -71,14 +77,32 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Whether the cause is passing: an API throttled or was down for longer than the stall
-    /// budget (`sync.max_stall_secs`). Nothing was recorded against any record for it; the
-    /// same work succeeds once the API answers again.
+    /// Whether the cause is passing ([`EngineError::Stalled`]): an API throttled or was down
+    /// for longer than the stall budget (`sync.max_stall_secs`), or its daily limit is spent.
+    /// Nothing was recorded against any record for it; the same work succeeds once the API
+    /// answers again.
     pub fn is_transient(&self) -> bool {
-        match self {
-            Self::Tte(error) => error.kind().is_retryable(),
-            Self::Crm(error) => error.kind().is_retryable(),
-            _ => false,
+        matches!(self, Self::Stalled(_))
+    }
+}
+
+/// A 10to8 failure of a passing kind stops the pass as [`EngineError::Stalled`].
+impl From<TteError> for EngineError {
+    fn from(error: TteError) -> Self {
+        match Stalled::of(crate::tte::API_NAME, error.kind(), error.to_string()) {
+            Some(stalled) => Self::Stalled(stalled),
+            None => Self::Tte(error),
+        }
+    }
+}
+
+/// A CRM failure of a passing kind stops the pass as [`EngineError::Stalled`]. (The CRM is
+/// named by its own messages.)
+impl From<ConnectorError> for EngineError {
+    fn from(error: ConnectorError) -> Self {
+        match Stalled::of("the CRM", error.kind(), error.to_string()) {
+            Some(stalled) => Self::Stalled(stalled),
+            None => Self::Crm(error),
         }
     }
 }
