@@ -163,7 +163,10 @@ impl Sender {
             let within_retries = retries < self.policy.max_retries;
             let allowed = match tries {
                 Tries::AtMost(most) => retries < most,
-                Tries::Patient => within_retries || self.patience.allows(wait),
+                // A long wait (a daily limit, a large `Retry-After`) only within the budget.
+                Tries::Patient => {
+                    (within_retries && wait <= self.policy.max_delay) || self.patience.allows(wait)
+                }
             };
             if !allowed {
                 return Err(error);
