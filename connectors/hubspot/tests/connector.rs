@@ -535,7 +535,9 @@ async fn the_daily_limit_stops_and_says_when_it_resets() {
         .and_time(chrono::NaiveTime::MIN)
         .and_utc();
     if midnight - now < chrono::Duration::minutes(20) {
-        eprintln!("not applicable within 20 minutes of midnight UTC: the client waits for the reset");
+        eprintln!(
+            "not applicable within 20 minutes of midnight UTC: the client waits for the reset"
+        );
         return;
     }
     let sim = SimulatorConfig {
@@ -561,7 +563,10 @@ async fn the_daily_limit_stops_and_says_when_it_resets() {
     else {
         panic!("the daily limit: {error:?}");
     };
-    assert!(*wait <= Duration::from_secs(3600), "probed at least hourly: {wait:?}");
+    assert!(
+        *wait <= Duration::from_secs(3600),
+        "probed at least hourly: {wait:?}"
+    );
     assert!(!error.kind().is_retryable());
     let reset = midnight.format("%Y-%m-%d 00:00 UTC").to_string();
     assert!(

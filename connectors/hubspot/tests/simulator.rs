@@ -1247,7 +1247,10 @@ async fn a_storm_429_is_the_one_hubspot_documents_with_or_without_its_headers() 
         "You have reached your ten_secondly_rolling limit."
     );
     assert!(body["correlationId"].is_string(), "{body}");
-    assert_eq!(headers["x-hubspot-ratelimit-interval-milliseconds"], "10000");
+    assert_eq!(
+        headers["x-hubspot-ratelimit-interval-milliseconds"],
+        "10000"
+    );
     assert_eq!(headers["x-hubspot-ratelimit-max"], "110");
     assert_eq!(headers["x-hubspot-ratelimit-remaining"], "0");
     assert!(
