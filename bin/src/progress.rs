@@ -209,9 +209,23 @@ impl LinesInner {
     /// so a stalled pass says why it does not move.
     fn while_waiting(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.last_line.elapsed() >= self.interval && !waits::current().is_empty() {
-            self.line(&mut state, false);
+        if state.last_line.elapsed() < self.interval {
+            return;
         }
+        let Some(wait) = current_wait() else {
+            return;
+        };
+        if state.phase.is_some() {
+            self.line(&mut state, false);
+            return;
+        }
+        // Before the first phase (the pass's checks): the wait alone.
+        state.last_line = Instant::now();
+        let text = match self.format {
+            Format::Json => serde_json::json!({ "waiting": wait }).to_string(),
+            Format::Text => format!("progress: {wait}"),
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 
     fn line(&self, state: &mut LineState, finished: bool) {

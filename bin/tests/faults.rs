@@ -299,13 +299,24 @@ async fn an_api_down_for_longer_than_the_stall_budget_stops_the_sync_resumably()
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crm_throttling_for_longer_than_the_stall_budget_stops_the_sync_resumably() {
-    let world = world("faults-throttled", 2).await;
+    // Long enough for a progress line (one per 5 s) to say why the sync does not move.
+    let world = world("faults-throttled", 7).await;
     world.hubspot.set_faults(HubFaults {
         rate_limit_storm: u32::MAX,
         ..HubFaults::default()
     });
-    let (code, _, stderr) = sync(&world.config, &[]).await;
+    let args = ["sync", "--config", &world.config, "--progress=text"];
+    let output = run(args.iter().map(|a| (*a).to_owned()).collect()).await;
+    let (code, stderr) = (output.status.code(), text(&output.stderr));
     assert_eq!(code, Some(75), "stopped as stalled: {stderr}");
+    assert!(
+        stderr.contains("progress: waiting: HubSpot throttled (429), retrying in"),
+        "the progress lines say what is waited for: {stderr}"
+    );
+    assert!(
+        stderr.matches("progress: waiting:").count() <= 2,
+        "one line per 5 s, not one per attempt: {stderr}"
+    );
     assert!(
         stderr.contains("throttled every call for longer than sync.max_stall_secs allows")
             && stderr.contains("429")
