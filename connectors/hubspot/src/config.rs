@@ -78,8 +78,9 @@ pub struct HubSpotConfig {
     /// push a call into a window HubSpot already counts as full.
     #[serde(default = "default_rate_limit_margin_millis")]
     pub rate_limit_margin_millis: u64,
-    /// How many times a passing failure (timeout, 5xx, 423, 477, 429) is retried before the
-    /// call fails.
+    /// How many times a passing failure (timeout, 5xx, 423, 477, 429) is retried in any case;
+    /// beyond that the call is retried on for as long as `sync.max_stall_secs` allows. `0`
+    /// turns retrying off.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// The wait before the first retry of a failed call; later ones double it (with jitter),

@@ -31,7 +31,7 @@ use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides, Synced};
 use super::summary::Summary;
 use super::turns::Turns;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, StallCause};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
 use crate::record::{CrmId, CustomerUri};
 use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
@@ -232,13 +232,14 @@ impl Engine {
             Err(EngineError::Stalled(stalled)) => {
                 // An API throttled or was down beyond the stall budget, or its daily limit is
                 // spent: no fault of these changes, so they go back to the inbox, uncounted,
-                // until the API is expected back, instead of nearing the dead letters.
-                let wait = stalled
-                    .resume_after
-                    .and_then(|wait| chrono::Duration::from_std(wait).ok())
-                    .unwrap_or_else(|| backoff(0));
-                let until = Utc::now() + wait;
-                warn!(items = items.len(), error = %stalled, %until, "Live batch stopped: an API is throttling or down; the changes are back in the inbox.");
+                // instead of nearing the dead letters.
+                let hold = if stalled.cause == StallCause::DailyLimit {
+                    DAILY_LIMIT_HOLD
+                } else {
+                    backoff(0)
+                };
+                let until = Utc::now() + hold;
+                warn!(items = items.len(), error = %stalled, %until, "Live batch stopped: an API is throttling, down or out of its daily budget; the changes are back in the inbox.");
                 for item in &items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
@@ -486,6 +487,10 @@ fn backoff(attempts: u32) -> chrono::Duration {
 
 /// How long changes wait when a batch was refused for its credentials.
 const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
+/// How long changes wait when an API's daily budget is spent: it resets once a day (HubSpot:
+/// at midnight in the account's time zone, which the API does not say), so a look every
+/// quarter of an hour costs one refused call.
+const DAILY_LIMIT_HOLD: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Whether a batch failed because a side refused our credentials, not for its records.
 fn credentials_refused(error: &EngineError) -> bool {

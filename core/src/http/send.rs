@@ -80,7 +80,8 @@ pub enum Attempt<T, E> {
 /// How many times a call may be retried.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Tries {
-    /// The policy's retries, then on while the stall budget allows.
+    /// The policy's retries, then on while the stall budget allows (none at all when the
+    /// policy allows no retries: retrying is off).
     Patient,
     /// At most this many retries, whatever the stall budget (health checks want the answer
     /// now).
@@ -163,6 +164,8 @@ impl Sender {
             let within_retries = retries < self.policy.max_retries;
             let allowed = match tries {
                 Tries::AtMost(most) => retries < most,
+                // `max_retries: 0` turns retrying off altogether.
+                Tries::Patient if self.policy.max_retries == 0 => false,
                 // A long wait (a daily limit, a large `Retry-After`) only within the budget.
                 Tries::Patient => {
                     (within_retries && wait <= self.policy.max_delay) || self.patience.allows(wait)
@@ -268,6 +271,17 @@ mod tests {
             waited + Duration::from_secs(2) >= crate::http::max_stall(),
             "waited close to the whole budget: {waited:?}"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn no_retries_turns_retrying_off() {
+        let sender = sender(0);
+        let (calls, attempt) = flaky(1, Cause::Status(503), None);
+        let result = sender
+            .send(&Unpaced, Tries::Patient, || async { attempt(&calls) })
+            .await;
+        assert_eq!(result, Err("failure 0".to_owned()));
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
     }
 
     #[tokio::test(start_paused = true)]

@@ -163,8 +163,13 @@ impl Engine {
             .collect();
         if !to_create.is_empty() {
             return Err(EngineError::Refused(format!(
-                "the CRM has no property {} yet, which the mapping writes; run `tte-sync setup` \
-                 to create it, then sync again (nothing was written)",
+                "the CRM lacks {} {}, which the mapping writes; run `tte-sync setup` to create \
+                 them, then sync again (nothing was written)",
+                if to_create.len() == 1 {
+                    "the property"
+                } else {
+                    "the properties"
+                },
                 to_create.join(", ")
             )));
         }
