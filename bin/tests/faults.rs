@@ -327,6 +327,17 @@ async fn a_crm_throttling_for_longer_than_the_stall_budget_stops_the_sync_resuma
     let status = status(&world.config).await;
     assert_eq!(status["dead_letters"], serde_json::json!([]), "{status}");
     assert_eq!(status["failing_count"], 0, "{status}");
+    let shown = run(vec![
+        "status".into(),
+        "--config".into(),
+        world.config.clone(),
+    ])
+    .await;
+    let shown = text(&shown.stdout);
+    assert!(
+        shown.contains("throttled every call for longer than sync.max_stall_secs allows"),
+        "status says why the last run stopped: {shown}"
+    );
     let customers = world.tte.customers();
     assert!(
         customers
