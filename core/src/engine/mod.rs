@@ -84,6 +84,11 @@ impl EngineError {
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::Stalled(_))
     }
+
+    /// Whether an API's daily budget is spent (it resets once a day, not in seconds).
+    pub fn is_daily_limit(&self) -> bool {
+        matches!(self, Self::Stalled(stalled) if stalled.cause == StallCause::DailyLimit)
+    }
 }
 
 /// A 10to8 failure of a passing kind stops the pass as [`EngineError::Stalled`].
