@@ -1,19 +1,56 @@
 //! How `sync` shows a long pass moving, wherever its stderr goes: a bar on a terminal; a
 //! line at each phase's start and end and at most every [`LINE_INTERVAL`] in between
 //! elsewhere (a CI job, a container log); or the same lines as NDJSON with `--progress=json`.
+//! While an API is being waited on (throttled, down), each says so: the bar at its end, the
+//! lines in a `waiting` part ("waiting: HubSpot throttled (429), retrying in 8 s"), written
+//! every [`LINE_INTERVAL`] even when nothing else moves.
 
 use std::io::{IsTerminal, Write};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use tte_sync_core::engine::Progress;
+use tte_sync_core::http::waits;
 
 /// How often the spinner of a phase without a known length ticks.
 const TICK: Duration = Duration::from_millis(120);
 /// The most often a progress line is written within one phase.
 pub const LINE_INTERVAL: Duration = Duration::from_secs(5);
+/// How often the display looks at which APIs are being waited on.
+const WAIT_POLL: Duration = Duration::from_millis(500);
+
+/// The first API being waited on now, said as people say it.
+fn current_wait() -> Option<String> {
+    waits::current().first().map(ToString::to_string)
+}
+
+/// A thread that calls `show` every [`WAIT_POLL`] while the display lives.
+struct WaitWatch {
+    stop: Arc<AtomicBool>,
+}
+
+impl WaitWatch {
+    fn start(show: impl Fn() + Send + 'static) -> Self {
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            while !stopped.load(Ordering::Relaxed) {
+                std::thread::sleep(WAIT_POLL);
+                show();
+            }
+        });
+        Self { stop }
+    }
+}
+
+impl Drop for WaitWatch {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
 
 /// `--progress`: where progress goes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -49,13 +86,22 @@ impl ProgressMode {
 /// A progress bar on stderr, one phase at a time.
 struct Bar {
     bar: ProgressBar,
+    _waits: WaitWatch,
 }
 
 impl Bar {
     fn new() -> Self {
         let bar = ProgressBar::new_spinner();
         bar.enable_steady_tick(TICK);
-        Self { bar }
+        let shown = bar.clone();
+        let waits = WaitWatch::start(move || {
+            shown.set_prefix(
+                current_wait()
+                    .map(|wait| format!("  {wait}"))
+                    .unwrap_or_default(),
+            );
+        });
+        Self { bar, _waits: waits }
     }
 }
 
@@ -64,13 +110,13 @@ impl Progress for Bar {
         self.bar.reset();
         if total == 0 {
             self.bar.set_style(
-                ProgressStyle::with_template("{spinner} {msg}: {pos} records")
+                ProgressStyle::with_template("{spinner} {msg}: {pos} records{prefix}")
                     .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
         } else {
             self.bar.set_length(total);
             self.bar.set_style(
-                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta})")
+                ProgressStyle::with_template("{msg:>8} [{bar:40}] {pos}/{len} ({eta}){prefix}")
                     .unwrap_or_else(|_| ProgressStyle::default_bar())
                     .progress_chars("=> "),
             );
@@ -107,10 +153,19 @@ struct Line {
     finished: bool,
     /// Since the pass started.
     elapsed_secs: f64,
+    /// The API being waited on, and why ("waiting: HubSpot throttled (429), retrying in
+    /// 8 s").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    waiting: Option<String>,
 }
 
 /// Progress lines on stderr, throttled to one per `interval` within a phase.
 struct Lines {
+    inner: Arc<LinesInner>,
+    _waits: WaitWatch,
+}
+
+struct LinesInner {
     format: Format,
     interval: Duration,
     started: Instant,
@@ -126,7 +181,7 @@ struct LineState {
 impl Lines {
     fn new(format: Format, interval: Duration) -> Self {
         let now = Instant::now();
-        Self {
+        let inner = Arc::new(LinesInner {
             format,
             interval,
             started: now,
@@ -135,7 +190,42 @@ impl Lines {
                 done: 0,
                 last_line: now,
             }),
+        });
+        let watched: Weak<LinesInner> = Arc::downgrade(&inner);
+        let waits = WaitWatch::start(move || {
+            if let Some(inner) = watched.upgrade() {
+                inner.while_waiting();
+            }
+        });
+        Self {
+            inner,
+            _waits: waits,
         }
+    }
+}
+
+impl LinesInner {
+    /// Writes a line when an API is being waited on and none was written for an interval,
+    /// so a stalled pass says why it does not move.
+    fn while_waiting(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.last_line.elapsed() < self.interval {
+            return;
+        }
+        let Some(wait) = current_wait() else {
+            return;
+        };
+        if state.phase.is_some() {
+            self.line(&mut state, false);
+            return;
+        }
+        // Before the first phase (the pass's checks): the wait alone.
+        state.last_line = Instant::now();
+        let text = match self.format {
+            Format::Json => serde_json::json!({ "waiting": wait }).to_string(),
+            Format::Text => format!("progress: {wait}"),
+        };
+        let _ = writeln!(std::io::stderr().lock(), "{text}");
     }
 
     fn line(&self, state: &mut LineState, finished: bool) {
@@ -148,6 +238,7 @@ impl Lines {
             total: *total,
             finished,
             elapsed_secs: (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+            waiting: current_wait().filter(|_| !finished),
         };
         state.last_line = Instant::now();
         let text = match self.format {
@@ -170,34 +261,42 @@ fn render_text(line: &Line) -> String {
         format!("{} records", line.done)
     };
     let finished = if line.finished { " done," } else { "" };
+    let waiting = line
+        .waiting
+        .as_ref()
+        .map(|wait| format!("; {wait}"))
+        .unwrap_or_default();
     format!(
-        "progress: {} {count}{finished} after {:.1} s",
+        "progress: {} {count}{finished} after {:.1} s{waiting}",
         line.phase, line.elapsed_secs
     )
 }
 
 impl Progress for Lines {
     fn phase(&self, name: &str, total: u64) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.line(&mut state, true);
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.line(&mut state, true);
         state.phase = Some((name.to_owned(), total));
         state.done = 0;
-        self.line(&mut state, false);
+        inner.line(&mut state, false);
     }
 
     fn advance(&self, steps: u64) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
         state.done += steps;
-        if state.last_line.elapsed() >= self.interval {
-            self.line(&mut state, false);
+        if state.last_line.elapsed() >= inner.interval {
+            inner.line(&mut state, false);
         }
     }
 }
 
 impl Drop for Lines {
     fn drop(&mut self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        self.line(&mut state, true);
+        let inner = &self.inner;
+        let mut state = inner.state.lock().unwrap_or_else(PoisonError::into_inner);
+        inner.line(&mut state, true);
     }
 }
 
@@ -213,10 +312,19 @@ mod tests {
             total: 120,
             finished: false,
             elapsed_secs: 4.2,
+            waiting: None,
         };
         assert_eq!(
             render_text(&line),
             "progress: writing 30/120 (25%) after 4.2 s"
+        );
+        let waiting = Line {
+            waiting: Some("waiting: HubSpot throttled (429), retrying in 8 s".into()),
+            ..line.clone()
+        };
+        assert_eq!(
+            render_text(&waiting),
+            "progress: writing 30/120 (25%) after 4.2 s; waiting: HubSpot throttled (429), retrying in 8 s"
         );
         let done = Line {
             phase: "reading".into(),

@@ -91,14 +91,20 @@ fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
         None => writeln!(out)?,
     }
     match status.runs.first() {
-        Some(run) => writeln!(
-            out,
-            "last run         {:?} started {}, {}",
-            run.kind,
-            run.started_at,
-            run.outcome
-                .map_or_else(|| "running".to_owned(), |o| format!("{o:?}"))
-        )?,
+        Some(run) => {
+            writeln!(
+                out,
+                "last run         {:?} started {}, {}",
+                run.kind,
+                run.started_at,
+                run.outcome
+                    .map_or_else(|| "running".to_owned(), |o| format!("{o:?}"))
+            )?;
+            // Why it stopped: a throttled or down API, a spent daily limit (with its reset).
+            if let Some(error) = run.summary.as_ref().and_then(|s| s["error"].as_str()) {
+                writeln!(out, "                 {error}")?;
+            }
+        }
         None => writeln!(out, "last run         none yet")?,
     }
     writeln!(

@@ -1,43 +1,46 @@
 //! The HTTP client every HubSpot call goes through: authentication, the proactive rate limits,
 //! and the retry loop.
 //!
-//! One call = wait for a slot in the account's window (the search window for searches) →
-//! send with the bearer token (or the developer key as `hapikey`) → read the rate-limit
-//! headers → on failure, do what [`crate::errors::disposition`] says: refresh the OAuth token
-//! once on 401, wait out the window on a burst 429, back off with jitter on 5xx/423/477 and
-//! timeouts (at least `Retry-After`), stop on the daily 429 and on other 4xx. Passing failures
-//! are retried `max_retries` times, then on for as long as HubSpot answered some call within
-//! the stall budget (`sync.max_stall_secs`, [`Patience`]).
+//! Every call runs through core's shared retry loop ([`Sender`]), paced by the account's
+//! sliding window (the search window for searches). One try = send with the bearer token (or
+//! the developer key as `hapikey`) → read the rate-limit headers → on failure, do what
+//! [`crate::errors::disposition`] says: refresh the OAuth token once on 401, back off on a
+//! burst 429 (as long as `Retry-After` says, when it is sent), on 5xx/423/477 and timeouts,
+//! wait for the daily limit to reset, stop on other 4xx. Passing failures are retried
+//! `max_retries` times, then on for as long as HubSpot answered some call within the stall
+//! budget (`sync.max_stall_secs`).
 //!
 //! Every answer's status and every wait for a rate-limit window are also counted in the
 //! process-wide [`stats`] under the service `hubspot`, for the host's metrics.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use chrono::{DateTime, NaiveTime, Utc};
 use http::{Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorError, ErrorKind, Result};
 use tte_sync_core::http::stats::{self, ServiceStats};
-use tte_sync_core::http::{Patience, max_stall};
+use tte_sync_core::http::waits::human_duration;
+use tte_sync_core::http::{Attempt, Cause, RetryPolicy, Sender, Tries};
 use url::Url;
 
 use crate::auth::{Credentials, transport_error};
 use crate::errors::{Disposition, LimitHeaders, disposition};
-use crate::ratelimit::{AccountLimiters, RateLimiter};
+use crate::ratelimit::{AccountLimiters, RateLimiter, SlidingWindow};
 use crate::version::ApiVersion;
 
 /// Query parameter carrying the developer API key.
 const HAPIKEY: &str = "hapikey";
 /// Limiter key of credentials whose portal is not known (private-app tokens).
 const DEFAULT_ACCOUNT: &str = "default";
-/// First backoff step; doubled per attempt.
-const BACKOFF_BASE: Duration = Duration::from_millis(200);
-/// Longest backoff step.
-const BACKOFF_CAP: Duration = Duration::from_secs(10);
+/// The API's name in waits and logs.
+const API_NAME: &str = "HubSpot";
+/// While the daily limit is spent, how often it is tried again at most.
+const DAILY_LIMIT_PROBE: Duration = Duration::from_secs(3600);
 
 /// How a call authenticates.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -189,8 +192,7 @@ pub struct HubSpotClient {
     credentials: Credentials,
     developer_key: Option<Secret>,
     limiter: Arc<RateLimiter>,
-    max_retries: u32,
-    patience: Patience,
+    sender: Sender,
     stats: ClientStats,
     calls: &'static ServiceStats,
 }
@@ -204,7 +206,7 @@ impl HubSpotClient {
         credentials: Credentials,
         developer_key: Option<Secret>,
         limiter: Arc<RateLimiter>,
-        max_retries: u32,
+        retry: RetryPolicy,
     ) -> Self {
         Self {
             http,
@@ -213,8 +215,7 @@ impl HubSpotClient {
             credentials,
             developer_key,
             limiter,
-            max_retries,
-            patience: Patience::default(),
+            sender: Sender::new(API_NAME, retry, stats::service(crate::NAME)),
             stats: ClientStats::default(),
             calls: stats::service(crate::NAME),
         }
@@ -257,136 +258,143 @@ impl HubSpotClient {
         Ok(url)
     }
 
-    /// Sends the call, retrying as HubSpot's answer allows.
+    /// Sends the call through the shared retry loop, paced by the account's window (the search
+    /// window for searches).
     ///
     /// # Errors
     /// The classified error of the last answer (see [`crate::errors`]); `Unauthorized` when a
-    /// refreshed token is refused too; `RateLimited { daily: true }` on the daily limit.
+    /// refreshed token is refused too; `RateLimited { daily: true }` when the daily limit
+    /// does not reset within the stall budget.
     pub async fn send(&self, call: &Call) -> Result<Answer> {
         let limiters = self.limiters().await;
         let window = match call.budget {
             Budget::General => &limiters.general,
             Budget::Search => &limiters.search,
         };
-        let max_retries = call.max_retries.unwrap_or(self.max_retries);
-        // Beyond its retries, a call waits on while the stall budget allows, unless it asked
-        // for a fixed number of tries (`once`) or retrying is off (`max_retries: 0`).
-        let patient = call.max_retries.is_none() && max_retries > 0;
-        let may_retry = |attempt: u32, wait: Duration| {
-            attempt < max_retries || (patient && self.patience.allows(wait))
+        let tries = match call.max_retries {
+            None => Tries::Patient,
+            Some(most) => Tries::AtMost(most as usize),
         };
-        let mut attempt = 0u32;
-        let mut refreshed = false;
-        loop {
-            self.calls.waited(window.acquire().await);
-            let mut url = self.url(call)?;
-            let mut request;
-            let mut bearer = None;
-            match call.auth {
-                AuthMode::Bearer => {
-                    let token = match self.credentials.bearer().await {
-                        Ok(token) => token,
-                        // The token endpoint had a passing failure: back off like any call.
-                        Err(error)
-                            if error.kind().is_retryable()
-                                && may_retry(attempt, backoff(attempt)) =>
-                        {
-                            tokio::time::sleep(backoff(attempt)).await;
-                            attempt += 1;
-                            self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                            continue;
-                        }
-                        Err(error) => return Err(error),
-                    };
-                    request = self.http.request(call.method.clone(), url);
-                    request = request.bearer_auth(token.expose());
+        let refreshed = AtomicBool::new(false);
+        let attempts = AtomicU64::new(0);
+        let attempt = || async {
+            if attempts.fetch_add(1, Ordering::Relaxed) > 0 {
+                self.stats.retries.fetch_add(1, Ordering::Relaxed);
+            }
+            self.attempt(call, window, &refreshed).await
+        };
+        self.sender.send(window, tries, attempt).await
+    }
+
+    /// One try of `call`, read into what the retry loop does next.
+    async fn attempt(
+        &self,
+        call: &Call,
+        window: &SlidingWindow,
+        refreshed: &AtomicBool,
+    ) -> Attempt<Answer, ConnectorError> {
+        let mut url = match self.url(call) {
+            Ok(url) => url,
+            Err(error) => return Attempt::Refused(error),
+        };
+        let mut bearer = None;
+        let mut request = match call.auth {
+            AuthMode::Bearer => match self.credentials.bearer().await {
+                Ok(token) => {
+                    let request = self
+                        .http
+                        .request(call.method.clone(), url)
+                        .bearer_auth(token.expose());
                     bearer = Some(token);
+                    request
                 }
-                AuthMode::DeveloperKey => {
-                    let key = self.developer_key.as_ref().ok_or_else(|| {
-                        ConnectorError::new(
-                            ErrorKind::Unauthorized,
-                            "webhook management needs the developer API key; set `hubspot.developer_api_key`",
-                        )
-                    })?;
-                    url.query_pairs_mut().append_pair(HAPIKEY, key.expose());
-                    request = self.http.request(call.method.clone(), url);
-                }
-            }
-            if let Some(body) = &call.body {
-                request = request.json(body);
-            }
-            self.stats.requests.fetch_add(1, Ordering::Relaxed);
-            let failure = match request.send().await {
-                Err(error) => {
-                    self.calls.unanswered();
-                    Disposition::Retry(None, transport_error(error))
-                }
-                Ok(response) => {
-                    let status = response.status();
-                    self.calls.answered(status);
-                    if status != StatusCode::TOO_MANY_REQUESTS && !status.is_server_error() {
-                        self.patience.progressed();
-                    }
-                    let limits = LimitHeaders::read(response.headers());
-                    if let Some(max) = limits.max {
-                        window.observe_max(max);
-                    }
-                    if let Some(remaining) = limits.remaining {
-                        window.observe_remaining(remaining, tokio::time::Instant::now());
-                    }
-                    match response.bytes().await {
-                        Err(error) => Disposition::Retry(None, transport_error(error)),
-                        Ok(body) if status.is_success() => {
-                            return Ok(Answer {
-                                status,
-                                body: body.to_vec(),
-                            });
-                        }
-                        Ok(body) => disposition(status, &limits, &body),
-                    }
-                }
-            };
-            match failure {
-                Disposition::Fail(error) => return Err(error),
-                Disposition::RefreshToken(error) => {
-                    let Some(token) = bearer.filter(|_| !refreshed) else {
-                        return Err(error);
+                // The token endpoint had a passing failure: back off like any call.
+                Err(error) if error.kind().is_retryable() => {
+                    return Attempt::Passing {
+                        cause: Cause::Unreachable,
+                        wait: None,
+                        error,
                     };
-                    if !self.credentials.after_rejection(&token).await? {
-                        return Err(error);
-                    }
-                    refreshed = true;
-                    self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
-                    tracing::debug!(path = %call.path, "Access token refused; refreshed it and retrying.");
                 }
-                Disposition::WaitForWindow(wait, error) => {
-                    self.stats.throttled.fetch_add(1, Ordering::Relaxed);
-                    if !may_retry(attempt, wait) {
-                        return Err(error);
+                Err(error) => return Attempt::Refused(error),
+            },
+            AuthMode::DeveloperKey => {
+                let Some(key) = self.developer_key.as_ref() else {
+                    return Attempt::Refused(ConnectorError::new(
+                        ErrorKind::Unauthorized,
+                        "webhook management needs the developer API key; set `hubspot.developer_api_key`",
+                    ));
+                };
+                url.query_pairs_mut().append_pair(HAPIKEY, key.expose());
+                self.http.request(call.method.clone(), url)
+            }
+        };
+        if let Some(body) = &call.body {
+            request = request.json(body);
+        }
+        self.stats.requests.fetch_add(1, Ordering::Relaxed);
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                self.calls.unanswered();
+                return unreachable(transport_error(error));
+            }
+        };
+        let status = response.status();
+        self.calls.answered(status);
+        let limits = LimitHeaders::read(response.headers());
+        if let Some(max) = limits.max {
+            window.observe_max(max);
+        }
+        if let Some(remaining) = limits.remaining {
+            window.observe_remaining(remaining, tokio::time::Instant::now());
+        }
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(error) => return unreachable(transport_error(error)),
+        };
+        if status.is_success() {
+            return Attempt::Answered(Answer {
+                status,
+                body: body.to_vec(),
+            });
+        }
+        match disposition(status, &limits, &body) {
+            Disposition::Fail(error)
+                if matches!(error.kind(), ErrorKind::RateLimited { daily: true, .. }) =>
+            {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                daily_limit(&error, Utc::now())
+            }
+            Disposition::Fail(error) => Attempt::Refused(error),
+            Disposition::RefreshToken(error) => {
+                let Some(token) = bearer.filter(|_| !refreshed.swap(true, Ordering::Relaxed))
+                else {
+                    return Attempt::Refused(error);
+                };
+                match self.credentials.after_rejection(&token).await {
+                    Ok(true) => {
+                        self.stats.refreshes.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(path = %call.path, "Access token refused; refreshed it and retrying.");
+                        Attempt::Again
                     }
-                    if attempt == max_retries {
-                        tracing::warn!(path = %call.path, budget_secs = max_stall().as_secs(), "HubSpot keeps throttling; waiting it out for as long as sync.max_stall_secs allows.");
-                    }
-                    tracing::debug!(path = %call.path, wait_ms = wait.as_millis() as u64, "HubSpot rate limit hit; waiting for the window.");
-                    window.pause_for(wait);
-                    attempt += 1;
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                }
-                Disposition::Retry(after, error) => {
-                    let wait = backoff(attempt).max(after.unwrap_or_default());
-                    if !may_retry(attempt, wait) {
-                        return Err(error);
-                    }
-                    if attempt == max_retries {
-                        tracing::warn!(path = %call.path, %error, budget_secs = max_stall().as_secs(), "HubSpot keeps failing; waiting it out for as long as sync.max_stall_secs allows.");
-                    }
-                    tracing::debug!(path = %call.path, attempt, wait_ms = wait.as_millis() as u64, %error, "Passing HubSpot failure; retrying.");
-                    tokio::time::sleep(wait).await;
-                    attempt += 1;
-                    self.stats.retries.fetch_add(1, Ordering::Relaxed);
+                    Ok(false) => Attempt::Refused(error),
+                    Err(refresh_error) => Attempt::Refused(refresh_error),
                 }
             }
+            Disposition::WaitForWindow(wait, error) => {
+                self.stats.throttled.fetch_add(1, Ordering::Relaxed);
+                Attempt::Passing {
+                    cause: Cause::Throttled,
+                    wait,
+                    error,
+                }
+            }
+            Disposition::Retry(wait, error) => Attempt::Passing {
+                cause: Cause::Status(status.as_u16()),
+                wait,
+                error,
+            },
         }
     }
 
@@ -399,14 +407,43 @@ impl HubSpotClient {
     }
 }
 
-/// Exponential backoff with full jitter: a random wait in `[step/2, step]`, where the step
-/// doubles from 200 ms up to 10 s.
-pub fn backoff(attempt: u32) -> Duration {
-    let step = BACKOFF_BASE
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(BACKOFF_CAP);
-    let half = step / 2;
-    half + half.mul_f64(rand::random::<f64>())
+/// A call that got no answer (timeout, refused or broken connection): passing.
+fn unreachable(error: ConnectorError) -> Attempt<Answer, ConnectorError> {
+    Attempt::Passing {
+        cause: Cause::Unreachable,
+        wait: None,
+        error,
+    }
+}
+
+/// The daily limit is spent. HubSpot's docs say it "resets at midnight based on your time zone
+/// setting" (the account's); that time zone is not known here, so the reset is taken as the
+/// next midnight UTC and the limit is tried again at least hourly, which finds the budget back
+/// within an hour of midnight in any time zone.
+fn daily_limit(error: &ConnectorError, now: DateTime<Utc>) -> Attempt<Answer, ConnectorError> {
+    let resets_at = (now.date_naive() + chrono::Days::new(1))
+        .and_time(NaiveTime::MIN)
+        .and_utc();
+    let until_reset = (resets_at - now).to_std().unwrap_or_default();
+    let wait = until_reset.min(DAILY_LIMIT_PROBE);
+    let error = ConnectorError::new(
+        ErrorKind::RateLimited {
+            retry_after: Some(wait),
+            daily: true,
+        },
+        format!(
+            "{}; HubSpot resets it at midnight in the account's time zone, taken as {} (in {}); \
+             the sync resumes once it is reset",
+            error.message(),
+            resets_at.format("%Y-%m-%d %H:%M UTC"),
+            human_duration(until_reset)
+        ),
+    );
+    Attempt::Passing {
+        cause: Cause::DailyLimit { resets_at },
+        wait: Some(wait),
+        error,
+    }
 }
 
 #[cfg(test)]
@@ -414,15 +451,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn backoff_grows_is_capped_and_jittered() {
-        for attempt in 0..20 {
-            let wait = backoff(attempt);
-            let step = BACKOFF_BASE
-                .saturating_mul(1u32 << attempt.min(16))
-                .min(BACKOFF_CAP);
-            assert!(wait >= step / 2 && wait <= step, "{attempt}: {wait:?}");
-        }
-        let waits: std::collections::HashSet<_> = (0..20).map(|_| backoff(5)).collect();
-        assert!(waits.len() > 1, "jittered");
+    fn the_daily_limit_waits_for_midnight_utc_probing_hourly() {
+        let error = ConnectorError::new(
+            ErrorKind::RateLimited {
+                retry_after: None,
+                daily: true,
+            },
+            "hubspot answered 429 Too Many Requests: You have reached your daily limit.",
+        );
+        let evening = "2026-12-03T23:20:00Z".parse().unwrap();
+        let Attempt::Passing { cause, wait, error } = daily_limit(&error, evening) else {
+            panic!("the daily limit is waited out");
+        };
+        let midnight = "2026-12-04T00:00:00Z".parse().unwrap();
+        assert_eq!(
+            cause,
+            Cause::DailyLimit {
+                resets_at: midnight
+            }
+        );
+        assert_eq!(wait, Some(Duration::from_secs(40 * 60)));
+        assert!(
+            error
+                .message()
+                .contains("2026-12-04 00:00 UTC (in 40 min 0 s)"),
+            "{error}"
+        );
+        let morning = "2026-12-03T08:00:00Z".parse().unwrap();
+        let Attempt::Passing { wait, .. } = daily_limit(&error, morning) else {
+            panic!("the daily limit is waited out");
+        };
+        assert_eq!(wait, Some(DAILY_LIMIT_PROBE));
     }
 }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use tte_sync_core::Secret;
+use tte_sync_core::http::RetryPolicy;
 use url::Url;
 
 use crate::ratelimit::WindowLimit;
@@ -82,6 +83,13 @@ pub struct HubSpotConfig {
     /// turns retrying off.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
+    /// The wait before the first retry of a failed call; later ones double it (with jitter),
+    /// unless HubSpot says how long to wait.
+    #[serde(default = "default_retry_min_delay_ms")]
+    pub retry_min_delay_ms: u64,
+    /// The longest wait between two attempts when HubSpot does not say how long.
+    #[serde(default = "default_retry_max_delay_ms")]
+    pub retry_max_delay_ms: u64,
     /// How long one HTTP request may take before it counts as timed out (and is retried).
     #[serde(default = "default_request_timeout_secs")]
     pub request_timeout_secs: u64,
@@ -269,6 +277,15 @@ impl SignatureVersion {
 }
 
 impl HubSpotConfig {
+    /// How the client retries failed calls.
+    pub fn retry_policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_retries: self.max_retries as usize,
+            min_delay: Duration::from_millis(self.retry_min_delay_ms),
+            max_delay: Duration::from_millis(self.retry_max_delay_ms.max(self.retry_min_delay_ms)),
+        }
+    }
+
     /// Which credential is configured.
     ///
     /// # Errors
@@ -439,6 +456,8 @@ impl HubSpotConfig {
             search_requests_per_sec: default_search_requests_per_sec(),
             rate_limit_margin_millis: default_rate_limit_margin_millis(),
             max_retries: default_max_retries(),
+            retry_min_delay_ms: default_retry_min_delay_ms(),
+            retry_max_delay_ms: default_retry_max_delay_ms(),
             request_timeout_secs: default_request_timeout_secs(),
             webhooks: WebhookConfig::default(),
         }
@@ -473,6 +492,14 @@ fn default_rate_limit_margin_millis() -> u64 {
 
 fn default_max_retries() -> u32 {
     6
+}
+
+fn default_retry_min_delay_ms() -> u64 {
+    200
+}
+
+fn default_retry_max_delay_ms() -> u64 {
+    10_000
 }
 
 fn default_request_timeout_secs() -> u64 {

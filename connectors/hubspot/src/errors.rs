@@ -45,10 +45,6 @@ const PORTAL_RULE_CODES: [&str; 2] = [
 const EXISTING_ID_MARKER: &str = "Existing ID:";
 const INVALID_VALUES_MARKER: &str = "Property values were not valid:";
 const ALREADY_HAS_VALUE_MARKER: &str = "already has that value";
-/// How long to wait after a burst-limit 429 when no header says otherwise.
-const DEFAULT_BURST_WAIT: Duration = Duration::from_secs(10);
-/// How long to wait after a search (secondly) 429.
-const DEFAULT_SECONDLY_WAIT: Duration = Duration::from_secs(1);
 
 /// A HubSpot error body (`Error` / `StandardError`), every field optional.
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -230,8 +226,9 @@ fn value_string(value: &Value) -> Option<String> {
 pub enum Disposition {
     /// Refresh the OAuth access token and repeat the call once.
     RefreshToken(ConnectorError),
-    /// Wait for the rolling window (or the given time), then repeat the call.
-    WaitForWindow(Duration, ConnectorError),
+    /// A 429 of a rolling window: wait (as long as HubSpot said, when it did — REST 429s
+    /// usually say nothing), then repeat the call.
+    WaitForWindow(Option<Duration>, ConnectorError),
     /// A passing failure: back off (at least the given time, when the server said) and repeat.
     Retry(Option<Duration>, ConnectorError),
     /// Give up: repeating the call fails the same way.
@@ -406,11 +403,7 @@ fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disp
         ));
     }
     let secondly = policy == POLICY_SECONDLY || message.contains("secondly limit");
-    let wait = limits.retry_after.unwrap_or(if secondly {
-        DEFAULT_SECONDLY_WAIT
-    } else {
-        limits.interval.unwrap_or(DEFAULT_BURST_WAIT)
-    });
+    let wait = limits.retry_after;
     let setting = if secondly {
         "search_requests_per_sec"
     } else {
@@ -420,7 +413,7 @@ fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disp
         wait,
         ConnectorError::new(
             ErrorKind::RateLimited {
-                retry_after: Some(wait),
+                retry_after: wait,
                 daily: false,
             },
             format!("{what}; lower `{setting}` if this repeats"),
@@ -643,14 +636,23 @@ mod tests {
             ..LimitHeaders::default()
         };
         let d = disposition(StatusCode::TOO_MANY_REQUESTS, &limits, burst.as_bytes());
-        assert!(matches!(d, Disposition::WaitForWindow(w, _) if w == Duration::from_secs(10)));
+        assert!(matches!(d, Disposition::WaitForWindow(None, _)), "{d:?}");
+        let told = LimitHeaders {
+            retry_after: Some(Duration::from_secs(2)),
+            ..limits
+        };
+        let d = disposition(StatusCode::TOO_MANY_REQUESTS, &told, burst.as_bytes());
+        assert!(matches!(d, Disposition::WaitForWindow(Some(w), _) if w == Duration::from_secs(2)));
         let search = r#"{"status":"error","message":"You have reached your secondly limit.","errorType":"RATE_LIMIT","policyName":"SECONDLY"}"#;
         let d = disposition(
             StatusCode::TOO_MANY_REQUESTS,
             &LimitHeaders::default(),
             search.as_bytes(),
         );
-        assert!(matches!(d, Disposition::WaitForWindow(w, _) if w == Duration::from_secs(1)));
+        assert!(
+            matches!(&d, Disposition::WaitForWindow(None, e) if e.to_string().contains("search_requests_per_sec")),
+            "{d:?}"
+        );
     }
 
     #[test]

@@ -149,7 +149,7 @@ impl ConnectorFactory for HubSpotConnector {
             credentials,
             config.developer_api_key.clone(),
             limiter,
-            config.max_retries,
+            config.retry_policy(),
         ));
         let webhooks = HubSpotWebhooks::new(&config, portals.clone());
         let feed: Option<Box<dyn ChangeFeed>> = match changes {

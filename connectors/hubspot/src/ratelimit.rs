@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::time::Instant;
+use tte_sync_core::http::Pacer;
 
 /// Calls allowed per window and the window's length.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +141,20 @@ impl SlidingWindow {
         let missing = ours_left.saturating_sub(remaining as usize);
         for _ in 0..missing {
             state.sent.push_back(now);
+        }
+    }
+}
+
+/// The window is the pacer of HubSpot's calls in the shared retry loop.
+impl Pacer for SlidingWindow {
+    fn acquire(&self) -> impl std::future::Future<Output = Duration> + Send {
+        SlidingWindow::acquire(self)
+    }
+
+    /// HubSpot said how long its window is full (when it did): send nothing until then.
+    fn throttled(&self, wait: Option<Duration>) {
+        if let Some(wait) = wait {
+            self.pause_for(wait);
         }
     }
 }

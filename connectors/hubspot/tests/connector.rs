@@ -735,7 +735,19 @@ async fn a_wrong_private_app_token_is_unauthorized_without_retrying() {
 // ---- Rate limits and retries ----
 
 #[tokio::test]
-async fn the_daily_limit_stops_and_reports() {
+async fn the_daily_limit_stops_and_says_when_it_resets() {
+    // The reset is taken as midnight UTC; within the stall budget (15 minutes) of it, the
+    // client waits for the reset instead of stopping, which this test cannot wait for.
+    let now = chrono::Utc::now();
+    let midnight = (now.date_naive() + chrono::Days::new(1))
+        .and_time(chrono::NaiveTime::MIN)
+        .and_utc();
+    if midnight - now < chrono::Duration::minutes(20) {
+        eprintln!(
+            "not applicable within 20 minutes of midnight UTC: the client waits for the reset"
+        );
+        return;
+    }
     let sim = SimulatorConfig {
         rate_limits: RateLimits {
             daily: Some(3),
@@ -752,18 +764,27 @@ async fn the_daily_limit_stops_and_reports() {
             .expect("within the budget");
     }
     let error = h.connector.read(&ids, &[]).await.expect_err("budget spent");
-    assert_eq!(
-        error.kind(),
-        &ErrorKind::RateLimited {
-            retry_after: None,
-            daily: true
-        }
+    let ErrorKind::RateLimited {
+        retry_after: Some(wait),
+        daily: true,
+    } = error.kind()
+    else {
+        panic!("the daily limit: {error:?}");
+    };
+    assert!(
+        *wait <= Duration::from_secs(3600),
+        "probed at least hourly: {wait:?}"
     );
     assert!(!error.kind().is_retryable());
+    let reset = midnight.format("%Y-%m-%d 00:00 UTC").to_string();
+    assert!(
+        error.message().contains(&reset) && error.message().contains("time zone"),
+        "says when it resets: {error}"
+    );
     assert_eq!(
         h.sim.stats().with_status(429),
         1,
-        "no retry after the daily 429"
+        "no retry when the reset is beyond the stall budget"
     );
 }
 

@@ -1231,6 +1231,47 @@ async fn search_has_its_own_secondly_limit_without_headers() {
 }
 
 #[tokio::test]
+async fn a_storm_429_is_the_one_hubspot_documents_with_or_without_its_headers() {
+    let h = Harness::with(SimulatorConfig::default()).await;
+    h.sim.set_faults(tte_sync_hubspot::simulator::Faults {
+        rate_limit_storm: 1,
+        ..Default::default()
+    });
+    let (status, headers, body) = h.call_full(Method::GET, CONTACTS, None, &h.token).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["status"], "error");
+    assert_eq!(body["errorType"], "RATE_LIMIT");
+    assert_eq!(body["policyName"], "TEN_SECONDLY_ROLLING");
+    assert_eq!(
+        body["message"],
+        "You have reached your ten_secondly_rolling limit."
+    );
+    assert!(body["correlationId"].is_string(), "{body}");
+    assert_eq!(
+        headers["x-hubspot-ratelimit-interval-milliseconds"],
+        "10000"
+    );
+    assert_eq!(headers["x-hubspot-ratelimit-max"], "110");
+    assert_eq!(headers["x-hubspot-ratelimit-remaining"], "0");
+    assert!(
+        headers.get("retry-after").is_none(),
+        "HubSpot documents Retry-After only for 477"
+    );
+    h.sim.set_faults(tte_sync_hubspot::simulator::Faults {
+        rate_limit_storm: 1,
+        rate_limit_storm_bare: true,
+        ..Default::default()
+    });
+    let (status, headers, body) = h.call_full(Method::GET, CONTACTS, None, &h.token).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(body["policyName"], "TEN_SECONDLY_ROLLING");
+    assert!(
+        headers.get("x-hubspot-ratelimit-remaining").is_none(),
+        "a bare storm strips the headers: {headers:?}"
+    );
+}
+
+#[tokio::test]
 async fn faults_storm_errors_and_stats() {
     let h = Harness::start().await;
     h.sim.set_faults(tte_sync_hubspot::simulator::Faults {

@@ -31,7 +31,7 @@ use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides, Synced};
 use super::summary::Summary;
 use super::turns::Turns;
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, StallCause};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
 use crate::record::{CrmId, CustomerUri};
 use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
@@ -229,16 +229,17 @@ impl Engine {
                     summary.held += 1;
                 }
             }
-            Err(error) if error.is_transient() => {
-                // An API throttled or was down beyond the stall budget: no fault of these
-                // changes, so they wait, uncounted, instead of nearing the dead letters.
-                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling, down or out of its daily budget; trying the changes again later.");
-                let hold = if error.is_daily_limit() {
+            Err(EngineError::Stalled(stalled)) => {
+                // An API throttled or was down beyond the stall budget, or its daily limit is
+                // spent: no fault of these changes, so they go back to the inbox, uncounted,
+                // instead of nearing the dead letters.
+                let hold = if stalled.cause == StallCause::DailyLimit {
                     DAILY_LIMIT_HOLD
                 } else {
                     backoff(0)
                 };
                 let until = Utc::now() + hold;
+                warn!(items = items.len(), error = %stalled, %until, "Live batch stopped: an API is throttling, down or out of its daily budget; the changes are back in the inbox.");
                 for item in &items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;

@@ -31,6 +31,7 @@ pub mod pair;
 pub mod plan;
 pub mod reconcile;
 mod resolve;
+mod stalled;
 pub mod summary;
 mod turns;
 
@@ -38,7 +39,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::connector::{ConnectorError, CrmConnector, ErrorKind};
+use crate::connector::{ConnectorError, CrmConnector};
 use crate::mapping::Mapping;
 use crate::store::{Store, StoreError};
 use crate::tte::{TteClient, TteError};
@@ -48,6 +49,7 @@ pub use pair::{Ambiguity, Found, Held, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
 pub use reconcile::{Progress, ReconcileOptions};
 pub use resolve::Unlinked;
+pub use stalled::{StallCause, Stalled};
 pub use summary::{Counts, Planned, Summary};
 
 /// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
@@ -59,10 +61,14 @@ pub enum EngineError {
     Store(#[from] StoreError),
     /// 10to8 could not be read or refused the key. (Its message names 10to8.)
     #[error(transparent)]
-    Tte(#[from] TteError),
+    Tte(TteError),
     /// The CRM could not be read or refused the credentials. (Its message names the CRM.)
     #[error(transparent)]
-    Crm(#[from] ConnectorError),
+    Crm(ConnectorError),
+    /// An API throttled or was down for longer than the stall budget, or its daily limit is
+    /// spent: the pass stopped, resumably, with nothing recorded against any record.
+    #[error("{0}")]
+    Stalled(Stalled),
     /// The sync lock expired while this worker held it (the store was out of reach for
     /// longer than the lock lasts); the work stopped before saving, and is done again later.
     #[error(
@@ -75,26 +81,37 @@ pub enum EngineError {
 }
 
 impl EngineError {
-    /// Whether the cause is passing: an API throttled or was down for longer than the stall
-    /// budget (`sync.max_stall_secs`), or its daily budget is spent. Nothing was recorded
-    /// against any record for it; the same work succeeds once the API answers again.
+    /// Whether the cause is passing ([`EngineError::Stalled`]): an API throttled or was down
+    /// for longer than the stall budget (`sync.max_stall_secs`), or its daily limit is spent.
+    /// Nothing was recorded against any record for it; the same work succeeds once the API
+    /// answers again.
     pub fn is_transient(&self) -> bool {
-        let passing =
-            |kind: &ErrorKind| kind.is_retryable() || matches!(kind, ErrorKind::RateLimited { .. });
-        match self {
-            Self::Tte(error) => passing(error.kind()),
-            Self::Crm(error) => passing(error.kind()),
-            _ => false,
-        }
+        matches!(self, Self::Stalled(_))
     }
 
     /// Whether an API's daily budget is spent (it resets once a day, not in seconds).
     pub fn is_daily_limit(&self) -> bool {
-        let daily = |kind: &ErrorKind| matches!(kind, ErrorKind::RateLimited { daily: true, .. });
-        match self {
-            Self::Tte(error) => daily(error.kind()),
-            Self::Crm(error) => daily(error.kind()),
-            _ => false,
+        matches!(self, Self::Stalled(stalled) if stalled.cause == StallCause::DailyLimit)
+    }
+}
+
+/// A 10to8 failure of a passing kind stops the pass as [`EngineError::Stalled`].
+impl From<TteError> for EngineError {
+    fn from(error: TteError) -> Self {
+        match Stalled::of(crate::tte::API_NAME, error.kind(), error.to_string()) {
+            Some(stalled) => Self::Stalled(stalled),
+            None => Self::Tte(error),
+        }
+    }
+}
+
+/// A CRM failure of a passing kind stops the pass as [`EngineError::Stalled`]. (The CRM is
+/// named by its own messages.)
+impl From<ConnectorError> for EngineError {
+    fn from(error: ConnectorError) -> Self {
+        match Stalled::of("the CRM", error.kind(), error.to_string()) {
+            Some(stalled) => Self::Stalled(stalled),
+            None => Self::Crm(error),
         }
     }
 }

@@ -1,11 +1,12 @@
 //! [`TteClient`]: the 10to8 Enterprise API v2 client the sync engine uses.
 //!
-//! Every call is paced by an [`AdaptiveLimiter`] (slower after each 429, recovering as calls
-//! succeed), waits out a 429 for as long as 10to8 says (`Retry-After`, else the "Expected
-//! available in N seconds." text, else backoff) and retries passing failures with exponential
-//! backoff and jitter: `tte.max_retries` times, then on for as long as the stall budget
-//! allows ([`Patience`], `sync.max_stall_secs`). A create is retried only when 10to8 surely did not act on it (429, or
-//! the connection was never made), so a retry never makes a second customer.
+//! Every call goes through the shared retry loop ([`Sender`]), paced by an [`AdaptiveLimiter`]
+//! (slower after a run of 429s, recovering as calls succeed): a 429 is waited out for as long
+//! as 10to8 says (`Retry-After`, else the "Expected available in N seconds." text, else
+//! backoff), passing failures are retried with exponential backoff and jitter,
+//! `tte.max_retries` times and then on for as long as the stall budget allows
+//! (`sync.max_stall_secs`). A create is retried only when 10to8 surely did not act on it (429,
+//! or the connection was never made), so a retry never makes a second customer.
 //!
 //! Parsing is lenient everywhere: unknown fields are kept, a missing `deleted` is `false`, error
 //! bodies may be JSON or not, and list pages are followed through `next` exactly as sent.
@@ -16,7 +17,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::Retryable;
 use futures_core::stream::BoxStream;
 use futures_util::StreamExt;
 use futures_util::stream;
@@ -24,7 +24,7 @@ use http::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, LOCATION};
 use http::{HeaderValue, Method, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
-use tracing::{debug, warn};
+use tracing::debug;
 use url::Url;
 
 use super::types::Page;
@@ -35,7 +35,8 @@ use super::{
 use crate::connector::ErrorKind;
 use crate::http::stats::{self, ServiceStats};
 use crate::http::{
-    AdaptiveLimiter, Patience, RetryPolicy, classify_reqwest, classify_status, retry_after,
+    AdaptiveLimiter, Attempt, Cause, RetryPolicy, Sender, Tries, classify_reqwest, classify_status,
+    retry_after,
 };
 use crate::record::{Customer, CustomerUri};
 
@@ -45,6 +46,8 @@ const USER_AGENT: &str = concat!("tte-sync/", env!("CARGO_PKG_VERSION"));
 const JSON: &str = "application/json";
 /// The longest a retry ever waits between two attempts.
 const MAX_RETRY_DELAY: Duration = Duration::from_secs(60);
+/// The API's name in waits, logs and errors.
+pub const API_NAME: &str = "10to8";
 /// The `service` this client's calls are counted under in [`stats`].
 pub const STATS_SERVICE: &str = "tte";
 /// How 10to8 (Django REST Framework) words the wait in a 429 body.
@@ -64,8 +67,7 @@ struct Inner {
     origin: url::Origin,
     authorization: HeaderValue,
     limiter: AdaptiveLimiter,
-    retry: RetryPolicy,
-    patience: Patience,
+    sender: Sender,
     page_size: u32,
     stats: &'static ServiceStats,
 }
@@ -119,12 +121,15 @@ impl TteClient {
                 origin: parsed.origin(),
                 authorization,
                 limiter: AdaptiveLimiter::new(config.requests_per_second),
-                retry: RetryPolicy {
-                    max_retries: config.max_retries as usize,
-                    min_delay: Duration::from_millis(config.retry_min_delay_ms),
-                    max_delay: MAX_RETRY_DELAY,
-                },
-                patience: Patience::default(),
+                sender: Sender::new(
+                    API_NAME,
+                    RetryPolicy {
+                        max_retries: config.max_retries as usize,
+                        min_delay: Duration::from_millis(config.retry_min_delay_ms),
+                        max_delay: MAX_RETRY_DELAY,
+                    },
+                    stats::service(STATS_SERVICE),
+                ),
                 page_size: config.page_size.max(1),
                 stats: stats::service(STATS_SERVICE),
             }),
@@ -374,8 +379,8 @@ impl TteClient {
         }
     }
 
-    /// One call with pacing, 429 waits and retries. Returns every response that is not a 429
-    /// or a retried 5xx; the caller reads its status.
+    /// One call through the shared retry loop, paced by the limiter. Returns every response
+    /// that is not a 429 or a retried 5xx; the caller reads its status.
     async fn send(
         &self,
         method: Method,
@@ -383,9 +388,8 @@ impl TteClient {
         body: Option<Vec<u8>>,
         repeat: Repeat,
     ) -> TteResult<reqwest::Response> {
+        let inner = &self.inner;
         let attempt = || async {
-            let inner = &self.inner;
-            inner.stats.waited(inner.limiter.acquire().await);
             let mut request = inner
                 .http
                 .request(method.clone(), url)
@@ -394,88 +398,77 @@ impl TteClient {
             if let Some(body) = &body {
                 request = request.header(CONTENT_TYPE, JSON).body(body.clone());
             }
-            let sent = request.send().await;
-            match &sent {
-                Ok(response) => inner.stats.answered(response.status()),
-                Err(_) => inner.stats.unanswered(),
-            }
-            let response = sent.map_err(|error| {
-                let kind = if repeat == Repeat::OnlyIfUnsent && !error.is_connect() {
-                    ErrorKind::Permanent
-                } else {
-                    classify_reqwest(&error)
-                };
-                TteError::new(
-                    kind,
-                    None,
-                    format!(
-                        "could not reach 10to8 at {} ({error}); check tte.api_base_url and the \
-                         network",
-                        inner.base
-                    ),
-                )
-            })?;
+            let response = match request.send().await {
+                Ok(response) => response,
+                Err(error) => {
+                    inner.stats.unanswered();
+                    return unanswered(&inner.base, &error, repeat);
+                }
+            };
             let status = response.status();
+            inner.stats.answered(status);
             if status == StatusCode::TOO_MANY_REQUESTS {
                 let wait = throttle_wait(response).await;
-                inner.limiter.on_throttled(wait);
-                return Err(TteError::new(
-                    ErrorKind::RateLimited {
-                        retry_after: wait,
-                        daily: false,
-                    },
-                    Some(status),
-                    "10to8 kept throttling requests (429) for longer than sync.max_stall_secs \
-                     allows; the sync stopped and resumes where it left off when run again"
-                        .into(),
-                ));
+                return Attempt::Passing {
+                    cause: Cause::Throttled,
+                    wait,
+                    error: TteError::new(
+                        ErrorKind::RateLimited {
+                            retry_after: wait,
+                            daily: false,
+                        },
+                        Some(status),
+                        "10to8 answered 429 Too Many Requests".into(),
+                    ),
+                };
             }
             if status.is_server_error() && repeat == Repeat::Safe {
-                return Err(TteError::new(
-                    classify_status(status, None),
-                    Some(status),
-                    format!(
-                        "10to8 kept answering {status} for longer than sync.max_stall_secs \
-                         allows; the sync stopped and resumes where it left off when run again"
+                return Attempt::Passing {
+                    cause: Cause::Status(status.as_u16()),
+                    wait: retry_after(response.headers()),
+                    error: TteError::new(
+                        classify_status(status, None),
+                        Some(status),
+                        format!("10to8 answered {status}"),
                     ),
-                ));
-            }
-            inner.limiter.on_success();
-            inner.patience.progressed();
-            Ok(response)
-        };
-        // The policy's retries in any case; beyond them, as long as the stall budget allows.
-        let mut retries = 0_usize;
-        attempt
-            .retry(self.inner.retry.backoff().without_max_times())
-            .sleep(tokio::time::sleep)
-            .when(|error: &TteError| error.kind().is_retryable())
-            .adjust(|error: &TteError, delay| {
-                let delay = match error.kind() {
-                    ErrorKind::RateLimited {
-                        retry_after: Some(wait),
-                        ..
-                    } => delay.map(|_| *wait),
-                    _ => delay,
                 };
-                retries += 1;
-                // `max_retries: 0` turns retrying off altogether.
-                let max = self.inner.retry.max_retries;
-                let delay = delay.filter(|wait| {
-                    retries <= max || (max > 0 && self.inner.patience.allows(*wait))
-                });
-                if delay.is_some() && retries == self.inner.retry.max_retries + 1 {
-                    warn!(%error, budget_secs = crate::http::max_stall().as_secs(), "10to8 keeps failing; waiting it out for as long as sync.max_stall_secs allows.");
-                }
-                delay
-            })
-            .notify(|error: &TteError, delay| {
-                if matches!(error.kind(), ErrorKind::RateLimited { .. }) {
-                    self.inner.stats.waited(delay);
-                }
-                debug!(%method, %url, %error, ?delay, "Retrying a 10to8 call.");
-            })
+            }
+            Attempt::Answered(response)
+        };
+        inner
+            .sender
+            .send(&inner.limiter, Tries::Patient, attempt)
             .await
+    }
+}
+
+/// What a call that got no answer means: a passing failure to retry, unless it was a create
+/// that may have reached 10to8 (then it is reported at once, still as passing, so the pass
+/// stops and the rerun finds the customer by its External ID instead of making a second).
+fn unanswered(
+    base: &str,
+    error: &reqwest::Error,
+    repeat: Repeat,
+) -> Attempt<reqwest::Response, TteError> {
+    let kind = classify_reqwest(error);
+    let unsent = error.is_connect();
+    let error = TteError::new(
+        kind.clone(),
+        None,
+        format!(
+            "could not reach 10to8 at {base} ({error}); check tte.api_base_url and the network"
+        ),
+    );
+    if !kind.is_retryable() {
+        return Attempt::Refused(error);
+    }
+    if repeat == Repeat::OnlyIfUnsent && !unsent {
+        return Attempt::Refused(error);
+    }
+    Attempt::Passing {
+        cause: Cause::Unreachable,
+        wait: None,
+        error,
     }
 }
 

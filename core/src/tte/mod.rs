@@ -18,7 +18,7 @@ pub mod types;
 #[cfg(feature = "simulator")]
 pub mod simulator;
 
-pub use client::TteClient;
+pub use client::{API_NAME, TteClient};
 pub use config::TteConfig;
 pub use error::{TteError, TteResult};
 pub use types::{CustomerPatch, CustomerWrite, DeleteOutcome, Notification, Subscription};

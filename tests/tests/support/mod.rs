@@ -136,6 +136,19 @@ impl World {
         tte_requests_per_second: f64,
         mapping: &str,
     ) -> Self {
+        Self::start_with_client(tte_config, hub_config, mapping, |config| {
+            config.requests_per_second = tte_requests_per_second;
+        })
+        .await
+    }
+
+    /// As [`World::start_with_mapping`], the 10to8 client configured by `tweak_client`.
+    pub async fn start_with_client(
+        tte_config: TteSimConfig,
+        hub_config: SimulatorConfig,
+        mapping: &str,
+        tweak_client: impl FnOnce(&mut TteConfig),
+    ) -> Self {
         let tte = TteSimulator::start(tte_config, 0)
             .await
             .expect("10to8 simulator starts");
@@ -164,7 +177,7 @@ impl World {
             .await
             .expect("properties set up");
         let mut client_config = TteConfig::new(tte.base_url(), Secret::new(tte.api_key()));
-        client_config.requests_per_second = tte_requests_per_second;
+        tweak_client(&mut client_config);
         let client = TteClient::new(client_config).expect("10to8 client");
         // Creates at once; the test of the wait sets its own.
         let engine = Engine::new(store.clone(), client, crm.clone(), mapping)

@@ -19,7 +19,7 @@ use serde_json::json;
 use super::errors::ApiError;
 use super::oauth::{AccessCheck, TokenUse};
 use super::query::Query;
-use super::ratelimit::storm_refusal;
+use super::ratelimit::{refusal_headers, storm_refusal};
 use super::state::ChangeOrigin;
 use super::{INTEGRATION_CHANGE_SOURCE, Sim, SimState, service_key_source_id};
 
@@ -190,7 +190,13 @@ pub async fn crm_guard(State(sim): State<SimState>, mut request: Request, next: 
     }
     if sim.take_storm_request() {
         sim.count_throttled();
-        return storm_refusal(&caller, sim.config.portal_id).into_response();
+        let mut response = storm_refusal(&caller, sim.config.portal_id).into_response();
+        if !faults.rate_limit_storm_bare {
+            response
+                .headers_mut()
+                .extend(refusal_headers(&sim.config.rate_limits));
+        }
+        return response;
     }
     if faults.error_rate_percent > 0 && sim.chance(faults.error_rate_percent) {
         return ApiError::new(
@@ -214,7 +220,13 @@ pub async fn crm_guard(State(sim): State<SimState>, mut request: Request, next: 
         Ok(headers) => headers,
         Err(refusal) => {
             sim.count_throttled();
-            return refusal.into_response();
+            let mut response = refusal.into_response();
+            if !is_search {
+                response
+                    .headers_mut()
+                    .extend(refusal_headers(&sim.config.rate_limits));
+            }
+            return response;
         }
     };
     request.extensions_mut().insert(caller);

@@ -215,8 +215,11 @@ pub struct Faults {
     pub latency_ms: u64,
     /// Percent of CRM requests answered 502.
     pub error_rate_percent: u8,
-    /// The next this-many CRM requests are answered 429 TEN_SECONDLY_ROLLING.
+    /// The next this-many CRM requests are answered 429 TEN_SECONDLY_ROLLING, with the
+    /// rate-limit headers HubSpot sends (the window's length and limit, nothing remaining).
     pub rate_limit_storm: u32,
+    /// Storm 429s carry no rate-limit headers at all (a proxy or gateway that strips them).
+    pub rate_limit_storm_bare: bool,
     /// Percent of webhook batches never sent.
     pub webhook_drop_percent: u8,
     /// Percent of webhook batches sent twice.

@@ -183,6 +183,19 @@ fn insert(headers: &mut HeaderMap, name: &'static str, value: u64) {
     headers.insert(name, HeaderValue::from(value));
 }
 
+/// The rate-limit headers of a TEN_SECONDLY_ROLLING 429: HubSpot sends them "on each
+/// response", the refusal saying nothing is left of the window (and no `Retry-After`, which
+/// HubSpot documents only for 477). None when no burst limit is configured.
+pub fn refusal_headers(limits: &RateLimits) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Some(max) = limits.per_ten_seconds {
+        insert(&mut headers, INTERVAL_MILLISECONDS, WINDOW_MS as u64);
+        insert(&mut headers, MAX, u64::from(max));
+        insert(&mut headers, REMAINING, 0);
+    }
+    headers
+}
+
 /// The storm refusal injected by faults: a TEN_SECONDLY_ROLLING 429.
 pub fn storm_refusal(caller: &Caller, portal_id: u64) -> ApiError {
     ApiError::rate_limited(

@@ -7,9 +7,9 @@ use tracing::{debug, warn};
 use super::pass::Pass;
 use super::to_hub::{HubDone, HubJob};
 use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
-use crate::engine::EngineError;
 use crate::engine::journal::Subject;
 use crate::engine::pair::Pairing;
+use crate::engine::{EngineError, StallCause};
 use crate::mapping::{FromCrmDelete, FromHubDelete};
 use crate::record::CustomerUri;
 use crate::store::{Action, Direction, ObjectRef};
@@ -33,6 +33,7 @@ impl Pass<'_> {
                     })
                     .collect();
                 let outcomes = self.engine.write_crm(writes).await?;
+                let mut stalled = None;
                 for (link, outcome) in chunk.iter().zip(outcomes) {
                     self.advance(1);
                     let name = self.record_name(&link.crm_id);
@@ -42,6 +43,11 @@ impl Pass<'_> {
                         name: &name,
                     };
                     match outcome {
+                        // Throttled or down beyond the stall budget: the link stays, and the
+                        // next pass archives the record.
+                        WriteOutcome::Failed(error) if StallCause::of(error.kind()).is_some() => {
+                            stalled.get_or_insert(error);
+                        }
                         WriteOutcome::Failed(error) if *error.kind() != ErrorKind::NotFound => {
                             self.summary.to_crm.failed += 1;
                             self.dead_letter(
@@ -65,6 +71,9 @@ impl Pass<'_> {
                             self.unlink.push(link.hub_uri.clone());
                         }
                     }
+                }
+                if let Some(error) = stalled {
+                    return Err(error.into());
                 }
             }
         } else if policy.from_hub == FromHubDelete::Ignore {

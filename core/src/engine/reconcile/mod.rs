@@ -311,12 +311,15 @@ impl Engine {
         match turns {
             Turns::Held(lock) => {
                 pass.lost = Some(lock.lost_flag());
-                pass.write_pairs(work).await?;
+                let written = pass.write_pairs(work).await;
+                pass.kept_on_stall(written).await?;
                 if options.direction.writes_crm() {
-                    pass.create_in_crm(&pairing.create_in_crm).await?;
+                    let written = pass.create_in_crm(&pairing.create_in_crm).await;
+                    pass.kept_on_stall(written).await?;
                 }
                 if options.direction.writes_hub() {
-                    pass.create_in_hub(&pairing.create_in_hub).await?;
+                    let written = pass.create_in_hub(&pairing.create_in_hub).await;
+                    pass.kept_on_stall(written).await?;
                 }
                 pass.deletes(&pairing).await?;
                 pass.hold(&pairing.held).await?;

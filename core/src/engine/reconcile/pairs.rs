@@ -9,9 +9,9 @@ use super::pass::{Pass, pair_subject};
 use super::planning::PairWork;
 use super::to_hub::{HubDone, HubJob};
 use crate::connector::{CrmWrite, WriteOutcome};
-use crate::engine::EngineError;
 use crate::engine::pair::Found;
 use crate::engine::plan::Flow;
+use crate::engine::{EngineError, StallCause};
 use crate::record::{CrmId, CustomerUri};
 use crate::store::{Direction, ObjectRef};
 use crate::tte::CustomerPatch;
@@ -22,6 +22,8 @@ impl Pass<'_> {
     pub(super) async fn write_pairs(&mut self, work: Vec<PairWork>) -> Result<(), EngineError> {
         let sides = self.sides;
         let mut crm_failed: HashMap<CrmId, String> = HashMap::new();
+        let mut crm_stalled: HashSet<CrmId> = HashSet::new();
+        let mut stalled = None;
         let updates: Vec<&PairWork> = work.iter().filter(|w| w.plan.crm_write.is_some()).collect();
         for chunk in updates.chunks(self.engine.round()) {
             let writes = chunk
@@ -33,7 +35,15 @@ impl Pass<'_> {
                 .collect();
             let outcomes = self.engine.write_crm(writes).await?;
             for (w, outcome) in chunk.iter().zip(outcomes) {
-                if let WriteOutcome::Failed(error) = outcome {
+                if let WriteOutcome::Failed(error) = &outcome
+                    && StallCause::of(error.kind()).is_some()
+                {
+                    // The CRM throttled or was down for this record beyond the stall budget:
+                    // no fault of the record. The pass stops once the writes that went
+                    // through are saved.
+                    crm_stalled.insert(w.record.clone());
+                    stalled.get_or_insert_with(|| error.clone());
+                } else if let WriteOutcome::Failed(error) = outcome {
                     warn!(record = %w.record, %error, "CRM write failed.");
                     crm_failed.insert(w.record.clone(), error.message().to_owned());
                     self.summary.to_crm.failed += 1;
@@ -71,6 +81,9 @@ impl Pass<'_> {
         let mut jobs = Vec::new();
         let mut index = Vec::new();
         for (n, w) in work.iter().enumerate() {
+            if crm_stalled.contains(&w.record) {
+                continue;
+            }
             let uri = CustomerUri(self.sides.customers[w.customer].resource_uri.clone());
             let patch = match (crm_failed.get(&w.record), &w.plan.hub_patch) {
                 (Some(error), _) => {
@@ -134,7 +147,10 @@ impl Pass<'_> {
         }
         for (n, w) in work.into_iter().enumerate() {
             self.advance(1);
-            if crm_failed.contains_key(&w.record) || hub_failed.contains(&n) {
+            if crm_failed.contains_key(&w.record)
+                || crm_stalled.contains(&w.record)
+                || hub_failed.contains(&n)
+            {
                 continue;
             }
             let customer = &sides.customers[w.customer];
@@ -147,6 +163,9 @@ impl Pass<'_> {
             let link = self.link(&uri, &w.record, w.plan.hub_snapshot, w.plan.crm_snapshot);
             self.push_link(link).await?;
         }
-        Ok(())
+        match stalled {
+            Some(error) => Err(error.into()),
+            None => Ok(()),
+        }
     }
 }

@@ -75,6 +75,18 @@ impl Pass<'_> {
         Ok(())
     }
 
+    /// Passes `written` on; when an API stalled the pass, first saves the links of the writes
+    /// that went through, so that a rerun continues from them.
+    pub(super) async fn kept_on_stall(
+        &mut self,
+        written: Result<(), EngineError>,
+    ) -> Result<(), EngineError> {
+        if let Err(EngineError::Stalled(_)) = &written {
+            self.flush_links().await?;
+        }
+        written
+    }
+
     pub(super) async fn flush_links(&mut self) -> Result<(), EngineError> {
         if self
             .lost
@@ -122,7 +134,8 @@ impl Pass<'_> {
                     && now.crm_unchanged(&w.record, read_by_crm.get(&w.record).copied())
             });
             self.skipped(skip.len());
-            self.write_pairs(keep).await?;
+            let written = self.write_pairs(keep).await;
+            self.kept_on_stall(written).await?;
             self.end_turn(turn).await?;
         }
         if self.direction.writes_crm() {
@@ -134,7 +147,8 @@ impl Pass<'_> {
                     .iter()
                     .partition(|&&c| now.hub_unchanged(uri_of(c), sides.links.get(uri_of(c))));
                 self.skipped(skip.len());
-                self.create_in_crm(&keep).await?;
+                let written = self.create_in_crm(&keep).await;
+                self.kept_on_stall(written).await?;
                 self.end_turn(turn).await?;
             }
         }
@@ -147,7 +161,8 @@ impl Pass<'_> {
                     .cloned()
                     .partition(|id| now.crm_unchanged(id, read_by_crm.get(id).copied()));
                 self.skipped(skip.len());
-                self.create_in_hub(&keep).await?;
+                let written = self.create_in_hub(&keep).await;
+                self.kept_on_stall(written).await?;
                 self.end_turn(turn).await?;
             }
         }

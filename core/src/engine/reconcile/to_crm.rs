@@ -9,10 +9,10 @@ use super::pass::{Pass, pair_subject};
 use super::planning::{PairWork, restrict};
 use super::to_hub::{HubDone, HubJob};
 use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
-use crate::engine::EngineError;
 use crate::engine::journal::Subject;
 use crate::engine::pair::Found;
 use crate::engine::plan::{ChangeTimes, apply_patch, plan_pair, snapshots_of};
+use crate::engine::{EngineError, StallCause};
 use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
 use crate::store::{Action, Direction, ObjectRef};
 use crate::tte::CustomerPatch;
@@ -92,6 +92,7 @@ impl Pass<'_> {
                 .into_iter()
                 .map(|l| (l.crm_id, l.hub_uri))
                 .collect();
+            let mut stalled = None;
             let mut jobs = Vec::new();
             let mut made = Vec::new();
             let mut settled: Vec<CustomerUri> = Vec::new();
@@ -168,6 +169,11 @@ impl Pass<'_> {
                             linked_ids.insert(existing.clone());
                             late.push((c, existing.clone()));
                         }
+                        // Throttled or down beyond the stall budget: no fault of the record;
+                        // the pass stops once the creates that went through are linked.
+                        _ if StallCause::of(error.kind()).is_some() => {
+                            stalled.get_or_insert(error);
+                        }
                         _ => {
                             self.fail_customer(customer, &error.to_string(), error.message())
                                 .await?;
@@ -205,6 +211,9 @@ impl Pass<'_> {
                     .store
                     .resolve_pending_crm_creates(self.connector(), &settled)
                     .await?;
+            }
+            if let Some(error) = stalled {
+                return Err(error.into());
             }
         }
         if !late.is_empty() {
