@@ -1,7 +1,7 @@
 //! [`TteClient`]: the 10to8 Enterprise API v2 client the sync engine uses.
 //!
-//! Every call is paced by an [`AdaptiveLimiter`] (slower after each 429, recovering as calls
-//! succeed), waits out a 429 for as long as 10to8 says (`Retry-After`, else the "Expected
+//! Every call is paced by an [`AdaptiveLimiter`] (faster while 10to8 answers, halved on a 429,
+//! then just under the rate 10to8 refused), waits out a 429 for as long as 10to8 says (`Retry-After`, else the "Expected
 //! available in N seconds." text, else backoff) and retries passing failures with exponential
 //! backoff and jitter: `tte.max_retries` times, then on for as long as the stall budget
 //! allows ([`Patience`], `sync.max_stall_secs`). A create is retried only when 10to8 surely did not act on it (429, or
@@ -118,7 +118,12 @@ impl TteClient {
                 base,
                 origin: parsed.origin(),
                 authorization,
-                limiter: AdaptiveLimiter::new(config.requests_per_second),
+                limiter: AdaptiveLimiter::new(
+                    config
+                        .start_requests_per_second
+                        .unwrap_or(config.requests_per_second),
+                    config.requests_per_second,
+                ),
                 retry: RetryPolicy {
                     max_retries: config.max_retries as usize,
                     min_delay: Duration::from_millis(config.retry_min_delay_ms),
@@ -141,7 +146,8 @@ impl TteClient {
         format!("{}{CUSTOMER_PATH}", self.inner.base)
     }
 
-    /// The limiter pacing this client's calls (to see how far 429s slowed it down).
+    /// The limiter pacing this client's calls (its learned rate is saved and restored by the
+    /// engine).
     pub fn limiter(&self) -> &AdaptiveLimiter {
         &self.inner.limiter
     }
