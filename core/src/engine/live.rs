@@ -173,9 +173,11 @@ impl Engine {
         if !self.store.has_ready().await? {
             return Ok(LiveSummary::default());
         }
+        self.restore_pace().await;
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
         let summary = self.process_batch(worker, &lock).await;
         lock.release().await;
+        self.save_pace(false).await;
         summary
     }
 

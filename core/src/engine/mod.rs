@@ -10,6 +10,7 @@
 //! - [`feed`]: a connector's pulled change feed into the inbox ([`Engine::pull_changes`]).
 //! - [`summary`]: what a pass did, per direction.
 //! - `journal`: the activity log and per-record status the dashboard shows.
+//! - [`pace`]: the 10to8 pace the client learned, kept in the store between runs.
 //! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
 //! - `turns`: how a full pass writes chunk by chunk under that lock, live work first.
 //!
@@ -23,6 +24,7 @@ mod journal;
 pub mod live;
 mod lock;
 mod matching;
+pub mod pace;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
@@ -141,6 +143,7 @@ pub struct Engine {
     crm: Arc<dyn CrmConnector>,
     mapping: Arc<Mapping>,
     new_record_settle: std::time::Duration,
+    pace: Arc<pace::PaceMemo>,
 }
 
 impl fmt::Debug for Engine {
@@ -166,6 +169,7 @@ impl Engine {
             crm,
             mapping,
             new_record_settle: live::NEW_RECORD_SETTLE,
+            pace: Arc::default(),
         }
     }
 

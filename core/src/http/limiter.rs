@@ -389,7 +389,11 @@ mod tests {
         drive(&limiter, 6_000, |_| false).await;
         let rate = limiter.rate().unwrap();
         assert!(rate > 10.0, "probes after {PROBE_AFTER:?}: {rate}");
-        assert_eq!(limiter.learned().throttled_at, None, "the old limit is gone");
+        assert_eq!(
+            limiter.learned().throttled_at,
+            None,
+            "the old limit is gone"
+        );
     }
 
     #[test]

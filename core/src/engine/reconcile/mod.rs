@@ -114,6 +114,7 @@ impl Engine {
     /// # Errors
     /// [`EngineError`] when 10to8, the CRM or the store cannot be read or written as a whole.
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
+        self.restore_pace().await;
         if options.dry_run {
             let sides = self.read_sides(options).await?;
             return Ok(self
@@ -158,8 +159,10 @@ impl Engine {
         options: &ReconcileOptions,
         lock: SyncLock,
     ) -> Result<Summary, EngineError> {
+        self.restore_pace().await;
         let run = self.store.start_run(RunKind::Reconcile).await?;
         let result = self.reconcile_pass(options).await;
+        self.save_pace(true).await;
         let (outcome, summary) = match &result {
             Ok(summary) if summary.has_failures() => (
                 RunOutcome::PartlyFailed,
