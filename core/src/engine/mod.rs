@@ -191,6 +191,11 @@ impl Engine {
         self.crm.as_ref()
     }
 
+    /// The 10to8 client (its pacer shows the learned pace).
+    pub fn tte(&self) -> &TteClient {
+        &self.tte
+    }
+
     /// The state store.
     pub fn store(&self) -> &Store {
         &self.store
