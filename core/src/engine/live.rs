@@ -33,13 +33,13 @@ use super::summary::Summary;
 use super::turns::Turns;
 use super::{Engine, EngineError};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
-use crate::record::{CrmId, CustomerUri};
+use crate::record::{CrmId, Customer, CustomerUri};
 use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
 
 /// Items claimed per batch.
 pub const LIVE_BATCH: u32 = 100;
 /// How long a claim holds its items.
-const LEASE: Duration = Duration::from_secs(120);
+pub(super) const LEASE: Duration = Duration::from_secs(120);
 /// The first retry of a failed batch waits this long, doubling per attempt.
 const RETRY_BASE: Duration = Duration::from_secs(2);
 /// The longest wait before a retry.
@@ -70,7 +70,7 @@ pub struct LiveSummary {
 }
 
 impl LiveSummary {
-    fn add(&mut self, other: &LiveSummary) {
+    pub(super) fn add(&mut self, other: &LiveSummary) {
         self.processed += other.processed;
         self.failed += other.failed;
         self.held += other.held;
@@ -174,6 +174,9 @@ impl Engine {
             return Ok(LiveSummary::default());
         }
         self.restore_pace().await;
+        if let Some(summary) = self.sweep_hub_backlog(worker).await? {
+            return Ok(summary);
+        }
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
         let summary = self.process_batch(worker, &lock).await;
         lock.release().await;
@@ -181,7 +184,7 @@ impl Engine {
         summary
     }
 
-    async fn process_batch(
+    pub(super) async fn process_batch(
         &self,
         worker: &str,
         lock: &SyncLock,
@@ -192,11 +195,29 @@ impl Engine {
         }
         let objects = batch_objects(&items);
         debug!(worker, items = items.len(), objects, "Live batch started.");
+        let result = self.process_items(&items, lock, &HashMap::new()).await;
+        let summary = self.settle(&items, result).await?;
+        debug!(
+            worker,
+            items = items.len(),
+            objects,
+            failed = summary.failed,
+            "Live batch finished."
+        );
+        Ok(summary)
+    }
+
+    /// Completes, postpones or fails a batch's items by how processing them went.
+    pub(super) async fn settle(
+        &self,
+        items: &[InboxItem],
+        result: Result<Synced, EngineError>,
+    ) -> Result<LiveSummary, EngineError> {
         let mut summary = LiveSummary {
             processed: items.len() as u64,
             ..LiveSummary::default()
         };
-        match self.process_items(&items, lock).await {
+        match result {
             Ok(synced) => {
                 summary.sync = synced.summary;
                 let held: HashMap<&str, DateTime<Utc>> = synced
@@ -205,7 +226,7 @@ impl Engine {
                     .map(|(id, until)| (id.as_str(), *until))
                     .collect();
                 let done = Utc::now();
-                for item in &items {
+                for item in items {
                     let until = (item.object.side == Side::Crm)
                         .then(|| held.get(item.object.object_id.as_str()))
                         .flatten();
@@ -226,7 +247,7 @@ impl Engine {
                 // missing a scope). Hold them, uncounted, until a person fixes that.
                 warn!(items = items.len(), %error, "Live batch refused for its credentials; holding the changes until they are fixed.");
                 let until = Utc::now() + CREDENTIALS_HOLD;
-                for item in &items {
+                for item in items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
                 }
@@ -236,7 +257,7 @@ impl Engine {
                 // changes, so they wait, uncounted, instead of nearing the dead letters.
                 warn!(items = items.len(), %error, "Live batch stopped: an API is throttling or down; retrying the changes later.");
                 let until = Utc::now() + backoff(0);
-                for item in &items {
+                for item in items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
                 }
@@ -247,20 +268,13 @@ impl Engine {
                 // lock) may pass.
                 let retryable = !matches!(error, EngineError::Tte(_) | EngineError::Crm(_));
                 let message = error.to_string();
-                for item in &items {
+                for item in items {
                     let retry_at = retryable.then(|| Utc::now() + backoff(item.attempts));
                     self.store.fail(item, &message, retry_at).await?;
                     summary.failed += 1;
                 }
             }
         }
-        debug!(
-            worker,
-            items = items.len(),
-            objects,
-            failed = summary.failed,
-            "Live batch finished."
-        );
         Ok(summary)
     }
 
@@ -284,10 +298,13 @@ impl Engine {
         }
     }
 
-    async fn process_items(
+    /// Processes `items`: re-fetches the touched objects and their partners (10to8 customers
+    /// found in `listed`, read by listing, are not fetched again) and syncs them.
+    pub(super) async fn process_items(
         &self,
         items: &[InboxItem],
         lock: &SyncLock,
+        listed: &HashMap<String, Customer>,
     ) -> Result<Synced, EngineError> {
         let connector = self.connector();
         let mut uris: BTreeSet<CustomerUri> = BTreeSet::new();
@@ -336,7 +353,7 @@ impl Engine {
             links.insert(link.hub_uri.as_str().to_owned(), link);
         }
 
-        let mut customers = self.fetch_customers(&uris).await?;
+        let mut customers = self.fetch_customers(&uris, listed).await?;
         // Unlinked customers naming an unlinked record (External ID) bring it along.
         let identity = self.mapping.identity().clone();
         let mut named: Vec<CrmId> = Vec::new();
@@ -383,7 +400,7 @@ impl Engine {
             .links_by_hub(connector, &more.iter().cloned().collect::<Vec<_>>())
             .await?;
         more.retain(|uri| !taken.iter().any(|l| &l.hub_uri == uri));
-        customers.extend(self.fetch_customers(&more).await?);
+        customers.extend(self.fetch_customers(&more, listed).await?);
 
         let sides = Sides {
             customers,
@@ -430,13 +447,23 @@ impl Engine {
         Ok(held)
     }
 
-    /// The live customers among `uris` (a 404 means deleted, and leaves it out).
+    /// The live customers among `uris` (a 404 means deleted, and leaves it out), taken from
+    /// `listed` when there, else fetched one GET each.
     async fn fetch_customers(
         &self,
         uris: &BTreeSet<CustomerUri>,
-    ) -> Result<Vec<crate::record::Customer>, EngineError> {
+        listed: &HashMap<String, Customer>,
+    ) -> Result<Vec<Customer>, EngineError> {
         let tte = &self.tte;
-        let fetched: Vec<_> = stream::iter(uris.iter())
+        let mut customers: Vec<Customer> = Vec::new();
+        let mut unlisted = Vec::new();
+        for uri in uris {
+            match listed.get(uri.as_str()) {
+                Some(customer) => customers.push(customer.clone()),
+                None => unlisted.push(uri),
+            }
+        }
+        let fetched: Vec<_> = stream::iter(unlisted)
             .map(|uri| async move {
                 match tte.get(uri).await {
                     Ok(found) => Ok(found),
@@ -447,7 +474,6 @@ impl Engine {
             .buffered(HUB_CONCURRENCY)
             .collect()
             .await;
-        let mut customers = Vec::new();
         for customer in fetched {
             if let Some(customer) = customer? {
                 if !customer.deleted && !customer.resource_uri.is_empty() {

@@ -7,6 +7,7 @@
 //!   write in batches, save links and snapshots, record the run.
 //! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
 //!   touched objects and their partners, then the same pairing and planning as a full pass.
+//! - `sweep`: a backlog of 10to8 notifications read by listing, not one GET each.
 //! - [`feed`]: a connector's pulled change feed into the inbox ([`Engine::pull_changes`]).
 //! - [`summary`]: what a pass did, per direction.
 //! - `journal`: the activity log and per-record status the dashboard shows.
@@ -30,6 +31,7 @@ pub mod plan;
 pub mod reconcile;
 mod resolve;
 pub mod summary;
+mod sweep;
 mod turns;
 
 use std::fmt;

@@ -32,7 +32,7 @@ use super::{ObjectRef, Side, Store};
 
 /// How many objects one enqueue upsert carries (five parameters each).
 const UPSERT_CHUNK: usize = 100;
-const ITEM_COLUMNS: &str = "inbox.id AS id, inbox.connector AS connector, inbox.side AS side, \
+pub(super) const ITEM_COLUMNS: &str = "inbox.id AS id, inbox.connector AS connector, inbox.side AS side, \
      inbox.object_id AS object_id, inbox.change AS change, inbox.due_at AS due_at, \
      inbox.enqueued_at AS enqueued_at, inbox.version AS version, inbox.claim_seq AS claim_seq, \
      inbox.claimed_by AS claimed_by, inbox.lease_until AS lease_until, \
@@ -85,7 +85,7 @@ pub struct InboxItem {
 }
 
 impl InboxItem {
-    fn from_row(row: &AnyRow) -> Result<Self> {
+    pub(super) fn from_row(row: &AnyRow) -> Result<Self> {
         let attempts = row.int("attempts")?;
         Ok(Self {
             id: row.int("id")?,

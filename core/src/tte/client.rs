@@ -152,6 +152,11 @@ impl TteClient {
         &self.inner.limiter
     }
 
+    /// Customers asked for per list page (10to8 may send fewer).
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size
+    }
+
     /// Every customer, one page at a time, following 10to8's `next` links exactly as sent
     /// until `next` is null or a page is empty. With `include_deleted`, deleted customers come
     /// too (with `deleted: true`). Memory stays bounded by one page.
