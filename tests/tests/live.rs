@@ -663,7 +663,11 @@ async fn a_backlog_of_10to8_notifications_is_read_by_listing_not_one_get_each() 
         .map(|(id, _)| world.tte.customer_uri(*id))
         .collect();
     world.reset_stats();
-    world.engine.enqueue_hub_changes(&uris).await.expect("queue");
+    world
+        .engine
+        .enqueue_hub_changes(&uris)
+        .await
+        .expect("queue");
     let done = world.engine.drain_inbox().await.expect("drain");
     assert_eq!(done.processed, CUSTOMERS);
     assert_eq!(done.failed, 0);

@@ -30,6 +30,7 @@ use tracing::{debug, warn};
 use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides, Synced};
 use super::summary::Summary;
+use super::sweep::Backlog;
 use super::turns::Turns;
 use super::{Engine, EngineError};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
@@ -174,22 +175,40 @@ impl Engine {
             return Ok(LiveSummary::default());
         }
         self.restore_pace().await;
-        if let Some(summary) = self.sweep_hub_backlog(worker).await? {
-            return Ok(summary);
-        }
+        let only = match self.hub_backlog().await? {
+            Backlog::Small => None,
+            Backlog::List => {
+                if let Some(summary) = self.sweep_hub_backlog(worker).await? {
+                    return Ok(summary);
+                }
+                None
+            }
+            // The pass writes on and each write is notified: list them once it is done.
+            Backlog::AfterThePass => Some(Side::Crm),
+        };
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
-        let summary = self.process_batch(worker, &lock).await;
+        let summary = self.process_batch(worker, &lock, only).await;
         lock.release().await;
         self.save_pace(false).await;
         summary
     }
 
+    /// Claims and processes one batch of due items (only `side`'s when given).
     pub(super) async fn process_batch(
         &self,
         worker: &str,
         lock: &SyncLock,
+        side: Option<Side>,
     ) -> Result<LiveSummary, EngineError> {
-        let items = self.store.claim(worker, LIVE_BATCH, LEASE).await?;
+        let items = match side {
+            None => self.store.claim(worker, LIVE_BATCH, LEASE).await?,
+            Some(side) => {
+                let connector = self.connector();
+                (self.store)
+                    .claim_on(worker, connector, side, LIVE_BATCH, LEASE)
+                    .await?
+            }
+        };
         if items.is_empty() {
             return Ok(LiveSummary::default());
         }

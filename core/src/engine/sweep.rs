@@ -9,6 +9,9 @@
 //! copy in place of a GET. What the list did not show (deleted customers) is read one by one
 //! afterwards.
 //!
+//! While a full pass runs, a backlog that large waits for it to end (each of its writes adds
+//! a notification, and one scan after it reads them all); CRM changes go on meanwhile.
+//!
 //! Live edits do not queue behind the scan: before each page, a waiting customer that got a
 //! new notification since it was claimed is handed back to the normal path, and every change
 //! due (CRM events, fresh notifications) is processed first.
@@ -16,14 +19,28 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use chrono::Utc;
 use futures_util::StreamExt;
 use tracing::{info, warn};
 
-use super::lock::{Claimant, SyncLock};
 use super::live::{LEASE, LIVE_BATCH, LiveSummary};
+use super::lock::{Claimant, SyncLock};
+use super::reconcile::RECONCILE_LOCK_PREFIX;
 use super::{Engine, EngineError};
 use crate::record::Customer;
 use crate::store::{InboxItem, Side};
+
+/// How a backlog of 10to8 notifications is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Backlog {
+    /// Fewer than a list scan costs: one GET each.
+    Small,
+    /// More than a list scan costs: list.
+    List,
+    /// More than a list scan costs, while a full pass writes (and each write comes back as a
+    /// notification): CRM changes go on, the notifications wait for the pass to end.
+    AfterThePass,
+}
 
 /// Live batches run before each page at most (so a burst of edits cannot stall the scan).
 const BATCHES_BETWEEN_PAGES: usize = 4;
@@ -37,19 +54,46 @@ impl Engine {
     /// # Errors
     /// Fails only when the store cannot be used; a list page that cannot be read hands the
     /// notifications back to the normal path.
+    /// How the waiting 10to8 notifications are best read.
+    pub(super) async fn hub_backlog(&self) -> Result<Backlog, EngineError> {
+        let connector = self.connector();
+        let waiting = self.store.count_ready_on(connector, Side::Hub).await?;
+        if waiting <= self.list_pages().await? {
+            return Ok(Backlog::Small);
+        }
+        let pass = format!("{RECONCILE_LOCK_PREFIX}{connector}");
+        let running = self
+            .store
+            .lock_holder(&pass)
+            .await?
+            .is_some_and(|(_, until)| until > Utc::now());
+        Ok(if running {
+            Backlog::AfterThePass
+        } else {
+            Backlog::List
+        })
+    }
+
+    /// What a scan of 10to8's customer list costs, in pages: one per `tte.page_size` linked
+    /// customers (10to8 says nothing of how many it has before the scan).
+    async fn list_pages(&self) -> Result<u64, EngineError> {
+        let page_size = u64::from(self.tte.page_size().max(1));
+        let linked = self.store.count_links(self.connector()).await?;
+        Ok(linked.div_ceil(page_size).max(1))
+    }
+
+    /// Claims every waiting 10to8 notification and reads them by listing the customers.
+    ///
+    /// # Errors
+    /// Fails only when the store cannot be used; a list page that cannot be read hands the
+    /// notifications back to the normal path.
     pub(super) async fn sweep_hub_backlog(
         &self,
         worker: &str,
     ) -> Result<Option<LiveSummary>, EngineError> {
         let connector = self.connector();
         let waiting = self.store.count_ready_on(connector, Side::Hub).await?;
-        let page_size = u64::from(self.tte.page_size().max(1));
-        let pages = self
-            .store
-            .count_links(connector)
-            .await?
-            .div_ceil(page_size)
-            .max(1);
+        let pages = self.list_pages().await?;
         if waiting <= pages {
             return Ok(None);
         }
@@ -123,7 +167,7 @@ impl Engine {
             return Ok(LiveSummary::default());
         }
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
-        let summary = self.process_batch(worker, &lock).await;
+        let summary = self.process_batch(worker, &lock, None).await;
         lock.release().await;
         summary
     }

@@ -47,6 +47,8 @@ pub const HUB_CONCURRENCY: usize = 8;
 const LINK_BATCH: usize = 500;
 /// The inbox change kind of a record that failed during a reconcile.
 const RECONCILE_CHANGE: &str = "reconcile";
+/// The full pass's lock is this followed by the connector's name.
+pub(crate) const RECONCILE_LOCK_PREFIX: &str = "reconcile:";
 
 /// Reports progress of a pass (a progress bar on a terminal, nothing elsewhere).
 pub trait Progress: Send + Sync {
@@ -148,9 +150,9 @@ impl Engine {
         self.reconcile_locked(options, lock).await.map(Some)
     }
 
-    /// The right to run the one full pass of this connector.
+    /// The right to run the one full pass of this connector (named after it).
     async fn reconcile_lock(&self) -> Result<SyncLock, EngineError> {
-        let name = format!("reconcile:{}", self.connector());
+        let name = format!("{RECONCILE_LOCK_PREFIX}{}", self.connector());
         Ok(SyncLock::exclusive(&self.store, name).await?)
     }
 
