@@ -5,10 +5,7 @@
 
 use std::time::Duration;
 
-use super::clock::duration_millis;
-use super::connect::Backend;
 use super::error::{Result, StoreError};
-use super::inbox::ITEM_COLUMNS;
 use super::rows::RowExt;
 use super::{InboxItem, Side, Store};
 
@@ -42,39 +39,8 @@ impl Store {
         limit: u32,
         lease: Duration,
     ) -> Result<Vec<InboxItem>> {
-        let now = self.now_millis();
-        let until = now.saturating_add(duration_millis(lease));
-        let picked = "SELECT id FROM inbox WHERE connector = $5 AND side = $6 AND ready_at <= $3 \
-             ORDER BY ready_at, id LIMIT $4";
-        let sql = match self.backend {
-            Backend::Postgres => format!(
-                "WITH picked AS ({picked} FOR UPDATE SKIP LOCKED) \
-                 UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
-                 claimed_version = inbox.version, claim_seq = inbox.claim_seq + 1 \
-                 FROM picked WHERE inbox.id = picked.id RETURNING {ITEM_COLUMNS}"
-            ),
-            Backend::Sqlite => format!(
-                "UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
-                 claimed_version = version, claim_seq = claim_seq + 1 \
-                 WHERE id IN ({picked}) RETURNING {ITEM_COLUMNS}"
-            ),
-        };
-        let rows = sqlx::query(&sql)
-            .bind(worker)
-            .bind(until)
-            .bind(now)
-            .bind(i64::from(limit))
-            .bind(connector)
-            .bind(side.as_str())
-            .fetch_all(&self.writer)
+        self.claim_of(worker, limit, lease, Some((connector, side)))
             .await
-            .map_err(StoreError::query("inbox claim"))?;
-        let mut items = rows
-            .iter()
-            .map(InboxItem::from_row)
-            .collect::<Result<Vec<_>>>()?;
-        items.sort_by_key(|item| (item.due_at, item.id));
-        Ok(items)
     }
 
     /// The ids of items `worker` holds that got a new change since it claimed them.
