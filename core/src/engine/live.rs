@@ -175,40 +175,32 @@ impl Engine {
             return Ok(LiveSummary::default());
         }
         self.restore_pace().await;
-        let only = match self.hub_backlog().await? {
-            Backlog::Small => None,
+        match self.hub_backlog().await? {
+            Backlog::Small => {}
             Backlog::List => {
                 if let Some(summary) = self.sweep_hub_backlog(worker).await? {
                     return Ok(summary);
                 }
-                None
             }
-            // The pass writes on and each write is notified: list them once it is done.
-            Backlog::AfterThePass => Some(Side::Crm),
-        };
+            // The pass writes on and each write is notified: list them once it is done. (Not
+            // CRM changes alone meanwhile: a record new in the CRM must see the notification
+            // of the same person new in 10to8 first, or it would make a second customer.)
+            Backlog::AfterThePass => {}
+        }
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
-        let summary = self.process_batch(worker, &lock, only).await;
+        let summary = self.process_batch(worker, &lock).await;
         lock.release().await;
         self.save_pace(false).await;
         summary
     }
 
-    /// Claims and processes one batch of due items (only `side`'s when given).
+    /// Claims and processes one batch of due items.
     pub(super) async fn process_batch(
         &self,
         worker: &str,
         lock: &SyncLock,
-        side: Option<Side>,
     ) -> Result<LiveSummary, EngineError> {
-        let items = match side {
-            None => self.store.claim(worker, LIVE_BATCH, LEASE).await?,
-            Some(side) => {
-                let connector = self.connector();
-                (self.store)
-                    .claim_on(worker, connector, side, LIVE_BATCH, LEASE)
-                    .await?
-            }
-        };
+        let items = self.store.claim(worker, LIVE_BATCH, LEASE).await?;
         if items.is_empty() {
             return Ok(LiveSummary::default());
         }

@@ -9,8 +9,8 @@
 //! copy in place of a GET. What the list did not show (deleted customers) is read one by one
 //! afterwards.
 //!
-//! While a full pass runs, a backlog that large waits for it to end (each of its writes adds
-//! a notification, and one scan after it reads them all); CRM changes go on meanwhile.
+//! While a full pass runs, no scan starts (each of its writes adds a notification; one scan
+//! after it reads them all); batches go on as usual meanwhile.
 //!
 //! Live edits do not queue behind the scan: before each page, a waiting customer that got a
 //! new notification since it was claimed is handed back to the normal path, and every change
@@ -38,7 +38,7 @@ pub(super) enum Backlog {
     /// More than a list scan costs: list.
     List,
     /// More than a list scan costs, while a full pass writes (and each write comes back as a
-    /// notification): CRM changes go on, the notifications wait for the pass to end.
+    /// notification): the scan waits for the pass to end; batches go on as usual.
     AfterThePass,
 }
 
@@ -101,8 +101,7 @@ impl Engine {
         let pages_u32 = u32::try_from(pages).unwrap_or(u32::MAX);
         let lease = LEASE + (self.tte.limiter().interval() + PER_PAGE) * pages_u32;
         let limit = u32::try_from(waiting).unwrap_or(u32::MAX);
-        let claimed = self
-            .store
+        let claimed = (self.store)
             .claim_on(&sweeper, connector, Side::Hub, limit, lease)
             .await?;
         info!(
@@ -167,7 +166,7 @@ impl Engine {
             return Ok(LiveSummary::default());
         }
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
-        let summary = self.process_batch(worker, &lock, None).await;
+        let summary = self.process_batch(worker, &lock).await;
         lock.release().await;
         summary
     }
