@@ -357,6 +357,11 @@ async fn probes_and_metrics_answer() {
     let parsed = prometheus::parse(&text);
     assert_eq!(parsed.value("tte_sync_dead_letters", &[]), Some(0.0));
     assert_eq!(
+        parsed.value("tte_sync_tte_pace_requests_per_second", &[]),
+        Some(5.0),
+        "the 10to8 client's default pace"
+    );
+    assert_eq!(
         parsed.value("tte_sync_echoes_suppressed_total", &[]),
         Some(0.0)
     );

@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
+use tte_sync_core::http::LearnedPace;
+
 use crate::app::App;
 use crate::config::Config;
 use crate::serve::status::{Check, Status};
@@ -64,6 +66,20 @@ fn line(check: &Check) -> String {
     )
 }
 
+fn pace_line(pace: Option<LearnedPace>) -> String {
+    let Some(pace) = pace else {
+        return "not learned yet (starts at tte.start_requests_per_second)".to_owned();
+    };
+    let rate = pace.requests_per_second.map_or_else(
+        || "unpaced".to_owned(),
+        |rate| format!("{rate:.1} requests/s"),
+    );
+    match pace.throttled_at {
+        Some(refused) => format!("{rate} learned; 10to8 throttled at {refused:.1}/s"),
+        None => format!("{rate} learned; 10to8 has not throttled"),
+    }
+}
+
 fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
     writeln!(out, "state store      {}", status.store)?;
     writeln!(out, "10to8            {}", line(&status.health.tte))?;
@@ -77,6 +93,11 @@ fn print(out: &mut impl Write, status: &Status) -> std::io::Result<()> {
         writeln!(out, "REINSTALL NEEDED {reason}")?;
     }
     writeln!(out, "changes by       {}", status.health.crm_changes)?;
+    writeln!(
+        out,
+        "10to8 pace       {}",
+        pace_line(status.health.tte_pace)
+    )?;
     if let Some(expires) = status.health.crm_token_expires_at {
         writeln!(out, "token expires    {expires}")?;
     }

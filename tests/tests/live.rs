@@ -639,3 +639,55 @@ async fn a_write_the_crm_refuses_is_reported_once_not_rewritten_by_its_own_echo(
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backlog_of_10to8_notifications_is_read_by_listing_not_one_get_each() {
+    const CUSTOMERS: u64 = 250;
+    const LIST_ROUTE: &str = "/api/enterprise/v2/customer/";
+    const CUSTOMER_ROUTE: &str = "/api/enterprise/v2/customer/{id}/";
+    let (world, pairs) = synced(CUSTOMERS).await;
+    // An edit in 10to8 among the echoes of the pass's writes.
+    let (edited, contact) = pairs[137].clone();
+    world
+        .tte
+        .edit(
+            edited,
+            &CustomerPatch {
+                name: Some("Listed Lovelace".into()),
+                ..CustomerPatch::default()
+            },
+        )
+        .expect("edit");
+    let uris: Vec<_> = pairs
+        .iter()
+        .map(|(id, _)| world.tte.customer_uri(*id))
+        .collect();
+    world.reset_stats();
+    world
+        .engine
+        .enqueue_hub_changes(&uris)
+        .await
+        .expect("queue");
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.processed, CUSTOMERS);
+    assert_eq!(done.failed, 0);
+    let stats = world.tte.stats();
+    // 250 customers are three pages; 250 notifications would have been 250 GETs.
+    assert_eq!(stats.count("GET", LIST_ROUTE), 3, "{stats:?}");
+    assert_eq!(stats.count("GET", CUSTOMER_ROUTE), 0, "{stats:?}");
+    assert_eq!(done.sync.to_crm.updated, 1, "only the edit is written");
+    let contacts = world.contacts().await;
+    assert_eq!(contacts[&contact].property("firstname"), "Listed");
+    // The echoes of the edit's own write (and one more) are too few to list: GETs.
+    world.reset_stats();
+    world
+        .engine
+        .enqueue_hub_changes(&uris[..2])
+        .await
+        .expect("queue");
+    let done = world.engine.drain_inbox().await.expect("drain");
+    assert_eq!(done.processed, 2);
+    let stats = world.tte.stats();
+    assert_eq!(stats.count("GET", LIST_ROUTE), 0, "{stats:?}");
+    assert_eq!(stats.count("GET", CUSTOMER_ROUTE), 2, "{stats:?}");
+}

@@ -514,3 +514,72 @@ async fn a_contact_merged_away_in_hubspot_never_deletes_its_customer() {
         unlinked.custom_fields
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it() {
+    use std::sync::Arc;
+
+    use tte_sync_core::engine::Engine;
+    use tte_sync_core::engine::pace::learned_pace;
+    use tte_sync_core::mapping::Mapping;
+    use tte_sync_core::tte::simulator::RateLimit;
+
+    const LIMIT: u32 = 20;
+    let world = World::start().await;
+    world.tte.set_rate_limit(Some(RateLimit {
+        requests: LIMIT,
+        window_secs: 1,
+    }));
+    world.hub.seed(SEED, 0, 80);
+    // A client that starts well above 10to8's (unknown to it) limit, with no ceiling.
+    let client = |start: f64| {
+        let mut config = TteConfig::new(world.tte.base_url(), Secret::new(world.tte.api_key()));
+        config.requests_per_second = 0.0;
+        config.start_requests_per_second = Some(start);
+        TteClient::new(config).expect("client")
+    };
+    let engine = |client: &TteClient| {
+        let mapping = Mapping::compile(support::MAPPING, "hubspot.yaml").expect("mapping");
+        Engine::new(
+            world.store.clone(),
+            client.clone(),
+            world.crm.clone(),
+            Arc::new(mapping),
+        )
+    };
+    let first = client(60.0);
+    let summary = engine(&first)
+        .reconcile(&ReconcileOptions::default())
+        .await
+        .expect("sync runs");
+    assert_eq!(summary.to_hub.created, 80, "{summary}");
+    assert!(world.tte.stats().throttled > 0, "10to8 throttled the start");
+    let learned = learned_pace(&world.store)
+        .await
+        .expect("store")
+        .expect("the pace was saved");
+    let ended = first.limiter().learned();
+    let refused = learned.throttled_at.expect("the refused rate is kept");
+    let rate = learned.requests_per_second.expect("paced");
+    assert!((rate - ended.requests_per_second.unwrap()).abs() < 1e-6);
+    assert!((refused - ended.throttled_at.unwrap()).abs() < 1e-6);
+    assert!(rate < refused && rate < 60.0, "{learned:?}");
+    assert!(
+        refused >= f64::from(LIMIT),
+        "refused above the limit: {learned:?}"
+    );
+
+    // The next run starts at the learned pace, not at its configured start.
+    let second = client(60.0);
+    assert_eq!(second.limiter().rate(), Some(60.0));
+    engine(&second)
+        .reconcile(&ReconcileOptions::default())
+        .await
+        .expect("sync runs");
+    // (Its two list calls may raise the rate a step, no more.)
+    let restored = second.limiter().rate().expect("paced");
+    assert!(
+        (restored - rate).abs() < 5.0,
+        "started from {restored}, not {rate}"
+    );
+}

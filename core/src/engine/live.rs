@@ -30,16 +30,17 @@ use tracing::{debug, warn};
 use super::lock::{Claimant, SyncLock};
 use super::reconcile::{HUB_CONCURRENCY, ReconcileOptions, Sides, Synced};
 use super::summary::Summary;
+use super::sweep::Backlog;
 use super::turns::Turns;
 use super::{Engine, EngineError, StallCause};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
-use crate::record::{CrmId, CustomerUri};
+use crate::record::{CrmId, Customer, CustomerUri};
 use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
 
 /// Items claimed per batch.
 pub const LIVE_BATCH: u32 = 100;
 /// How long a claim holds its items.
-const LEASE: Duration = Duration::from_secs(120);
+pub(super) const LEASE: Duration = Duration::from_secs(120);
 /// The first retry of a failed batch waits this long, doubling per attempt.
 const RETRY_BASE: Duration = Duration::from_secs(2);
 /// The longest wait before a retry.
@@ -70,7 +71,7 @@ pub struct LiveSummary {
 }
 
 impl LiveSummary {
-    fn add(&mut self, other: &LiveSummary) {
+    pub(super) fn add(&mut self, other: &LiveSummary) {
         self.processed += other.processed;
         self.failed += other.failed;
         self.held += other.held;
@@ -173,13 +174,28 @@ impl Engine {
         if !self.store.has_ready().await? {
             return Ok(LiveSummary::default());
         }
+        self.restore_pace().await;
+        match self.hub_backlog().await? {
+            Backlog::Small => {}
+            Backlog::List => {
+                if let Some(summary) = self.sweep_hub_backlog(worker).await? {
+                    return Ok(summary);
+                }
+            }
+            // The pass writes on and each write is notified: list them once it is done. (Not
+            // CRM changes alone meanwhile: a record new in the CRM must see the notification
+            // of the same person new in 10to8 first, or it would make a second customer.)
+            Backlog::AfterThePass => {}
+        }
         let lock = SyncLock::acquire(&self.store, self.connector(), Claimant::Live).await?;
         let summary = self.process_batch(worker, &lock).await;
         lock.release().await;
+        self.save_pace(false).await;
         summary
     }
 
-    async fn process_batch(
+    /// Claims and processes one batch of due items.
+    pub(super) async fn process_batch(
         &self,
         worker: &str,
         lock: &SyncLock,
@@ -190,11 +206,29 @@ impl Engine {
         }
         let objects = batch_objects(&items);
         debug!(worker, items = items.len(), objects, "Live batch started.");
+        let result = self.process_items(&items, lock, &HashMap::new()).await;
+        let summary = self.settle(&items, result).await?;
+        debug!(
+            worker,
+            items = items.len(),
+            objects,
+            failed = summary.failed,
+            "Live batch finished."
+        );
+        Ok(summary)
+    }
+
+    /// Completes, postpones or fails a batch's items by how processing them went.
+    pub(super) async fn settle(
+        &self,
+        items: &[InboxItem],
+        result: Result<Synced, EngineError>,
+    ) -> Result<LiveSummary, EngineError> {
         let mut summary = LiveSummary {
             processed: items.len() as u64,
             ..LiveSummary::default()
         };
-        match self.process_items(&items, lock).await {
+        match result {
             Ok(synced) => {
                 summary.sync = synced.summary;
                 let held: HashMap<&str, DateTime<Utc>> = synced
@@ -203,7 +237,7 @@ impl Engine {
                     .map(|(id, until)| (id.as_str(), *until))
                     .collect();
                 let done = Utc::now();
-                for item in &items {
+                for item in items {
                     let until = (item.object.side == Side::Crm)
                         .then(|| held.get(item.object.object_id.as_str()))
                         .flatten();
@@ -224,7 +258,7 @@ impl Engine {
                 // missing a scope). Hold them, uncounted, until a person fixes that.
                 warn!(items = items.len(), %error, "Live batch refused for its credentials; holding the changes until they are fixed.");
                 let until = Utc::now() + CREDENTIALS_HOLD;
-                for item in &items {
+                for item in items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
                 }
@@ -240,7 +274,7 @@ impl Engine {
                 };
                 let until = Utc::now() + hold;
                 warn!(items = items.len(), error = %stalled, %until, "Live batch stopped: an API is throttling, down or out of its daily budget; the changes are back in the inbox.");
-                for item in &items {
+                for item in items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
                 }
@@ -251,20 +285,13 @@ impl Engine {
                 // lock) may pass.
                 let retryable = !matches!(error, EngineError::Tte(_) | EngineError::Crm(_));
                 let message = error.to_string();
-                for item in &items {
+                for item in items {
                     let retry_at = retryable.then(|| Utc::now() + backoff(item.attempts));
                     self.store.fail(item, &message, retry_at).await?;
                     summary.failed += 1;
                 }
             }
         }
-        debug!(
-            worker,
-            items = items.len(),
-            objects,
-            failed = summary.failed,
-            "Live batch finished."
-        );
         Ok(summary)
     }
 
@@ -288,10 +315,13 @@ impl Engine {
         }
     }
 
-    async fn process_items(
+    /// Processes `items`: re-fetches the touched objects and their partners (10to8 customers
+    /// found in `listed`, read by listing, are not fetched again) and syncs them.
+    pub(super) async fn process_items(
         &self,
         items: &[InboxItem],
         lock: &SyncLock,
+        listed: &HashMap<String, Customer>,
     ) -> Result<Synced, EngineError> {
         let connector = self.connector();
         let mut uris: BTreeSet<CustomerUri> = BTreeSet::new();
@@ -340,7 +370,7 @@ impl Engine {
             links.insert(link.hub_uri.as_str().to_owned(), link);
         }
 
-        let mut customers = self.fetch_customers(&uris).await?;
+        let mut customers = self.fetch_customers(&uris, listed).await?;
         // Unlinked customers naming an unlinked record (External ID) bring it along.
         let identity = self.mapping.identity().clone();
         let mut named: Vec<CrmId> = Vec::new();
@@ -387,7 +417,7 @@ impl Engine {
             .links_by_hub(connector, &more.iter().cloned().collect::<Vec<_>>())
             .await?;
         more.retain(|uri| !taken.iter().any(|l| &l.hub_uri == uri));
-        customers.extend(self.fetch_customers(&more).await?);
+        customers.extend(self.fetch_customers(&more, listed).await?);
 
         let sides = Sides {
             customers,
@@ -434,13 +464,23 @@ impl Engine {
         Ok(held)
     }
 
-    /// The live customers among `uris` (a 404 means deleted, and leaves it out).
+    /// The live customers among `uris` (a 404 means deleted, and leaves it out), taken from
+    /// `listed` when there, else fetched one GET each.
     async fn fetch_customers(
         &self,
         uris: &BTreeSet<CustomerUri>,
-    ) -> Result<Vec<crate::record::Customer>, EngineError> {
+        listed: &HashMap<String, Customer>,
+    ) -> Result<Vec<Customer>, EngineError> {
         let tte = &self.tte;
-        let fetched: Vec<_> = stream::iter(uris.iter())
+        let mut customers: Vec<Customer> = Vec::new();
+        let mut unlisted = Vec::new();
+        for uri in uris {
+            match listed.get(uri.as_str()) {
+                Some(customer) => customers.push(customer.clone()),
+                None => unlisted.push(uri),
+            }
+        }
+        let fetched: Vec<_> = stream::iter(unlisted)
             .map(|uri| async move {
                 match tte.get(uri).await {
                     Ok(found) => Ok(found),
@@ -451,7 +491,6 @@ impl Engine {
             .buffered(HUB_CONCURRENCY)
             .collect()
             .await;
-        let mut customers = Vec::new();
         for customer in fetched {
             if let Some(customer) = customer? {
                 if !customer.deleted && !customer.resource_uri.is_empty() {

@@ -7,9 +7,11 @@
 //!   write in batches, save links and snapshots, record the run.
 //! - [`live`]: inbox batches ([`Engine::process_inbox`], [`Engine::drain_inbox`]): re-fetch the
 //!   touched objects and their partners, then the same pairing and planning as a full pass.
+//! - `sweep`: a backlog of 10to8 notifications read by listing, not one GET each.
 //! - [`feed`]: a connector's pulled change feed into the inbox ([`Engine::pull_changes`]).
 //! - [`summary`]: what a pass did, per direction.
 //! - `journal`: the activity log and per-record status the dashboard shows.
+//! - [`pace`]: the 10to8 pace the client learned, kept in the store between runs.
 //! - `lock`: the per-connector sync lock that keeps passes and batches from overlapping.
 //! - `turns`: how a full pass writes chunk by chunk under that lock, live work first.
 //!
@@ -27,12 +29,14 @@ mod journal;
 pub mod live;
 mod lock;
 mod matching;
+pub mod pace;
 pub mod pair;
 pub mod plan;
 pub mod reconcile;
 mod resolve;
 mod stalled;
 pub mod summary;
+mod sweep;
 mod turns;
 
 use std::fmt;
@@ -174,6 +178,7 @@ pub struct Engine {
     crm: Arc<dyn CrmConnector>,
     mapping: Arc<Mapping>,
     new_record_settle: std::time::Duration,
+    pace: Arc<pace::PaceMemo>,
 }
 
 impl fmt::Debug for Engine {
@@ -199,6 +204,7 @@ impl Engine {
             crm,
             mapping,
             new_record_settle: live::NEW_RECORD_SETTLE,
+            pace: Arc::default(),
         }
     }
 
@@ -218,6 +224,11 @@ impl Engine {
     /// The CRM connector.
     pub fn crm(&self) -> &dyn CrmConnector {
         self.crm.as_ref()
+    }
+
+    /// The 10to8 client (its pacer shows the learned pace).
+    pub fn tte(&self) -> &TteClient {
+        &self.tte
     }
 
     /// The state store.

@@ -19,7 +19,7 @@ pub mod stats;
 pub mod waits;
 
 pub use classify::{classify_reqwest, classify_status};
-pub use limiter::AdaptiveLimiter;
+pub use limiter::{AdaptiveLimiter, LearnedPace};
 pub use patience::{DEFAULT_MAX_STALL, Patience, max_stall, set_max_stall};
 pub use retry::{RetryPolicy, retry_after};
 pub use send::{Attempt, Pacer, Sender, Tries, Unpaced};

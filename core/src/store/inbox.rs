@@ -197,12 +197,30 @@ impl Store {
     /// # Errors
     /// Fails when the database cannot be written; then nothing was claimed.
     pub async fn claim(&self, worker: &str, limit: u32, lease: Duration) -> Result<Vec<InboxItem>> {
+        self.claim_of(worker, limit, lease, None).await
+    }
+
+    /// As [`Store::claim`], only the items of `of` (a connector and side) when given.
+    pub(super) async fn claim_of(
+        &self,
+        worker: &str,
+        limit: u32,
+        lease: Duration,
+        of: Option<(&str, Side)>,
+    ) -> Result<Vec<InboxItem>> {
         let now = self.now_millis();
         let until = now.saturating_add(duration_millis(lease));
+        let only = if of.is_some() {
+            " AND connector = $5 AND side = $6"
+        } else {
+            ""
+        };
+        let picked = format!(
+            "SELECT id FROM inbox WHERE ready_at <= $3{only} ORDER BY ready_at, id LIMIT $4"
+        );
         let sql = match self.backend {
             Backend::Postgres => format!(
-                "WITH picked AS (SELECT id FROM inbox WHERE ready_at <= $3 \
-                 ORDER BY ready_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
+                "WITH picked AS ({picked} FOR UPDATE SKIP LOCKED) \
                  UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
                  claimed_version = inbox.version, claim_seq = inbox.claim_seq + 1 \
                  FROM picked WHERE inbox.id = picked.id RETURNING {ITEM_COLUMNS}"
@@ -210,15 +228,18 @@ impl Store {
             Backend::Sqlite => format!(
                 "UPDATE inbox SET claimed_by = $1, lease_until = $2, ready_at = $2, \
                  claimed_version = version, claim_seq = claim_seq + 1 \
-                 WHERE id IN (SELECT id FROM inbox WHERE ready_at <= $3 \
-                 ORDER BY ready_at, id LIMIT $4) RETURNING {ITEM_COLUMNS}"
+                 WHERE id IN ({picked}) RETURNING {ITEM_COLUMNS}"
             ),
         };
-        let rows = sqlx::query(&sql)
+        let mut query = sqlx::query(&sql)
             .bind(worker)
             .bind(until)
             .bind(now)
-            .bind(i64::from(limit))
+            .bind(i64::from(limit));
+        if let Some((connector, side)) = of {
+            query = query.bind(connector).bind(side.as_str());
+        }
+        let rows = query
             .fetch_all(&self.writer)
             .await
             .map_err(StoreError::query("inbox claim"))?;

@@ -23,6 +23,7 @@ mod dead_letters;
 mod error;
 mod forget;
 mod inbox;
+mod inbox_side;
 mod links;
 mod locks;
 mod migrate;

@@ -1,10 +1,10 @@
 //! [`TteClient`]: the 10to8 Enterprise API v2 client the sync engine uses.
 //!
 //! Every call goes through the shared retry loop ([`Sender`]), paced by an [`AdaptiveLimiter`]
-//! (slower after a run of 429s, recovering as calls succeed): a 429 is waited out for as long
-//! as 10to8 says (`Retry-After`, else the "Expected available in N seconds." text, else
-//! backoff), passing failures are retried with exponential backoff and jitter,
-//! `tte.max_retries` times and then on for as long as the stall budget allows
+//! (faster while 10to8 answers, halved on a 429, then just under the rate 10to8 refused): a 429
+//! is waited out for as long as 10to8 says (`Retry-After`, else the "Expected available in N
+//! seconds." text, else backoff), passing failures are retried with exponential backoff and
+//! jitter, `tte.max_retries` times and then on for as long as the stall budget allows
 //! (`sync.max_stall_secs`). A create is retried only when 10to8 surely did not act on it (429,
 //! or the connection was never made), so a retry never makes a second customer.
 //!
@@ -120,7 +120,12 @@ impl TteClient {
                 base,
                 origin: parsed.origin(),
                 authorization,
-                limiter: AdaptiveLimiter::new(config.requests_per_second),
+                limiter: AdaptiveLimiter::new(
+                    config
+                        .start_requests_per_second
+                        .unwrap_or(config.requests_per_second),
+                    config.requests_per_second,
+                ),
                 sender: Sender::new(
                     API_NAME,
                     RetryPolicy {
@@ -146,9 +151,15 @@ impl TteClient {
         format!("{}{CUSTOMER_PATH}", self.inner.base)
     }
 
-    /// The limiter pacing this client's calls (to see how far 429s slowed it down).
+    /// The limiter pacing this client's calls (its learned rate is saved and restored by the
+    /// engine).
     pub fn limiter(&self) -> &AdaptiveLimiter {
         &self.inner.limiter
+    }
+
+    /// Customers asked for per list page (10to8 may send fewer).
+    pub fn page_size(&self) -> u32 {
+        self.inner.page_size
     }
 
     /// Every customer, one page at a time, following 10to8's `next` links exactly as sent

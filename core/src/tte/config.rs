@@ -15,10 +15,20 @@ pub struct TteConfig {
     pub api_base_url: String,
     /// An Enterprise API key from 10to8's Enterprise API Key Manager (Enterprise plan).
     pub api_key: Secret,
-    /// Requests per second at most. 10to8 publishes no limit; the client halves its rate each
-    /// time 10to8 throttles (429) and recovers gradually. 0 means no pacing until throttled.
+    /// Requests per second at most (the ceiling of the adaptive pace). 10to8 publishes no
+    /// limit, so the client learns one: it starts at `start_requests_per_second`, raises its
+    /// rate by about one request per second each second while 10to8 answers and there is work
+    /// waiting, and halves it when 10to8 throttles (429); then it stays just under the rate
+    /// that was throttled. The learned rate is kept in the state store and the next run starts
+    /// from it (`tte-sync status` shows it). 0 means no ceiling (and, with no start rate, no
+    /// pacing until 10to8 first throttles).
     #[serde(default = "default_requests_per_second")]
     pub requests_per_second: f64,
+    /// Requests per second to start at before anything is learned; unset means the ceiling
+    /// (`requests_per_second`). Set it lower than the ceiling to let the client find 10to8's
+    /// limit from below, e.g. `requests_per_second: 50` with `start_requests_per_second: 5`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_requests_per_second: Option<f64>,
     /// Customers per list page (10to8 may cap it; the client follows `next` either way).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
@@ -42,6 +52,7 @@ impl TteConfig {
             api_base_url: api_base_url.into(),
             api_key,
             requests_per_second: default_requests_per_second(),
+            start_requests_per_second: None,
             page_size: default_page_size(),
             max_retries: default_max_retries(),
             retry_min_delay_ms: default_retry_min_delay_ms(),

@@ -287,6 +287,13 @@ pub async fn render(State(state): State<Arc<AppState>>) -> Result<impl IntoRespo
     gauges.push_str("# HELP tte_sync_dead_letters Records whose changes failed for good.\n");
     gauges.push_str("# TYPE tte_sync_dead_letters gauge\n");
     let _ = writeln!(gauges, "tte_sync_dead_letters {dead}");
+    gauges.push_str(
+        "# HELP tte_sync_tte_pace_requests_per_second The 10to8 client's learned pace (+Inf: unpaced).\n",
+    );
+    gauges.push_str("# TYPE tte_sync_tte_pace_requests_per_second gauge\n");
+    let rate = (state.engine.tte().limiter().rate())
+        .map_or_else(|| "+Inf".to_owned(), |rate| rate.to_string());
+    let _ = writeln!(gauges, "tte_sync_tte_pace_requests_per_second {rate}");
     Ok((
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         state.metrics.render(&gauges),

@@ -8,6 +8,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tte_sync_core::connector::{CrmConnector, ErrorKind};
+use tte_sync_core::engine::pace::learned_pace;
+use tte_sync_core::http::LearnedPace;
 use tte_sync_core::store::{Action, Activity, InboxStats, ReasonCount, RecordStatus, Run, Store};
 use tte_sync_core::tte::TteClient;
 use url::Url;
@@ -69,6 +71,8 @@ pub struct Health {
     pub crm_changes: String,
     /// Why the CRM app must be installed again (the CRM revoked the install), if it must.
     pub crm_reinstall_needed: Option<String>,
+    /// The 10to8 pace the client learned (saved after each pass), if one was saved.
+    pub tte_pace: Option<LearnedPace>,
 }
 
 /// One health check.
@@ -187,6 +191,7 @@ impl Status {
                 crm_token_expires_at: token.map(|t| t.expires_at),
                 crm_changes: connector.change_capture().to_owned(),
                 crm_reinstall_needed: connector.oauth().and_then(|o| o.reinstall_needed()),
+                tte_pace: learned_pace(store).await?,
             },
             inbox: store.inbox_stats().await?,
             runs: store.recent_runs(10).await?,

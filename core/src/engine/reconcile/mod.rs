@@ -48,6 +48,8 @@ pub const HUB_CONCURRENCY: usize = 8;
 const LINK_BATCH: usize = 500;
 /// The inbox change kind of a record that failed during a reconcile.
 const RECONCILE_CHANGE: &str = "reconcile";
+/// The full pass's lock is this followed by the connector's name.
+pub(crate) const RECONCILE_LOCK_PREFIX: &str = "reconcile:";
 
 /// Reports progress of a pass (a progress bar on a terminal, nothing elsewhere).
 pub trait Progress: Send + Sync {
@@ -115,6 +117,7 @@ impl Engine {
     /// # Errors
     /// [`EngineError`] when 10to8, the CRM or the store cannot be read or written as a whole.
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
+        self.restore_pace().await;
         if options.dry_run {
             self.check_properties().await?;
             let sides = self.read_sides(options).await?;
@@ -190,7 +193,7 @@ impl Engine {
 
     /// The right to run the one full pass of this connector.
     async fn reconcile_lock(&self) -> Result<SyncLock, EngineError> {
-        let name = format!("reconcile:{}", self.connector());
+        let name = format!("{RECONCILE_LOCK_PREFIX}{}", self.connector());
         Ok(SyncLock::exclusive(&self.store, name).await?)
     }
 
@@ -199,8 +202,10 @@ impl Engine {
         options: &ReconcileOptions,
         lock: SyncLock,
     ) -> Result<Summary, EngineError> {
+        self.restore_pace().await;
         let run = self.store.start_run(RunKind::Reconcile).await?;
         let result = self.reconcile_pass(options).await;
+        self.save_pace(true).await;
         let (outcome, summary) = match &result {
             Ok(summary) if summary.has_failures() => (
                 RunOutcome::PartlyFailed,

@@ -1,0 +1,60 @@
+//! The inbox one side at a time, for reading a backlog of one side's changes in bulk (10to8
+//! notifications read by listing): how many of a side's items are ready, claiming them, and
+//! which claimed items got a new change since they were claimed (so they are handed back at
+//! once instead of waiting for the bulk read).
+
+use std::time::Duration;
+
+use super::error::{Result, StoreError};
+use super::rows::RowExt;
+use super::{InboxItem, Side, Store};
+
+impl Store {
+    /// How many of `side`'s items of `connector` could be claimed now.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn count_ready_on(&self, connector: &str, side: Side) -> Result<u64> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM inbox WHERE connector = $1 AND side = $2 AND ready_at <= $3",
+        )
+        .bind(connector)
+        .bind(side.as_str())
+        .bind(self.now_millis())
+        .fetch_one(&self.reader)
+        .await
+        .map_err(StoreError::query("inbox count"))?;
+        Ok(u64::try_from(row.int("n")?).unwrap_or_default())
+    }
+
+    /// As [`Store::claim`], only `side`'s items of `connector`.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be written; then nothing was claimed.
+    pub async fn claim_on(
+        &self,
+        worker: &str,
+        connector: &str,
+        side: Side,
+        limit: u32,
+        lease: Duration,
+    ) -> Result<Vec<InboxItem>> {
+        self.claim_of(worker, limit, lease, Some((connector, side)))
+            .await
+    }
+
+    /// The ids of items `worker` holds that got a new change since it claimed them.
+    ///
+    /// # Errors
+    /// Fails when the database cannot be read.
+    pub async fn changed_while_claimed(&self, worker: &str) -> Result<Vec<i64>> {
+        let rows = sqlx::query(
+            "SELECT id FROM inbox WHERE claimed_by = $1 AND version <> claimed_version",
+        )
+        .bind(worker)
+        .fetch_all(&self.reader)
+        .await
+        .map_err(StoreError::query("inbox probe"))?;
+        rows.iter().map(|row| row.int("id")).collect()
+    }
+}
