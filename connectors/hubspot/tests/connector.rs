@@ -593,42 +593,6 @@ async fn passing_5xx_failures_are_retried_and_upserts_stay_retry_safe() {
     );
 }
 
-#[tokio::test]
-async fn find_chunks_in_searches_within_the_search_limit() {
-    let h = Harness::start(Auth::PrivateApp).await;
-    let ids = h.seed(450).await;
-    let mut values: Vec<String> = (0..450)
-        .map(|n| {
-            let email = format!("seeded.{n}@example.com");
-            if n % 2 == 0 {
-                email.to_uppercase()
-            } else {
-                email
-            }
-        })
-        .collect();
-    values.push("nobody@example.com".to_owned());
-    h.sim.reset_stats();
-    let found = h
-        .connector
-        .find(EMAIL, &values, &[EMAIL.to_owned()])
-        .await
-        .expect("find");
-    let mut found_ids: Vec<&CrmId> = found.iter().map(|r| &r.id).collect();
-    found_ids.sort();
-    let mut expected: Vec<&CrmId> = ids.iter().collect();
-    expected.sort();
-    assert_eq!(found_ids, expected);
-    let stats = h.stats();
-    assert!(stats.search >= 5, "{} searches", stats.search);
-    assert_eq!(stats.throttled, 0, "the search limiter kept within 5/s");
-    assert_eq!(
-        h.sim.stats().with_status(400),
-        0,
-        "no body over the length cap"
-    );
-}
-
 // ---- Setup ----
 
 #[tokio::test]

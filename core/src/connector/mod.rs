@@ -56,18 +56,6 @@ pub trait CrmConnector: Send + Sync {
     /// Fails as a whole only when the CRM cannot be reached or refuses the call.
     async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>>;
 
-    /// The live records whose `property` equals one of `values` (for matching never-linked
-    /// records). Values are compared as the CRM compares them (HubSpot: case-insensitively).
-    ///
-    /// # Errors
-    /// Fails when the CRM cannot be reached or refuses the search.
-    async fn find(
-        &self,
-        property: &str,
-        values: &[String],
-        properties: &[String],
-    ) -> Result<Vec<CrmRecord>>;
-
     /// Applies the writes, batched, and says how each one went, in the same order. One bad
     /// record never fails the others.
     ///

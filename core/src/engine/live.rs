@@ -482,9 +482,11 @@ fn backoff(attempts: u32) -> chrono::Duration {
 /// How long changes wait when a batch was refused for its credentials.
 const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
 
-/// Whether a batch failed because a side refused our credentials, not for its records.
+/// Whether a batch failed because a side refused our credentials or stopped it for another
+/// cause all records share (see `systemic`), not for its records.
 fn credentials_refused(error: &EngineError) -> bool {
     match error {
+        EngineError::Systemic(_) => true,
         EngineError::Crm(e) => *e.kind() == ErrorKind::Unauthorized,
         EngineError::Tte(e) => *e.kind() == ErrorKind::Unauthorized,
         _ => false,

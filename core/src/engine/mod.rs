@@ -25,9 +25,11 @@ mod lock;
 mod matching;
 pub mod pair;
 pub mod plan;
+mod preflight;
 pub mod reconcile;
 mod resolve;
 pub mod summary;
+pub mod systemic;
 mod turns;
 
 use std::fmt;
@@ -42,9 +44,11 @@ use crate::tte::{TteClient, TteError};
 pub use live::LiveSummary;
 pub use pair::{Ambiguity, Found, Held, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
+pub use preflight::PREFLIGHT_FRESH;
 pub use reconcile::{Progress, ReconcileOptions};
 pub use resolve::Unlinked;
 pub use summary::{Counts, Planned, Summary};
+pub use systemic::{StopSide, SystemicStop};
 
 /// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
 #[derive(Debug, thiserror::Error)]
@@ -68,6 +72,11 @@ pub enum EngineError {
     /// A person's request that cannot be done as asked; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// The pass stopped for a cause every record shares (missing properties, refused
+    /// credentials or scope, one refusal repeated record after record): nothing was recorded
+    /// against the records, and the next pass after the fix resumes.
+    #[error("{0}")]
+    Systemic(SystemicStop),
 }
 
 impl EngineError {
@@ -141,6 +150,8 @@ pub struct Engine {
     crm: Arc<dyn CrmConnector>,
     mapping: Arc<Mapping>,
     new_record_settle: std::time::Duration,
+    /// When the last pre-flight passed (see `preflight`).
+    preflight_passed: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl fmt::Debug for Engine {
@@ -166,6 +177,7 @@ impl Engine {
             crm,
             mapping,
             new_record_settle: live::NEW_RECORD_SETTLE,
+            preflight_passed: Arc::default(),
         }
     }
 

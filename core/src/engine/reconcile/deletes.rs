@@ -33,7 +33,7 @@ impl Pass<'_> {
                         id: l.crm_id.clone(),
                     })
                     .collect();
-                let outcomes = self.engine.crm.write(writes).await?;
+                let outcomes = self.write_crm(writes).await?;
                 for (link, outcome) in chunk.iter().zip(outcomes) {
                     self.advance(1);
                     let name = self.record_name(&link.crm_id);

@@ -89,7 +89,7 @@ impl Pass<'_> {
             }
         }
         for chunk in crm_writes.chunks(CRM_BATCH) {
-            for outcome in self.engine.crm.write(chunk.to_vec()).await? {
+            for outcome in self.write_crm(chunk.to_vec()).await? {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(%error, "Could not write the possible-duplicate status.");
                 }

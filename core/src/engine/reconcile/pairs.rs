@@ -32,7 +32,7 @@ impl Pass<'_> {
                     properties: w.plan.crm_write.clone().unwrap_or_default(),
                 })
                 .collect();
-            let outcomes = self.engine.crm.write(writes).await?;
+            let outcomes = self.write_crm(writes).await?;
             for (w, outcome) in chunk.iter().zip(outcomes) {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(record = %w.record, %error, "CRM write failed.");

@@ -49,7 +49,7 @@ impl Pass<'_> {
                     properties: out.properties.clone(),
                 })
                 .collect();
-            let outcomes = self.engine.crm.write(writes).await?;
+            let outcomes = self.write_crm(writes).await?;
             // A live batch knows only its own objects' links: ask the store whether the
             // records the creates collided with are linked already.
             let collided: Vec<CrmId> = outcomes
