@@ -1,12 +1,15 @@
 //! HubSpot's 2026-09 enforcement of a portal's own validation rules, through a full pass: a
 //! record a rule refuses fails on its own with a status naming the property and what to
 //! change in HubSpot, the other records of the same batch are written, and nothing is retried
-//! or split.
+//! or split. A rule that refuses every record of a batch is the portal's setup, not the
+//! records: the pass stops with one error and resumes once the rule is lifted.
 
 mod support;
 
 use std::collections::BTreeMap;
 
+use tte_sync_core::engine::systemic::SYSTEMIC_RUN;
+use tte_sync_core::engine::{EngineError, ReconcileOptions, StopSide};
 use tte_sync_core::tte::CustomerPatch;
 use tte_sync_core::tte::simulator::TteSimConfig;
 use tte_sync_hubspot::simulator::{SimulatorConfig, ValidationRules};
@@ -86,4 +89,71 @@ async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
             .all(|d| d.error.contains("`company` is required")),
         "{dead:?}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_when_lifted() {
+    let world = World::start_with_mapping(
+        TteSimConfig::default(),
+        SimulatorConfig::default(),
+        2_000.0,
+        &mapping_with_company(),
+    )
+    .await;
+    // Nobody has a company, and the portal's Create Record form requires one.
+    let uris = world.tte.seed(SEED, 0, 30, false);
+    world.hub.set_validation_rules(ValidationRules {
+        required_on_create: vec!["company".to_owned()],
+        ..ValidationRules::default()
+    });
+    world.reset_stats();
+
+    let error = world
+        .engine
+        .reconcile(&ReconcileOptions::default())
+        .await
+        .expect_err("every create is refused alike");
+    let EngineError::Systemic(stop) = &error else {
+        panic!("a systemic stop, not {error:?}")
+    };
+    assert_eq!(stop.side, StopSide::Crm);
+    assert!(stop.refused >= SYSTEMIC_RUN, "{stop:?}");
+    assert!(
+        error.to_string().contains("`company` is required"),
+        "the message says what to change: {error}"
+    );
+    assert_eq!(
+        world.hub.stats().requests_on(BATCH_UPSERT),
+        1,
+        "one refused batch"
+    );
+    assert_eq!(
+        world.writes().0,
+        0,
+        "no 10to8 customer's status was written"
+    );
+    let dead = world.store.dead_letters(100).await.expect("dead letters");
+    assert!(dead.is_empty(), "nothing dead-lettered: {dead:?}");
+    assert!(
+        world
+            .customers()
+            .iter()
+            .all(|c| !c.custom_fields.contains_key(HUB_STATUS)),
+        "no status written"
+    );
+
+    // The rule is lifted in HubSpot: the next pass does it all.
+    world.hub.set_validation_rules(ValidationRules::default());
+    let summary = world.sync().await;
+    assert!(!summary.has_failures(), "{summary}");
+    assert_eq!(summary.to_crm.created, uris.len() as u64, "{summary:?}");
+    let again = world
+        .engine
+        .reconcile(&ReconcileOptions {
+            dry_run: true,
+            ..ReconcileOptions::default()
+        })
+        .await
+        .expect("dry run");
+    assert_eq!(again.writes(), 0, "converged: {again}");
 }

@@ -283,6 +283,12 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
             Ok(results) => {
                 for (index, outcome) in results {
                     written_any |= !matches!(outcome, WriteOutcome::Failed(_));
+                    if let WriteOutcome::Failed(error) = &outcome
+                        && error.kind().is_systemic()
+                        && fatal.is_none()
+                    {
+                        fatal = Some(error.clone());
+                    }
                     outcomes[index] = Some(outcome);
                 }
             }
