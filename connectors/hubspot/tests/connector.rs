@@ -916,6 +916,26 @@ async fn locks_migrations_and_timeouts_are_retried_honouring_retry_after() {
     assert_eq!(connector.stats().retries, 3);
 }
 
+#[tokio::test]
+async fn search_429s_are_waited_out_when_the_search_limiter_is_off() {
+    let h = Harness::with(Auth::PrivateApp, SimulatorConfig::default(), |c| {
+        c.search_requests_per_sec = 0;
+        c.changes = Some(tte_sync_hubspot::ChangeCapture::Polling);
+    })
+    .await;
+    let feed = h.connector.change_feed().expect("changes are polled");
+    let start = feed.pull(None).await.expect("first pull").cursor;
+    for _ in 0..20 {
+        feed.pull(start.as_deref())
+            .await
+            .expect("each poll recovers from the search limit");
+    }
+    assert!(
+        h.sim.stats().throttled > 0,
+        "the simulator refused some searches"
+    );
+}
+
 /// Merge, deletion and restore made in HubSpot arrive as change events of those kinds.
 #[tokio::test]
 async fn merges_deletions_and_restores_arrive_as_change_events() {
