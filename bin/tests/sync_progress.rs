@@ -17,9 +17,9 @@ async fn sync_reports_progress_as_text_or_ndjson_on_stderr() {
         tte_requests_per_second: 200.0,
         ..ServeOptions::sqlite_in(&dir)
     };
-    let config = write_config(&dir, &hubspot, &tte, &options)
-        .display()
-        .to_string();
+    let config = write_config(&dir, &hubspot, &tte, &options);
+    support::setup(&config).await;
+    let config = config.display().to_string();
 
     let output = run(vec![
         "sync".into(),

@@ -270,8 +270,8 @@ impl HubSpotClient {
         };
         let max_retries = call.max_retries.unwrap_or(self.max_retries);
         // Beyond its retries, a call waits on while the stall budget allows, unless it asked
-        // for a fixed number of tries (`once`).
-        let patient = call.max_retries.is_none();
+        // for a fixed number of tries (`once`) or retrying is off (`max_retries: 0`).
+        let patient = call.max_retries.is_none() && max_retries > 0;
         let may_retry = |attempt: u32, wait: Duration| {
             attempt < max_retries || (patient && self.patience.allows(wait))
         };

@@ -77,8 +77,9 @@ pub struct HubSpotConfig {
     /// push a call into a window HubSpot already counts as full.
     #[serde(default = "default_rate_limit_margin_millis")]
     pub rate_limit_margin_millis: u64,
-    /// How many times a passing failure (timeout, 5xx, 423, 477, 429) is retried before the
-    /// call fails.
+    /// How many times a passing failure (timeout, 5xx, 423, 477, 429) is retried in any case;
+    /// beyond that the call is retried on for as long as `sync.max_stall_secs` allows. `0`
+    /// turns retrying off.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// How long one HTTP request may take before it counts as timed out (and is retried).

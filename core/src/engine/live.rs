@@ -232,8 +232,13 @@ impl Engine {
             Err(error) if error.is_transient() => {
                 // An API throttled or was down beyond the stall budget: no fault of these
                 // changes, so they wait, uncounted, instead of nearing the dead letters.
-                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling or down; retrying the changes later.");
-                let until = Utc::now() + backoff(0);
+                warn!(items = items.len(), %error, "Live batch stopped: an API is throttling, down or out of its daily budget; trying the changes again later.");
+                let hold = if error.is_daily_limit() {
+                    DAILY_LIMIT_HOLD
+                } else {
+                    backoff(0)
+                };
+                let until = Utc::now() + hold;
                 for item in &items {
                     self.store.postpone(item, until).await?;
                     summary.held += 1;
@@ -481,6 +486,10 @@ fn backoff(attempts: u32) -> chrono::Duration {
 
 /// How long changes wait when a batch was refused for its credentials.
 const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
+/// How long changes wait when an API's daily budget is spent: it resets once a day (HubSpot:
+/// at midnight in the account's time zone, which the API does not say), so a look every
+/// quarter of an hour costs one refused call.
+const DAILY_LIMIT_HOLD: chrono::Duration = chrono::Duration::minutes(15);
 
 /// Whether a batch failed because a side refused our credentials or stopped it for another
 /// cause all records share (see `systemic`), not for its records.

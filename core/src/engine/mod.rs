@@ -36,7 +36,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use crate::connector::{ConnectorError, CrmConnector};
+use crate::connector::{ConnectorError, CrmConnector, ErrorKind};
 use crate::mapping::Mapping;
 use crate::store::{Store, StoreError};
 use crate::tte::{TteClient, TteError};
@@ -81,12 +81,24 @@ pub enum EngineError {
 
 impl EngineError {
     /// Whether the cause is passing: an API throttled or was down for longer than the stall
-    /// budget (`sync.max_stall_secs`). Nothing was recorded against any record for it; the
-    /// same work succeeds once the API answers again.
+    /// budget (`sync.max_stall_secs`), or its daily budget is spent. Nothing was recorded
+    /// against any record for it; the same work succeeds once the API answers again.
     pub fn is_transient(&self) -> bool {
+        let passing =
+            |kind: &ErrorKind| kind.is_retryable() || matches!(kind, ErrorKind::RateLimited { .. });
         match self {
-            Self::Tte(error) => error.kind().is_retryable(),
-            Self::Crm(error) => error.kind().is_retryable(),
+            Self::Tte(error) => passing(error.kind()),
+            Self::Crm(error) => passing(error.kind()),
+            _ => false,
+        }
+    }
+
+    /// Whether an API's daily budget is spent (it resets once a day, not in seconds).
+    pub fn is_daily_limit(&self) -> bool {
+        let daily = |kind: &ErrorKind| matches!(kind, ErrorKind::RateLimited { daily: true, .. });
+        match self {
+            Self::Tte(error) => daily(error.kind()),
+            Self::Crm(error) => daily(error.kind()),
             _ => false,
         }
     }

@@ -65,8 +65,9 @@ impl AdaptiveLimiter {
         wait
     }
 
-    /// The API throttled a call: halve the rate (unless it was halved just now), and hold
-    /// every call back for `retry_after` when the API said how long.
+    /// The API throttled a call: halve the rate (unless no call succeeded since it was last
+    /// halved: the same storm), and hold every call back for `retry_after` when the API said
+    /// how long.
     pub fn on_throttled(&self, retry_after: Option<Duration>) {
         let mut state = self.lock();
         let now = Instant::now();

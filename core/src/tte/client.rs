@@ -459,8 +459,10 @@ impl TteClient {
                     _ => delay,
                 };
                 retries += 1;
+                // `max_retries: 0` turns retrying off altogether.
+                let max = self.inner.retry.max_retries;
                 let delay = delay.filter(|wait| {
-                    retries <= self.inner.retry.max_retries || self.inner.patience.allows(*wait)
+                    retries <= max || (max > 0 && self.inner.patience.allows(*wait))
                 });
                 if delay.is_some() && retries == self.inner.retry.max_retries + 1 {
                     warn!(%error, budget_secs = crate::http::max_stall().as_secs(), "10to8 keeps failing; waiting it out for as long as sync.max_stall_secs allows.");

@@ -22,7 +22,9 @@ pub struct TteConfig {
     /// Customers per list page (10to8 may cap it; the client follows `next` either way).
     #[serde(default = "default_page_size")]
     pub page_size: u32,
-    /// Retries of a call that failed for a passing reason (timeout, 5xx, 429).
+    /// Retries of a call that failed for a passing reason (timeout, 5xx, 429); beyond them
+    /// the call is retried on for as long as `sync.max_stall_secs` allows. `0` turns retrying
+    /// off.
     #[serde(default = "default_max_retries")]
     pub max_retries: u32,
     /// The delay before the first retry of a failed call; later ones double it (with jitter).
