@@ -8,13 +8,13 @@ mod support;
 
 use std::collections::BTreeMap;
 
+use tte_sync_core::engine::StopSide;
 use tte_sync_core::engine::systemic::SYSTEMIC_RUN;
-use tte_sync_core::engine::{EngineError, ReconcileOptions, StopSide};
 use tte_sync_core::tte::CustomerPatch;
 use tte_sync_core::tte::simulator::TteSimConfig;
 use tte_sync_hubspot::simulator::{SimulatorConfig, ValidationRules};
 
-use support::{HUB_STATUS, MAPPING, OK_PREFIX, SEED, World};
+use support::{HUB_STATUS, MAPPING, OK_PREFIX, SEED, World, dry_run, systemic_stop};
 
 const BATCH_UPSERT: &str = "POST /crm/objects/2026-09/{object_type}/batch/upsert";
 /// The 10to8 custom field the test maps to HubSpot's `company`.
@@ -29,15 +29,20 @@ fn mapping_with_company() -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
-    let world = World::start_with_mapping(
+/// Both simulators, the mapping with the company.
+async fn world_with_company() -> World {
+    World::start_with_mapping(
         TteSimConfig::default(),
         SimulatorConfig::default(),
         2_000.0,
         &mapping_with_company(),
     )
-    .await;
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
+    let world = world_with_company().await;
     let uris = world.tte.seed(SEED, 0, 10, false);
     let customers: Vec<u64> = world.customers().iter().map(|c| c.id).collect();
     assert_eq!(customers.len(), uris.len());
@@ -93,13 +98,7 @@ async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_when_lifted() {
-    let world = World::start_with_mapping(
-        TteSimConfig::default(),
-        SimulatorConfig::default(),
-        2_000.0,
-        &mapping_with_company(),
-    )
-    .await;
+    let world = world_with_company().await;
     // Nobody has a company, and the portal's Create Record form requires one.
     let uris = world.tte.seed(SEED, 0, 30, false);
     world.hub.set_validation_rules(ValidationRules {
@@ -108,19 +107,12 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
     });
     world.reset_stats();
 
-    let error = world
-        .engine
-        .reconcile(&ReconcileOptions::default())
-        .await
-        .expect_err("every create is refused alike");
-    let EngineError::Systemic(stop) = &error else {
-        panic!("a systemic stop, not {error:?}")
-    };
+    let (stop, message) = systemic_stop(&world.engine).await;
     assert_eq!(stop.side, StopSide::Crm);
     assert!(stop.refused >= SYSTEMIC_RUN, "{stop:?}");
     assert!(
-        error.to_string().contains("`company` is required"),
-        "the message says what to change: {error}"
+        message.contains("`company` is required"),
+        "the message says what to change: {message}"
     );
     assert_eq!(
         world.hub.stats().requests_on(BATCH_UPSERT),
@@ -147,13 +139,6 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
     let summary = world.sync().await;
     assert!(!summary.has_failures(), "{summary}");
     assert_eq!(summary.to_crm.created, uris.len() as u64, "{summary:?}");
-    let again = world
-        .engine
-        .reconcile(&ReconcileOptions {
-            dry_run: true,
-            ..ReconcileOptions::default()
-        })
-        .await
-        .expect("dry run");
+    let again = dry_run(&world.engine).await;
     assert_eq!(again.writes(), 0, "converged: {again}");
 }

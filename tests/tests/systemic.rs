@@ -10,7 +10,7 @@ use std::sync::Arc;
 use serde_json::json;
 use tte_sync_core::Secret;
 use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector};
-use tte_sync_core::engine::{Engine, EngineError, ReconcileOptions, StopSide};
+use tte_sync_core::engine::{Engine, ReconcileOptions, StopSide};
 use tte_sync_core::mapping::Mapping;
 use tte_sync_core::tte::simulator::{TteSimConfig, TteSimulator};
 use tte_sync_core::tte::{TteClient, TteConfig};
@@ -20,7 +20,7 @@ use tte_sync_hubspot::simulator::{
 };
 use url::Url;
 
-use support::{MAPPING, SEED, test_store};
+use support::{MAPPING, SEED, dry_run, systemic_stop, test_store};
 
 /// Every scope sync and setup need, but the contacts write scope.
 const WITHOUT_WRITE: &str =
@@ -108,19 +108,11 @@ async fn a_missing_write_scope_stops_the_pass_at_the_first_write_and_it_resumes_
         .expect("the schema scope sets the properties up");
     tte.reset_stats();
     hub.reset_stats();
-    let error = engine_with(crm)
-        .reconcile(&ReconcileOptions::default())
-        .await
-        .expect_err("no write can go through");
-    let EngineError::Systemic(stop) = &error else {
-        panic!("a systemic stop, not {error:?}")
-    };
+    let (stop, message) = systemic_stop(&engine_with(crm)).await;
     assert_eq!(stop.side, StopSide::Crm);
     assert!(
-        error
-            .to_string()
-            .contains("grant the app the missing scopes"),
-        "the message says how to fix it: {error}"
+        message.contains("grant the app the missing scopes"),
+        "the message says how to fix it: {message}"
     );
     assert_eq!(hub.stats().with_status(403), 1, "one refused batch");
     let tte_writes: u64 = (tte.stats().requests.iter())
@@ -142,12 +134,6 @@ async fn a_missing_write_scope_stops_the_pass_at_the_first_write_and_it_resumes_
         summary.to_crm.created > 0 && summary.to_hub.created > 0,
         "{summary:?}"
     );
-    let again = engine
-        .reconcile(&ReconcileOptions {
-            dry_run: true,
-            ..ReconcileOptions::default()
-        })
-        .await
-        .expect("dry run");
+    let again = dry_run(&engine).await;
     assert_eq!(again.writes(), 0, "converged: {again}");
 }

@@ -221,8 +221,9 @@ impl Engine {
             }
             Err(error) if credentials_refused(&error) => {
                 // Nothing is wrong with these records: the credentials are (revoked, wrong,
-                // missing a scope). Hold them, uncounted, until a person fixes that.
-                warn!(items = items.len(), %error, "Live batch refused for its credentials; holding the changes until they are fixed.");
+                // missing a scope), or the CRM's setup is (see `systemic`). Hold them,
+                // uncounted, until a person fixes that.
+                warn!(items = items.len(), %error, "Live batch refused for a cause all its records share (credentials, setup); holding the changes until it is fixed.");
                 let until = Utc::now() + CREDENTIALS_HOLD;
                 for item in &items {
                     self.store.postpone(item, until).await?;

@@ -149,8 +149,10 @@ impl CauseRun {
                         .count();
                     return Err(SystemicStop::crm(error, refused));
                 }
-                // Not found is about the record (deleted meanwhile), never the configuration.
-                WriteOutcome::Failed(error) if *error.kind() == ErrorKind::NotFound => {}
+                // Not found is about the record (deleted meanwhile), a passing failure about
+                // the moment: neither is the configuration.
+                WriteOutcome::Failed(error)
+                    if *error.kind() == ErrorKind::NotFound || error.kind().is_retryable() => {}
                 WriteOutcome::Failed(error) => {
                     if self.failed(error.message()) {
                         return Err(SystemicStop::crm(error, self.count));
@@ -248,13 +250,17 @@ mod tests {
     }
 
     #[test]
-    fn not_found_is_always_the_records_own() {
+    fn not_found_and_passing_failures_never_make_a_run() {
         let gone: Vec<WriteOutcome> = (0..2 * SYSTEMIC_RUN)
             .map(|_| {
                 WriteOutcome::Failed(ConnectorError::new(ErrorKind::NotFound, "no such record"))
             })
             .collect();
         CauseRun::default().judge_crm(&gone).expect("per record");
+        let passing: Vec<WriteOutcome> = (0..2 * SYSTEMIC_RUN)
+            .map(|_| WriteOutcome::Failed(ConnectorError::transient("reported nothing; retry it")))
+            .collect();
+        CauseRun::default().judge_crm(&passing).expect("passing");
     }
 
     #[test]
