@@ -142,3 +142,37 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
     let again = dry_run(&world.engine).await;
     assert_eq!(again.writes(), 0, "converged: {again}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_live_batch_refused_alike_waits_in_the_inbox_without_failing_its_records() {
+    let world = world_with_company().await;
+    let uris = world.tte.seed(SEED, 0, 20, false);
+    world.hub.set_validation_rules(ValidationRules {
+        required_on_create: vec!["company".to_owned()],
+        ..ValidationRules::default()
+    });
+    world
+        .engine
+        .enqueue_hub_changes(&uris)
+        .await
+        .expect("queued");
+    world.reset_stats();
+
+    let live = world.engine.drain_inbox().await.expect("the store answers");
+    assert_eq!(live.failed, 0, "{live:?}");
+    assert_eq!(live.held, uris.len() as u64, "every change waits: {live:?}");
+    assert_eq!(
+        world.hub.stats().requests_on(BATCH_UPSERT),
+        1,
+        "one refused batch"
+    );
+    assert_eq!(
+        world.writes().0,
+        0,
+        "no 10to8 customer's status was written"
+    );
+    let dead = world.store.dead_letters(100).await.expect("dead letters");
+    assert!(dead.is_empty(), "nothing dead-lettered: {dead:?}");
+    let waiting = world.store.inbox_items(100).await.expect("inbox");
+    assert_eq!(waiting.len(), uris.len(), "the changes are still queued");
+}
