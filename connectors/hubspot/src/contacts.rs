@@ -1,12 +1,12 @@
 //! Contacts: listing, batch reads and batched writes with one outcome per record.
 //!
 //! Full passes page through the list endpoint (100 per page, cursor `after`), never search,
-//! which stops at 10,000 results. Writes go in
-//! batches of 100, every input tagged with an `objectWriteTraceId` so that HubSpot answers 207
-//! multi-status and each error maps back to its input; should a whole batch still be refused
-//! for one record's sake, the batch is split in halves until the culprit stands alone. A
-//! refusal every record shares (credentials, scope, a missing property, the daily limit) is
-//! never split: the remaining batches are not sent, and each write reports it.
+//! which stops at 10,000 results. Writes go in batches of 100, every input tagged with an
+//! `objectWriteTraceId` so that HubSpot answers 207 multi-status and each error maps back to
+//! its input; should a whole batch still be refused for one record's sake, the batch is split
+//! in halves until the culprit stands alone. A refusal every record shares (credentials,
+//! scope, a missing property, the daily limit) is never split: the remaining batches are not
+//! sent, and each write reports it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -247,8 +247,8 @@ fn batches(indices: &[(usize, String)]) -> Vec<Vec<usize>> {
 /// Applies the writes in batches and says how each went, in input order.
 ///
 /// # Errors
-/// Fails as a whole only when nothing could be written because the credentials were refused
-/// or the daily limit is spent.
+/// Fails as a whole only when nothing could be written because the credentials were refused,
+/// a property the writes name does not exist, or the daily limit is spent.
 pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
     let mut groups: BTreeMap<Group, Vec<(usize, String)>> = BTreeMap::new();
