@@ -48,7 +48,12 @@ fn check_accepts_the_default_mapping_with_a_summary() {
     let out = run(&["mapping", "check", mapping.to_str().unwrap()], "");
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    assert!(
+        stdout
+            .contains("CRM properties: not checked: the connector ships no catalog; use --online"),
+        "{stdout}"
+    );
     assert!(
         stdout
             .contains(": ok: connector hubspot, object contacts, 3 fields, 4 properties to ensure"),

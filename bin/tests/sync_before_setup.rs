@@ -1,7 +1,7 @@
 //! A sync run before `setup`, when HubSpot lacks the properties the mapping writes, stops
 //! before its first write with one message naming the missing properties and the fix: no
-//! HubSpot write is tried, no 10to8 customer's status is written, nothing is dead-lettered.
-//! After `setup`, the same sync goes through.
+//! HubSpot write is tried (none refused), no 10to8 customer's status is written, nothing is
+//! dead-lettered. After `setup`, the same sync goes through and converges.
 
 mod support;
 
@@ -11,6 +11,14 @@ use support::{ServeOptions, run, scratch_dir, setup, text, write_config};
 fn hub_writes(stats: &tte_sync_hubspot::simulator::Stats) -> u64 {
     (stats.requests.iter())
         .filter(|r| !r.route.starts_with("GET ") && !r.route.contains("/search"))
+        .map(|r| r.count)
+        .sum()
+}
+
+/// Calls HubSpot refused (4xx).
+fn hub_refusals(stats: &tte_sync_hubspot::simulator::Stats) -> u64 {
+    (stats.requests.iter())
+        .filter(|r| (400..500).contains(&r.status))
         .map(|r| r.count)
         .sum()
 }
@@ -29,7 +37,7 @@ async fn a_sync_before_setup_stops_before_writing_and_names_the_fix() {
     hubspot.seed(31, 9_900, 200);
     let dir = scratch_dir("sync-before-setup");
     let options = ServeOptions {
-        tte_requests_per_second: 200.0,
+        tte_requests_per_second: 1_000.0,
         ..ServeOptions::sqlite_in(&dir)
     };
     let config = write_config(&dir, &hubspot, &tte, &options);
@@ -56,6 +64,11 @@ async fn a_sync_before_setup_stops_before_writing_and_names_the_fix() {
         0,
         "no HubSpot write was tried"
     );
+    assert!(
+        hub_refusals(&hubspot.stats()) <= 1,
+        "at most one refused call: {:?}",
+        hubspot.stats().requests
+    );
     assert_eq!(tte_writes(&tte), 0, "no 10to8 customer was written");
     let status = run(vec![
         "status".into(),
@@ -68,15 +81,25 @@ async fn a_sync_before_setup_stops_before_writing_and_names_the_fix() {
     assert_eq!(status["dead_letters"], serde_json::json!([]), "{status}");
     assert_eq!(status["failing_count"], 0, "{status}");
 
-    // Fixed: after setup the properties are there and the sync gets past its check.
+    // Fixed: after setup the properties are there, the sync goes through, and a second one
+    // has nothing left to do.
     setup(&config).await;
+    let output = sync().await;
+    assert!(output.status.success(), "{}", text(&output.stderr));
     let output = run(vec![
         "sync".into(),
         "--config".into(),
         config_arg,
         "--dry-run".into(),
+        "--json".into(),
         "--progress=off".into(),
     ])
     .await;
     assert!(output.status.success(), "{}", text(&output.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    for side in ["to_crm", "to_hub"] {
+        for count in ["created", "updated", "deleted", "failed"] {
+            assert_eq!(plan[side][count], 0, "converged: {plan}");
+        }
+    }
 }

@@ -13,10 +13,14 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use clap::{Subcommand, ValueEnum};
 use serde_json::Value;
-use tte_sync_core::connector::registry;
+use tte_sync_core::connector::{Catalog, registry};
+use tte_sync_core::mapping::catalog::{CatalogCheck, check_catalog};
 use tte_sync_core::mapping::{Mapping, SyncTime};
 use tte_sync_core::record::PropertyValue;
 use tte_sync_core::{CrmId, CrmRecord, Customer};
+
+use crate::app::App;
+use crate::config::Config;
 
 /// The property that carries a CRM record's id in `apply --to hub` input (besides the one the
 /// connector names, if any).
@@ -30,10 +34,19 @@ const EXIT_BAD_INPUT: u8 = 2;
 /// Mapping file tools.
 #[derive(Debug, Subcommand)]
 pub enum MappingCommand {
-    /// Check a mapping file: a one-line summary and exit 0, or the diagnostics and exit 1.
+    /// Check a mapping file: a short summary and exit 0, or the diagnostics and exit 1.
+    /// Every CRM property it names is checked against the catalog the connector ships, or,
+    /// with `--online`, against the CRM itself.
     Check {
         /// The mapping file, e.g. mappings/hubspot.yaml.
         file: PathBuf,
+        /// Check every CRM property against the CRM's own list of properties (`describe`),
+        /// with the credentials of `--config`.
+        #[arg(long, requires = "config")]
+        online: bool,
+        /// The config file whose CRM credentials `--online` uses.
+        #[arg(long, short, value_name = "FILE")]
+        config: Option<PathBuf>,
     },
     /// Print the JSON Schema of mapping files (for editor completion).
     Schema,
@@ -66,7 +79,11 @@ pub enum Target {
 
 pub fn run(command: MappingCommand) -> anyhow::Result<ExitCode> {
     match command {
-        MappingCommand::Check { file } => check(&file),
+        MappingCommand::Check {
+            file,
+            online,
+            config,
+        } => check(&file, config.as_deref().filter(|_| online)),
         MappingCommand::Schema => {
             let schema = serde_json::to_string_pretty(&Mapping::schema())?;
             writeln!(std::io::stdout().lock(), "{schema}")?;
@@ -92,10 +109,22 @@ fn load(file: &Path) -> Option<Mapping> {
     }
 }
 
-fn check(file: &Path) -> anyhow::Result<ExitCode> {
+fn check(file: &Path, online: Option<&Path>) -> anyhow::Result<ExitCode> {
     let Some(mapping) = load(file) else {
         return Ok(ExitCode::from(EXIT_BAD_MAPPING));
     };
+    let catalog = match online {
+        Some(config) => Some((online_catalog(config)?, "the CRM's properties")),
+        None => registry::find(mapping.connector())
+            .ok()
+            .and_then(|plugin| plugin.shipped_catalog())
+            .map(|catalog| (catalog, "the catalog the connector ships")),
+    };
+    if let Some((catalog, source)) = &catalog
+        && !report_catalog(&check_catalog(&mapping, catalog), source)?
+    {
+        return Ok(ExitCode::from(EXIT_BAD_MAPPING));
+    }
     writeln!(
         std::io::stdout().lock(),
         "{}: ok: connector {}, object {}, {} fields, {} properties to ensure",
@@ -126,7 +155,58 @@ fn check(file: &Path) -> anyhow::Result<ExitCode> {
         ));
     }
     writeln!(std::io::stdout().lock(), "  {matching}")?;
+    if catalog.is_none() {
+        writeln!(
+            std::io::stdout().lock(),
+            "  CRM properties: not checked: the connector ships no catalog; use --online"
+        )?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The CRM's catalog, read with the credentials of the config at `config`.
+fn online_catalog(config: &Path) -> anyhow::Result<Catalog> {
+    let config = Config::load(config)?;
+    let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
+    runtime.block_on(async {
+        let app = App::load(config).await?;
+        let catalog = app.connector.describe().await;
+        app.store.close().await;
+        catalog.with_context(|| format!("reading the {} properties", app.connector.name()))
+    })
+}
+
+/// Prints what checking the mapping against `source` found: problems on stderr (then
+/// `false`), else one line on stdout.
+///
+/// # Errors
+/// When stdout or stderr cannot be written.
+pub fn report_catalog(check: &CatalogCheck, source: &str) -> anyhow::Result<bool> {
+    if !check.problems.is_empty() {
+        let mut err = std::io::stderr().lock();
+        for problem in &check.problems {
+            writeln!(err, "{problem}")?;
+        }
+        let count = check.problems.len();
+        writeln!(
+            err,
+            "{count} CRM propert{} of the mapping do{} not fit {source}",
+            if count == 1 { "y" } else { "ies" },
+            if count == 1 { "es" } else { "" }
+        )?;
+        return Ok(false);
+    }
+    let mut out = std::io::stdout().lock();
+    write!(out, "  CRM properties: all fit {source}")?;
+    if !check.to_create.is_empty() {
+        write!(
+            out,
+            "; not there yet (`tte-sync setup` creates them): {}",
+            check.to_create.join(", ")
+        )?;
+    }
+    writeln!(out)?;
+    Ok(true)
 }
 
 fn bad_input(error: &anyhow::Error) -> ExitCode {

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use tte_sync_core::connector::{SetupAction, SetupReport};
+use tte_sync_core::mapping::catalog::check_catalog;
 use url::Url;
 
 use crate::app::App;
@@ -42,8 +43,25 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let report = setup(&app, args.dry_run).await?;
         print_report(&report, args.dry_run)?;
         deliver_files(&report, args.write_app_config.as_deref(), args.dry_run)?;
+        // What setup does not create has to be in the CRM already: the same check as
+        // `mapping check --online`.
+        let fits = if args.dry_run {
+            let catalog = app
+                .connector
+                .describe()
+                .await
+                .with_context(|| format!("reading the {} properties", app.connector.name()))?;
+            let check = check_catalog(&app.mapping, &catalog);
+            crate::mapping_cmd::report_catalog(&check, "the CRM's properties")?
+        } else {
+            true
+        };
         app.store.close().await;
-        Ok(ExitCode::SUCCESS)
+        Ok(if fits {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        })
     })
 }
 

@@ -1,12 +1,12 @@
-//! Contacts: listing, batch reads, matching searches and batched writes with one outcome per
-//! record.
+//! Contacts: listing, batch reads and batched writes with one outcome per record.
 //!
 //! Full passes page through the list endpoint (100 per page, cursor `after`), never search,
-//! which stops at 10,000 results. Matching searches use chunked `IN` filters (≤ 100 lowercase
-//! values and a body under HubSpot's 3,000-character cap) on the search budget. Writes go in
-//! batches of 100, every input tagged with an `objectWriteTraceId` so that HubSpot answers 207
-//! multi-status and each error maps back to its input; should a whole batch still be refused
-//! for one record's sake, the batch is split in halves until the culprit stands alone.
+//! which stops at 10,000 results. Writes go in batches of 100, every input tagged with an
+//! `objectWriteTraceId` so that HubSpot answers 207 multi-status and each error maps back to
+//! its input; should a whole batch still be refused for one record's sake, the batch is split
+//! in halves until the culprit stands alone. A refusal every record shares (credentials,
+//! scope, a missing property, the daily limit) is never split: the remaining batches are not
+//! sent, and each write reports it.
 
 use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 
@@ -30,12 +30,6 @@ pub const OBJECT_ID: &str = "hs_object_id";
 pub const PAGE_SIZE: usize = 100;
 /// Inputs per batch call (HubSpot's maximum).
 pub const BATCH_LIMIT: usize = 100;
-/// Values per `IN` filter.
-pub const SEARCH_VALUES_LIMIT: usize = 100;
-/// Records per search page (HubSpot's maximum).
-pub const SEARCH_PAGE_SIZE: usize = 200;
-/// HubSpot refuses search bodies longer than 3,000 characters; stay a little below.
-pub const SEARCH_BODY_LIMIT: usize = 2_900;
 /// The per-input tag that makes HubSpot answer batches with per-record errors (207).
 const TRACE_ID: &str = "objectWriteTraceId";
 
@@ -211,91 +205,6 @@ pub async fn read(
         .collect())
 }
 
-/// The search body for one chunk of values.
-fn search_body(
-    property: &str,
-    values: &[String],
-    properties: &[String],
-    after: Option<&str>,
-) -> Value {
-    let mut body = json!({
-        "filterGroups": [{ "filters": [{ "propertyName": property, "operator": "IN", "values": values }] }],
-        "properties": properties,
-        "limit": SEARCH_PAGE_SIZE,
-    });
-    if let Some(after) = after {
-        body["after"] = json!(after);
-    }
-    body
-}
-
-/// Splits values into `IN` chunks of at most 100 whose bodies stay under the length cap.
-pub fn search_chunks(property: &str, values: &[String], properties: &[String]) -> Vec<Vec<String>> {
-    let base = search_body(property, &[], properties, Some("10000"))
-        .to_string()
-        .len();
-    let mut chunks = Vec::new();
-    let mut current: Vec<String> = Vec::new();
-    let mut size = base;
-    for value in values {
-        let cost = Value::String(value.clone()).to_string().len() + 1;
-        if !current.is_empty()
-            && (current.len() >= SEARCH_VALUES_LIMIT || size + cost > SEARCH_BODY_LIMIT)
-        {
-            chunks.push(std::mem::take(&mut current));
-            size = base;
-        }
-        current.push(value.clone());
-        size += cost;
-    }
-    if !current.is_empty() {
-        chunks.push(current);
-    }
-    chunks
-}
-
-/// The live contacts whose `property` is one of `values` (compared case-insensitively).
-///
-/// # Errors
-/// Fails when a search fails.
-pub async fn find(
-    client: &HubSpotClient,
-    property: &str,
-    values: &[String],
-    properties: &[String],
-) -> Result<Vec<CrmRecord>> {
-    let mut seen = HashSet::new();
-    let lowered: Vec<String> = values
-        .iter()
-        .map(|v| v.trim().to_lowercase())
-        .filter(|v| !v.is_empty() && seen.insert(v.clone()))
-        .collect();
-    let mut records = Vec::new();
-    let mut ids = HashSet::new();
-    for chunk in search_chunks(property, &lowered, properties) {
-        let mut after: Option<String> = None;
-        loop {
-            let call = Call::new(
-                Method::POST,
-                format!("{}/search", client.version().contacts()),
-            )
-            .search()
-            .json(search_body(property, &chunk, properties, after.as_deref()));
-            let page: Page = client.json(&call).await?;
-            for object in page.results {
-                if ids.insert(object.id.clone()) {
-                    records.push(object.into_record(properties));
-                }
-            }
-            match page.paging.and_then(|p| p.next).map(|n| n.after) {
-                Some(next) if Some(&next) != after.as_ref() => after = Some(next),
-                _ => break,
-            }
-        }
-    }
-    Ok(records)
-}
-
 /// Which endpoint a write goes to.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 enum Group {
@@ -356,8 +265,8 @@ fn batches(indices: &[(usize, String)]) -> Vec<Vec<usize>> {
 /// Applies the writes in batches and says how each went, in input order.
 ///
 /// # Errors
-/// Fails as a whole only when nothing could be written because the credentials were refused
-/// or the daily limit is spent.
+/// Fails as a whole only when nothing could be written because the credentials were refused,
+/// a property the writes name does not exist, or the daily limit is spent.
 pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
     let mut outcomes: Vec<Option<WriteOutcome>> = vec![None; writes.len()];
     let mut groups: BTreeMap<Group, Vec<(usize, String)>> = BTreeMap::new();
@@ -399,11 +308,20 @@ pub async fn write(client: &HubSpotClient, writes: Vec<CrmWrite>) -> Result<Vec<
             Ok(results) => {
                 for (index, outcome) in results {
                     written_any |= !matches!(outcome, WriteOutcome::Failed(_));
+                    if let WriteOutcome::Failed(error) = &outcome
+                        && error.kind().is_systemic()
+                        && fatal.is_none()
+                    {
+                        fatal = Some(error.clone());
+                    }
                     outcomes[index] = Some(outcome);
                 }
             }
             Err(error) => match error.kind() {
-                ErrorKind::Unauthorized | ErrorKind::RateLimited { daily: true, .. } => {
+                // Every other batch would be refused the same way.
+                kind if kind.is_systemic()
+                    || matches!(kind, ErrorKind::RateLimited { daily: true, .. }) =>
+                {
                     for &index in &batch {
                         outcomes[index] = Some(WriteOutcome::Failed(error.clone()));
                     }
@@ -642,27 +560,6 @@ fn match_answer(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn search_chunks_respect_count_and_body_length() {
-        let short: Vec<String> = (0..250).map(|i| format!("{i}")).collect();
-        let chunks = search_chunks("email", &short, &["email".to_owned()]);
-        assert_eq!(
-            chunks.iter().map(Vec::len).collect::<Vec<_>>(),
-            [100, 100, 50]
-        );
-        let long: Vec<String> = (0..250)
-            .map(|i| format!("someone.with.a.long.name{i}@mail.example.net"))
-            .collect();
-        let properties = vec!["email".to_owned(), "firstname".to_owned()];
-        let chunks = search_chunks("email", &long, &properties);
-        assert_eq!(chunks.concat(), long);
-        for chunk in &chunks {
-            let body = search_body("email", chunk, &properties, Some("10000")).to_string();
-            assert!(body.len() <= SEARCH_BODY_LIMIT, "{}", body.len());
-            assert!(chunk.len() <= SEARCH_VALUES_LIMIT);
-        }
-    }
 
     #[test]
     fn batches_hold_100_and_never_repeat_a_key() {

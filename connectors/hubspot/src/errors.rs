@@ -363,20 +363,9 @@ fn disposition_of(status: StatusCode, limits: &LimitHeaders, parsed: &ErrorBody)
                     what,
                 ));
             }
-            let missing: Vec<String> = parsed
-                .validation_failures()
-                .into_iter()
-                .filter(|(code, _)| code == CODE_PROPERTY_DOESNT_EXIST)
-                .filter_map(|(_, field)| field)
-                .collect();
-            let what = if missing.is_empty() {
-                what
-            } else {
-                format!(
-                    "{what}; the contact properties {} are missing: create them with `tte-sync setup --config <FILE>`, then requeue with `tte-sync retry --all`",
-                    missing.join(", ")
-                )
-            };
+            if let Some(missing) = missing_properties(&what, parsed) {
+                return Disposition::Fail(missing);
+            }
             Disposition::Fail(ConnectorError::new(
                 ErrorKind::Invalid {
                     field: parsed.invalid_field(),
@@ -386,6 +375,30 @@ fn disposition_of(status: StatusCode, limits: &LimitHeaders, parsed: &ErrorBody)
         }
         _ => Disposition::Fail(ConnectorError::permanent(what)),
     }
+}
+
+/// A refusal naming properties the portal does not have: the configuration's fault, the same
+/// for every record (see [`ErrorKind::Misconfigured`]).
+fn missing_properties(what: &str, parsed: &ErrorBody) -> Option<ConnectorError> {
+    let missing: Vec<String> = parsed
+        .validation_failures()
+        .into_iter()
+        .filter(|(code, _)| code == CODE_PROPERTY_DOESNT_EXIST)
+        .filter_map(|(_, field)| field)
+        .collect();
+    if missing.is_empty() {
+        return None;
+    }
+    let message = format!(
+        "{what}; the contact properties {} are missing: create them with `tte-sync setup --config <FILE>` (or correct their names in the mapping), then sync again",
+        missing.join(", ")
+    );
+    Some(ConnectorError::new(
+        ErrorKind::Misconfigured {
+            properties: missing,
+        },
+        message,
+    ))
 }
 
 fn rate_limited(parsed: &ErrorBody, limits: &LimitHeaders, what: String) -> Disposition {
@@ -453,6 +466,12 @@ pub fn classify_record_error(error: &ErrorBody) -> ConnectorError {
         };
     }
     let what = describe(status.unwrap_or(StatusCode::BAD_REQUEST), error);
+    if let Some(missing) = missing_properties(&what, error) {
+        return match reference(error) {
+            Some(reference) => missing.with_reference(reference),
+            None => missing,
+        };
+    }
     let kind = match error.category() {
         "CONFLICT" => ErrorKind::Conflict {
             existing_id: error.existing_id(),
@@ -571,8 +590,8 @@ mod tests {
         );
         assert_eq!(
             classify_record_error(&parsed).kind(),
-            &ErrorKind::Invalid {
-                field: Some("missing".to_owned())
+            &ErrorKind::Misconfigured {
+                properties: vec!["missing".to_owned()]
             }
         );
     }
@@ -607,6 +626,7 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("tte-sync setup"), "{text}");
+        assert!(error.kind().is_systemic(), "{:?}", error.kind());
     }
 
     #[test]

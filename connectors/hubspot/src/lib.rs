@@ -214,15 +214,6 @@ impl CrmConnector for HubSpotConnector {
         contacts::read(&self.client, ids, properties).await
     }
 
-    async fn find(
-        &self,
-        property: &str,
-        values: &[String],
-        properties: &[String],
-    ) -> Result<Vec<CrmRecord>> {
-        contacts::find(&self.client, property, values, properties).await
-    }
-
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
         contacts::write(&self.client, writes).await
     }

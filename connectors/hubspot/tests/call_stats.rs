@@ -33,6 +33,7 @@ fn connector(base_url: &str, token: &str) -> HubSpotConnector {
     let config = serde_json::from_value(json!({
         "api_base_url": base_url,
         "private_app_token": token,
+        "changes": "polling",
         "search_requests_per_sec": 1,
         "rate_limit_margin_millis": 0,
         "max_retries": 0,
@@ -61,10 +62,11 @@ async fn hubspot_calls_and_rate_limit_waits_are_counted() {
     let good = connector(&sim.base_url(), DEFAULT_PRIVATE_APP_TOKEN);
     assert_eq!(hubspot_stats().calls, [], "nothing counted before a call");
     good.check().await.unwrap();
-    // One search a second: the second search waits for the window (about a second).
-    let values = ["a@example.com".to_owned()];
-    good.find("email", &values, &[]).await.unwrap();
-    good.find("email", &values, &[]).await.unwrap();
+    // One search a second: the second poll's search waits for the window (about a second).
+    let feed = good.change_feed().expect("changes are polled");
+    let start = feed.pull(None).await.unwrap().cursor;
+    feed.pull(start.as_deref()).await.unwrap();
+    feed.pull(start.as_deref()).await.unwrap();
     let after_searches = hubspot_stats();
     assert_eq!(calls(&after_searches, "200"), 3, "{after_searches:?}");
     assert_eq!(after_searches.rate_limit_waits, 1, "{after_searches:?}");

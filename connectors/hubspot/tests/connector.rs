@@ -823,38 +823,36 @@ async fn passing_5xx_failures_are_retried_and_upserts_stay_retry_safe() {
 }
 
 #[tokio::test]
-async fn find_chunks_in_searches_within_the_search_limit() {
+async fn a_missing_property_refuses_one_batch_and_no_other_is_sent() {
     let h = Harness::start(Auth::PrivateApp).await;
-    let ids = h.seed(450).await;
-    let mut values: Vec<String> = (0..450)
-        .map(|n| {
-            let email = format!("seeded.{n}@example.com");
-            if n % 2 == 0 {
-                email.to_uppercase()
-            } else {
-                email
-            }
+    let ids = h.seed(250).await;
+    h.sim.reset_stats();
+    let writes = ids
+        .iter()
+        .map(|id| CrmWrite::Update {
+            id: id.clone(),
+            properties: [("tte_customer_sync_stauts".to_owned(), "ok".into())].into(),
         })
         .collect();
-    values.push("nobody@example.com".to_owned());
-    h.sim.reset_stats();
-    let found = h
+    // HubSpot refuses the whole request: the call fails as a whole, with the fix.
+    let error = h
         .connector
-        .find(EMAIL, &values, &[EMAIL.to_owned()])
+        .write(writes)
         .await
-        .expect("find");
-    let mut found_ids: Vec<&CrmId> = found.iter().map(|r| &r.id).collect();
-    found_ids.sort();
-    let mut expected: Vec<&CrmId> = ids.iter().collect();
-    expected.sort();
-    assert_eq!(found_ids, expected);
-    let stats = h.stats();
-    assert!(stats.search >= 5, "{} searches", stats.search);
-    assert_eq!(stats.throttled, 0, "the search limiter kept within 5/s");
+        .expect_err("nothing can be written");
     assert_eq!(
-        h.sim.stats().with_status(400),
-        0,
-        "no body over the length cap"
+        error.kind(),
+        &ErrorKind::Misconfigured {
+            properties: vec!["tte_customer_sync_stauts".to_owned()]
+        },
+        "{error}"
+    );
+    assert!(error.kind().is_systemic());
+    assert!(error.message().contains("tte-sync setup"), "{error}");
+    assert_eq!(
+        h.stats().batch_write,
+        1,
+        "the first refusal stops the other batches, unsplit"
     );
 }
 
@@ -1151,18 +1149,16 @@ async fn locks_migrations_and_timeouts_are_retried_honouring_retry_after() {
 async fn search_429s_are_waited_out_when_the_search_limiter_is_off() {
     let h = Harness::with(Auth::PrivateApp, SimulatorConfig::default(), |c| {
         c.search_requests_per_sec = 0;
+        c.changes = Some(tte_sync_hubspot::ChangeCapture::Polling);
     })
     .await;
-    let ids = h.seed(1_200).await;
-    let values: Vec<String> = (0..1_200)
-        .map(|n| format!("seeded.{n}@example.com"))
-        .collect();
-    let found = h
-        .connector
-        .find(EMAIL, &values, &[])
-        .await
-        .expect("find recovers from the search limit");
-    assert_eq!(found.len(), ids.len());
+    let feed = h.connector.change_feed().expect("changes are polled");
+    let start = feed.pull(None).await.expect("first pull").cursor;
+    for _ in 0..20 {
+        feed.pull(start.as_deref())
+            .await
+            .expect("each poll recovers from the search limit");
+    }
     assert!(
         h.sim.stats().throttled > 0,
         "the simulator refused some searches"
@@ -1218,27 +1214,16 @@ async fn merges_deletions_and_restores_arrive_as_change_events() {
     );
 }
 
-/// The search-miss-then-create race: a contact created a moment ago is not found by search
-/// yet, so the engine creates; the upsert then reports a conflict naming the existing contact
-/// (to link to) instead of creating a duplicate.
+/// A create racing a person who just made the same contact in HubSpot: the upsert reports a
+/// conflict naming the existing contact (to link to) instead of creating a duplicate.
 #[tokio::test]
-async fn a_search_miss_then_create_becomes_a_conflict_naming_the_existing_contact() {
+async fn a_create_colliding_with_a_new_contact_becomes_a_conflict_naming_it() {
     let h = Harness::start(Auth::PrivateApp).await;
     h.prepare().await;
-    h.sim.set_faults(Faults {
-        search_lag_ms: 60_000,
-        ..Faults::default()
-    });
     let existing = h
         .sim
         .user_create(&[(EMAIL, "just.created@example.com")], None)
         .expect("user create");
-    let found = h
-        .connector
-        .find(EMAIL, &["just.created@example.com".to_owned()], &[])
-        .await
-        .expect("find");
-    assert!(found.is_empty(), "the search index lags");
     let outcomes = h
         .connector
         .write(vec![CrmWrite::Upsert {

@@ -35,6 +35,13 @@ pub enum ErrorKind {
     /// A change feed's cursor is older than the CRM keeps changes: what happened since is
     /// only known to a full reconcile.
     CursorExpired,
+    /// The CRM lacks something every write names (HubSpot: a property that does not exist),
+    /// so it refuses every record alike until a person fixes its setup; `properties` names
+    /// what is missing when the CRM says.
+    Misconfigured {
+        /// The missing properties.
+        properties: Vec<String>,
+    },
     /// Any other refusal: retrying the same call will fail the same way.
     Permanent,
 }
@@ -45,6 +52,16 @@ impl ErrorKind {
         matches!(
             self,
             ErrorKind::Transient | ErrorKind::RateLimited { daily: false, .. }
+        )
+    }
+
+    /// Whether the cause lies in the configuration, not in a record, so every record would be
+    /// refused alike (refused credentials or scope, missing properties): a pass stops on it
+    /// instead of recording it against each record.
+    pub fn is_systemic(&self) -> bool {
+        matches!(
+            self,
+            ErrorKind::Unauthorized | ErrorKind::Misconfigured { .. }
         )
     }
 }
@@ -141,5 +158,25 @@ mod tests {
         );
         assert!(!ErrorKind::Conflict { existing_id: None }.is_retryable());
         assert!(!ErrorKind::Unauthorized.is_retryable());
+    }
+
+    #[test]
+    fn configuration_causes_are_systemic_and_record_causes_are_not() {
+        assert!(ErrorKind::Unauthorized.is_systemic());
+        assert!(
+            ErrorKind::Misconfigured {
+                properties: vec!["tte_customer_uri".to_owned()]
+            }
+            .is_systemic()
+        );
+        assert!(
+            !ErrorKind::Invalid {
+                field: Some("email".to_owned())
+            }
+            .is_systemic()
+        );
+        assert!(!ErrorKind::Conflict { existing_id: None }.is_systemic());
+        assert!(!ErrorKind::Transient.is_systemic());
+        assert!(!ErrorKind::NotFound.is_systemic());
     }
 }

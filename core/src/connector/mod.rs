@@ -58,17 +58,38 @@ pub trait CrmConnector: Send + Sync {
     /// Fails as a whole only when the CRM cannot be reached or refuses the call.
     async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>>;
 
-    /// The live records whose `property` equals one of `values` (for matching never-linked
-    /// records). Values are compared as the CRM compares them (often case-insensitively).
+    /// The live records whose `property` equals one of `values` exactly. The engine asks only
+    /// for the records an interrupted create may have made on a CRM without native upsert
+    /// ([`Upsert::CreateOnly`]), looking them up by the customer URI it wrote into the id
+    /// property. The default scans [`list`](Self::list) page by page (bounded memory, one full
+    /// listing); a connector whose CRM can filter overrides it.
     ///
     /// # Errors
-    /// Fails when the CRM cannot be reached or refuses the search.
+    /// Fails when the CRM cannot be reached or refuses the call.
     async fn find(
         &self,
         property: &str,
         values: &[String],
         properties: &[String],
-    ) -> Result<Vec<CrmRecord>>;
+    ) -> Result<Vec<CrmRecord>> {
+        use futures_util::TryStreamExt as _;
+        let mut wanted: Vec<String> = properties.to_vec();
+        if !wanted.iter().any(|p| p == property) {
+            wanted.push(property.to_owned());
+        }
+        let mut pages = self.list(ListQuery {
+            properties: wanted,
+            archived: false,
+        });
+        let mut found = Vec::new();
+        while let Some(page) = pages.try_next().await? {
+            found.extend(
+                page.into_iter()
+                    .filter(|record| values.iter().any(|v| record.property(property) == v)),
+            );
+        }
+        Ok(found)
+    }
 
     /// Applies the writes, batched, and says how each one went, in the same order. One bad
     /// record never fails the others.

@@ -13,7 +13,7 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 
 use super::auth::TokenStore;
-use super::{CrmConnector, Result};
+use super::{Catalog, CrmConnector, Result};
 use crate::secret::config_value;
 
 /// What a connector gets from the host when it is built.
@@ -48,6 +48,13 @@ pub trait ConnectorFactory: CrmConnector + Sized + 'static {
         Ok(())
     }
 
+    /// The CRM's properties, for a connector whose CRM has a fixed set it can ship (no
+    /// schema API, or no custom properties): plain `mapping check` then checks a mapping
+    /// against it without credentials. `None` (the default) leaves that to `--online`.
+    fn shipped_catalog() -> Option<Catalog> {
+        None
+    }
+
     /// Builds the connector from its config. Does no network I/O.
     ///
     /// # Errors
@@ -68,6 +75,7 @@ pub struct ConnectorPlugin {
     pub id_property: Option<&'static str>,
     config_schema: fn(&mut schemars::SchemaGenerator) -> schemars::Schema,
     check_config: fn(&serde_json::Value) -> std::result::Result<(), (String, String)>,
+    shipped_catalog: fn() -> Option<Catalog>,
     build: fn(
         serde_json::Value,
         ConnectorContext,
@@ -86,6 +94,7 @@ impl ConnectorPlugin {
             id_property: C::ID_PROPERTY,
             config_schema: subschema_of::<C::Config>,
             check_config: check_config_of::<C>,
+            shipped_catalog: C::shipped_catalog,
             build: build_erased::<C>,
             #[cfg(feature = "simulator")]
             simulator: None,
@@ -137,6 +146,11 @@ impl ConnectorPlugin {
         config: &serde_json::Value,
     ) -> std::result::Result<(), (String, String)> {
         (self.check_config)(config)
+    }
+
+    /// The catalog the connector ships, if any (see [`ConnectorFactory::shipped_catalog`]).
+    pub fn shipped_catalog(&self) -> Option<Catalog> {
+        (self.shipped_catalog)()
     }
 
     /// Builds the connector from its config section.

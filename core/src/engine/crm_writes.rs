@@ -4,6 +4,7 @@
 
 use futures_util::{StreamExt, stream};
 
+use super::systemic::crm_error;
 use super::{Engine, EngineError};
 use crate::connector::{ConnectorError, CrmWrite, WriteOutcome};
 
@@ -20,7 +21,8 @@ impl Engine {
     /// Writes to the CRM in the calls its abilities allow; one outcome per write, in order.
     ///
     /// # Errors
-    /// When a call failed as a whole (the CRM unreachable, or refusing the credentials), or
+    /// When a call failed as a whole (the CRM unreachable, or refusing the credentials: a
+    /// systemic cause is [`EngineError::Systemic`], a passing one [`EngineError::Stalled`]), or
     /// a connector answered a call with a different number of outcomes than it was sent.
     pub(crate) async fn write_crm(
         &self,
@@ -53,7 +55,7 @@ impl Engine {
             .await;
         let mut outcomes = Vec::new();
         for answer in answers {
-            outcomes.extend(answer?);
+            outcomes.extend(answer.map_err(crm_error)?);
         }
         Ok(outcomes)
     }

@@ -255,8 +255,9 @@ impl Engine {
             }
             Err(error) if credentials_refused(&error) => {
                 // Nothing is wrong with these records: the credentials are (revoked, wrong,
-                // missing a scope). Hold them, uncounted, until a person fixes that.
-                warn!(items = items.len(), %error, "Live batch refused for its credentials; holding the changes until they are fixed.");
+                // missing a scope), or the CRM's setup is (see `systemic`). Hold them,
+                // uncounted, until a person fixes that.
+                warn!(items = items.len(), %error, "Live batch refused for a cause all its records share (credentials, setup); holding the changes until it is fixed.");
                 let until = Utc::now() + CREDENTIALS_HOLD;
                 for item in items {
                     self.store.postpone(item, until).await?;
@@ -531,9 +532,11 @@ const CREDENTIALS_HOLD: chrono::Duration = chrono::Duration::seconds(60);
 /// quarter of an hour costs one refused call.
 const DAILY_LIMIT_HOLD: chrono::Duration = chrono::Duration::minutes(15);
 
-/// Whether a batch failed because a side refused our credentials, not for its records.
+/// Whether a batch failed because a side refused our credentials or stopped it for another
+/// cause all records share (see `systemic`), not for its records.
 fn credentials_refused(error: &EngineError) -> bool {
     match error {
+        EngineError::Systemic(_) => true,
         EngineError::Crm(e) => *e.kind() == ErrorKind::Unauthorized,
         EngineError::Tte(e) => *e.kind() == ErrorKind::Unauthorized,
         _ => false,

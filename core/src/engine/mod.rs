@@ -32,11 +32,13 @@ mod matching;
 pub mod pace;
 pub mod pair;
 pub mod plan;
+mod preflight;
 pub mod reconcile;
 mod resolve;
 mod stalled;
 pub mod summary;
 mod sweep;
+pub mod systemic;
 mod turns;
 
 use std::fmt;
@@ -51,10 +53,12 @@ use crate::tte::{TteClient, TteError};
 pub use live::LiveSummary;
 pub use pair::{Ambiguity, Found, Held, Pairing};
 pub use plan::{ChangeTimes, FieldDecision, Flow, PairPlan, Snapshots, plan_pair};
+pub use preflight::PREFLIGHT_FRESH;
 pub use reconcile::{Progress, ReconcileOptions};
 pub use resolve::Unlinked;
 pub use stalled::{StallCause, Stalled};
 pub use summary::{Counts, Planned, Summary};
+pub use systemic::{StopSide, SystemicStop};
 
 /// Why a sync could not run (per-record failures are counted in the [`Summary`] instead).
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +86,11 @@ pub enum EngineError {
     /// A person's request that cannot be done as asked; the message says why and what to do.
     #[error("{0}")]
     Refused(String),
+    /// The pass stopped for a cause every record shares (missing properties, refused
+    /// credentials or scope, one refusal repeated record after record): nothing was recorded
+    /// against the records, and the next pass after the fix resumes.
+    #[error("{0}")]
+    Systemic(SystemicStop),
 }
 
 impl EngineError {
@@ -179,6 +188,8 @@ pub struct Engine {
     mapping: Arc<Mapping>,
     new_record_settle: std::time::Duration,
     pace: Arc<pace::PaceMemo>,
+    /// When the last pre-flight passed (see `preflight`).
+    preflight_passed: Arc<std::sync::Mutex<Option<std::time::Instant>>>,
 }
 
 impl fmt::Debug for Engine {
@@ -205,6 +216,7 @@ impl Engine {
             mapping,
             new_record_settle: live::NEW_RECORD_SETTLE,
             pace: Arc::default(),
+            preflight_passed: Arc::default(),
         }
     }
 

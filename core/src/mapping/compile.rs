@@ -18,7 +18,7 @@ use super::spec::{
 use super::template::{Placeholder, Template, TemplateError};
 use super::transforms::{TRANSFORMS, TransformKind, transform};
 use super::validate::{VALIDATORS, validator};
-use super::{DeletePolicy, Field, Identity, Mapping, Status};
+use super::{DeletePolicy, Field, Identity, Mapping, PropertyUse, Status};
 
 /// The only version of the mapping language so far.
 const VERSION: u32 = 1;
@@ -282,6 +282,15 @@ impl Checker<'_> {
             );
         }
 
+        let mut uses: Vec<PropertyUse> = status
+            .iter()
+            .map(|s| self.property_use(&s.crm_property, true, "status.crm.property"))
+            .collect();
+        uses.push(self.property_use(
+            &identity.hub_id_property,
+            true,
+            "identity.hub_id_in_crm.property",
+        ));
         let mut fields = Vec::new();
         let mut keys: BTreeMap<String, String> = BTreeMap::new();
         let mut crm_writers: BTreeMap<String, String> = BTreeMap::new();
@@ -310,6 +319,10 @@ impl Checker<'_> {
                 keys.insert(field.key.clone(), path.clone());
             }
             self.reserved(&touches, &path, field_spec, &identity, status.as_ref());
+            for touch in &touches {
+                let written = field.direction.to_crm();
+                uses.push(self.property_use(&touch.property, written, &touch.path));
+            }
             if field.direction.to_crm() {
                 for touch in &touches {
                     if let Some(first) = crm_writers.get(&touch.property) {
@@ -385,6 +398,10 @@ impl Checker<'_> {
             }
         }
 
+        for (n, also) in spec.identity.also_in_crm.iter().enumerate() {
+            let path = child_key(&child_index("identity.also_in_crm", n), "property");
+            uses.push(self.property_use(&also.property, false, &path));
+        }
         let mut crm_properties: Vec<String> = Vec::new();
         let extra = status
             .iter()
@@ -413,7 +430,18 @@ impl Checker<'_> {
                 from_crm: spec.deletes.from_crm,
             },
             crm_properties,
+            property_uses: uses,
             matching,
+        }
+    }
+
+    fn property_use(&self, name: &str, written: bool, path: &str) -> PropertyUse {
+        PropertyUse {
+            name: name.to_owned(),
+            written,
+            file: self.file.to_owned(),
+            at: self.locator.value(path),
+            path: path.to_owned(),
         }
     }
 

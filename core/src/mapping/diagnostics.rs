@@ -50,6 +50,10 @@ pub enum Code {
     DuplicateKey,
     /// M015: a match key that does not exist, or a phone region that is not a region code.
     UnknownMatchKey,
+    /// M016: a CRM property the CRM's catalog does not have (checked with the catalog only).
+    UnknownProperty,
+    /// M017: a CRM property the sync writes that the CRM computes itself (read-only).
+    ReadOnlyProperty,
 }
 
 impl Code {
@@ -70,6 +74,8 @@ impl Code {
         Self::UnknownReference,
         Self::DuplicateKey,
         Self::UnknownMatchKey,
+        Self::UnknownProperty,
+        Self::ReadOnlyProperty,
     ];
 
     /// The code as printed, e.g. `M005`.
@@ -90,6 +96,8 @@ impl Code {
             Self::UnknownReference => "M013",
             Self::DuplicateKey => "M014",
             Self::UnknownMatchKey => "M015",
+            Self::UnknownProperty => "M016",
+            Self::ReadOnlyProperty => "M017",
         }
     }
 }

@@ -28,6 +28,7 @@
 //! segments and nothing is parsed per record.
 
 mod apply;
+pub mod catalog;
 mod compile;
 pub mod diagnostics;
 pub mod identity;
@@ -61,7 +62,24 @@ pub struct Mapping {
     properties: Vec<PropertySpec>,
     deletes: DeletePolicy,
     crm_properties: Vec<String>,
+    property_uses: Vec<PropertyUse>,
     matching: identity::Matching,
+}
+
+/// One place a mapping file names a CRM property, for checking it against the CRM's
+/// [`Catalog`](crate::connector::Catalog) (see [`catalog`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PropertyUse {
+    /// The property's name as written.
+    pub name: String,
+    /// Whether the sync writes it (else it only reads it).
+    pub written: bool,
+    /// The mapping file.
+    pub file: String,
+    /// Where in it.
+    pub at: locate::Position,
+    /// The YAML path of the node, e.g. `fields[1].crm[0]`.
+    pub path: String,
 }
 
 /// How a 10to8 customer and a CRM record know each other.
@@ -290,5 +308,11 @@ impl Mapping {
     /// The CRM properties `setup` must ensure.
     pub fn property_specs(&self) -> &[PropertySpec] {
         &self.properties
+    }
+
+    /// Every place the file names a CRM property (status, identity, fields, match sources),
+    /// in that order; a property named twice appears twice.
+    pub fn property_uses(&self) -> &[PropertyUse] {
+        &self.property_uses
     }
 }

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::TryStreamExt;
 use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector, ListQuery};
-use tte_sync_core::engine::{Engine, ReconcileOptions, Summary};
+use tte_sync_core::engine::{Engine, EngineError, ReconcileOptions, Summary, SystemicStop};
 use tte_sync_core::mapping::Mapping;
 use tte_sync_core::store::{SQLITE_MEMORY, Store, StoreOptions};
 use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
@@ -110,6 +110,29 @@ pub async fn test_store() -> (Store, Option<DropSchema>) {
                 .expect("sqlite store opens"),
             None,
         ),
+    }
+}
+
+/// What a next full pass of `engine` would do (a dry run).
+pub async fn dry_run(engine: &Engine) -> Summary {
+    engine
+        .reconcile(&ReconcileOptions {
+            dry_run: true,
+            ..ReconcileOptions::default()
+        })
+        .await
+        .expect("dry run")
+}
+
+/// A full pass of `engine` that must stop for a cause every record shares: the stop, and
+/// the message a person sees.
+pub async fn systemic_stop(engine: &Engine) -> (SystemicStop, String) {
+    match engine.reconcile(&ReconcileOptions::default()).await {
+        Err(EngineError::Systemic(stop)) => {
+            let message = stop.to_string();
+            (stop, message)
+        }
+        other => panic!("a systemic stop, not {other:?}"),
     }
 }
 

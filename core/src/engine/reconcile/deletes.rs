@@ -32,7 +32,7 @@ impl Pass<'_> {
                         id: l.crm_id.clone(),
                     })
                     .collect();
-                let outcomes = self.engine.write_crm(writes).await?;
+                let outcomes = self.write_crm(writes).await?;
                 let mut stalled = None;
                 for (link, outcome) in chunk.iter().zip(outcomes) {
                     self.advance(1);

@@ -88,7 +88,7 @@ impl Pass<'_> {
             }
         }
         for chunk in crm_writes.chunks(self.engine.round()) {
-            for outcome in self.engine.write_crm(chunk.to_vec()).await? {
+            for outcome in self.write_crm(chunk.to_vec()).await? {
                 if let WriteOutcome::Failed(error) = outcome {
                     warn!(%error, "Could not write the possible-duplicate status.");
                 }

@@ -35,6 +35,7 @@ use super::journal::Journal;
 use super::lock::SyncLock;
 use super::pair::pair;
 use super::summary::Summary;
+use super::systemic::CauseRun;
 use super::turns::Turns;
 use super::{Engine, EngineError, SyncDirection};
 use crate::mapping::SyncTime;
@@ -119,7 +120,7 @@ impl Engine {
     pub async fn reconcile(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
         self.restore_pace().await;
         if options.dry_run {
-            self.check_properties().await?;
+            self.preflight().await?;
             let sides = self.read_sides(options).await?;
             return Ok(self
                 .sync_sides(&sides, options, Turns::PerChunk)
@@ -152,45 +153,6 @@ impl Engine {
         self.reconcile_locked(options, lock).await.map(Some)
     }
 
-    /// Before a pass reads or writes a record: the CRM has every property the mapping names.
-    /// A missing one would refuse every write of the pass (a sync run before `setup`), and
-    /// that is one fault to fix, not one failure per record.
-    ///
-    /// # Errors
-    /// [`EngineError::Refused`] naming the missing properties and the fix.
-    pub async fn check_properties(&self) -> Result<(), EngineError> {
-        let catalog = self.crm.describe().await?;
-        let missing = |name: &&str| !catalog.properties.contains_key(*name);
-        let to_create: Vec<&str> = (self.mapping.property_specs().iter())
-            .map(|spec| spec.name.as_str())
-            .filter(missing)
-            .collect();
-        if !to_create.is_empty() {
-            return Err(EngineError::Refused(format!(
-                "the CRM lacks {} {}, which the mapping writes; run `tte-sync setup` to create \
-                 them, then sync again (nothing was written)",
-                if to_create.len() == 1 {
-                    "the property"
-                } else {
-                    "the properties"
-                },
-                to_create.join(", ")
-            )));
-        }
-        let unknown: Vec<&str> = (self.mapping.crm_properties().iter())
-            .map(String::as_str)
-            .filter(missing)
-            .collect();
-        if !unknown.is_empty() {
-            return Err(EngineError::Refused(format!(
-                "the mapping names CRM properties the CRM does not have: {}; correct them in \
-                 the mapping (nothing was written)",
-                unknown.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
     /// The right to run the one full pass of this connector.
     async fn reconcile_lock(&self) -> Result<SyncLock, EngineError> {
         let name = format!("{RECONCILE_LOCK_PREFIX}{}", self.connector());
@@ -206,6 +168,9 @@ impl Engine {
         let run = self.store.start_run(RunKind::Reconcile).await?;
         let result = self.reconcile_pass(options).await;
         self.save_pace(true).await;
+        if matches!(result, Err(EngineError::Systemic(_))) {
+            self.forget_preflight();
+        }
         let (outcome, summary) = match &result {
             Ok(summary) if summary.has_failures() => (
                 RunOutcome::PartlyFailed,
@@ -229,7 +194,7 @@ impl Engine {
     }
 
     async fn reconcile_pass(&self, options: &ReconcileOptions) -> Result<Summary, EngineError> {
-        self.check_properties().await?;
+        self.preflight().await?;
         let sides = self.read_sides(options).await?;
         Ok(self
             .sync_sides(&sides, options, Turns::PerChunk)
@@ -306,6 +271,8 @@ impl Engine {
             links: Vec::new(),
             unlink: Vec::new(),
             journal: Journal::new(self.connector()),
+            crm_causes: CauseRun::default(),
+            hub_causes: CauseRun::default(),
         };
         let total = (work.len()
             + pairing.create_in_crm.len()

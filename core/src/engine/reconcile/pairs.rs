@@ -33,7 +33,7 @@ impl Pass<'_> {
                     properties: w.plan.crm_write.clone().unwrap_or_default(),
                 })
                 .collect();
-            let outcomes = self.engine.write_crm(writes).await?;
+            let outcomes = self.write_crm(writes).await?;
             for (w, outcome) in chunk.iter().zip(outcomes) {
                 if let WriteOutcome::Failed(error) = &outcome
                     && StallCause::of(error.kind()).is_some()

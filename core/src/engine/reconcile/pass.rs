@@ -9,10 +9,12 @@ use tracing::debug;
 
 use super::planning::PairWork;
 use super::{LINK_BATCH, Progress, RECONCILE_CHANGE, Sides};
+use crate::connector::{CrmWrite, WriteOutcome};
 use crate::engine::journal::{Journal, Subject};
 use crate::engine::lock::{Claimant, SyncLock};
 use crate::engine::pair::Pairing;
 use crate::engine::summary::Summary;
+use crate::engine::systemic::CauseRun;
 use crate::engine::turns::LinksNow;
 use crate::engine::{Engine, EngineError, SyncDirection};
 use crate::mapping::SyncTime;
@@ -44,6 +46,10 @@ pub(super) struct Pass<'a> {
     pub(super) unlink: Vec<CustomerUri>,
     /// What the operator is told about each write.
     pub(super) journal: Journal,
+    /// The run of CRM refusals with one cause (see `systemic`).
+    pub(super) crm_causes: CauseRun,
+    /// The run of 10to8 refusals with one cause.
+    pub(super) hub_causes: CauseRun,
 }
 
 impl Pass<'_> {
@@ -57,6 +63,17 @@ impl Pass<'_> {
         if let Some(progress) = &self.progress {
             progress.advance(steps);
         }
+    }
+
+    /// Writes to the CRM and judges the outcomes before any is recorded: a systemic cause
+    /// stops the pass here (see `systemic`).
+    pub(super) async fn write_crm(
+        &mut self,
+        writes: Vec<CrmWrite>,
+    ) -> Result<Vec<WriteOutcome>, EngineError> {
+        let outcomes = self.engine.write_crm(writes).await?;
+        self.crm_causes.judge_crm(&outcomes)?;
+        Ok(outcomes)
     }
 
     pub(super) fn connector(&self) -> &'static str {

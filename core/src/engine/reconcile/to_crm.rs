@@ -69,7 +69,7 @@ impl Pass<'_> {
                     }
                 })
                 .collect();
-            let outcomes = self.engine.write_crm(writes).await?;
+            let outcomes = self.write_crm(writes).await?;
             // A live batch knows only its own objects' links: ask the store whether the
             // records the creates collided with are linked already.
             let collided: Vec<CrmId> = outcomes

@@ -10,6 +10,7 @@ use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
 use crate::engine::EngineError;
 use crate::engine::journal::Subject;
 use crate::engine::plan::snapshots_of;
+use crate::engine::systemic::hub_error;
 use crate::record::{CrmId, Customer, CustomerUri, Properties};
 use crate::store::{Action, Direction, ObjectRef, Snapshot};
 use crate::tte::{CustomerPatch, CustomerWrite, DeleteOutcome, TteError};
@@ -154,7 +155,7 @@ impl Pass<'_> {
             let outcomes = if writes.is_empty() || !self.direction.writes_crm() {
                 Vec::new()
             } else {
-                self.engine.write_crm(writes).await?
+                self.write_crm(writes).await?
             };
             let mut resolved = Vec::new();
             for (n, (uri, id, hub, crm, name, errors)) in made.into_iter().enumerate() {
@@ -206,15 +207,16 @@ impl Pass<'_> {
     ///
     /// # Errors
     /// When a write failed for a passing cause (10to8 throttled or was down for longer than
-    /// the stall budget): that is no fault of the record, so nothing is recorded against it
-    /// and the pass stops, to resume when run again.
+    /// the stall budget) or a systemic one (the key refused, or one refusal repeated record
+    /// after record, see `systemic`): that is no fault of the records, so nothing is recorded
+    /// against them and the pass stops, to resume when run again (after the fix).
     pub(super) async fn run_hub_jobs(
-        &self,
+        &mut self,
         jobs: Vec<HubJob>,
     ) -> Result<Vec<HubDone>, EngineError> {
         let tte = &self.engine.tte;
         let failed = |error: TteError| {
-            if error.kind().is_retryable() {
+            if error.kind().is_retryable() || error.kind().is_systemic() {
                 Err(error)
             } else {
                 Ok(HubDone::Failed(error.to_string()))
@@ -251,6 +253,17 @@ impl Pass<'_> {
             .buffered(HUB_CONCURRENCY)
             .collect()
             .await;
-        Ok(results.into_iter().collect::<Result<_, _>>()?)
+        let done: Vec<HubDone> = results
+            .into_iter()
+            .collect::<Result<_, _>>()
+            .map_err(hub_error)?;
+        for result in &done {
+            match result {
+                HubDone::Failed(error) => self.hub_causes.judge_hub(Some(error))?,
+                HubDone::Blocked(_) | HubDone::Gone => {}
+                _ => self.hub_causes.judge_hub(None)?,
+            }
+        }
+        Ok(done)
     }
 }

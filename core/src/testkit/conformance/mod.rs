@@ -82,7 +82,7 @@ pub struct KitFields {
     pub matching: Option<MatchField>,
 }
 
-/// The property `find` matches on.
+/// The property never-linked records are matched on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MatchField {
     /// Its name, e.g. an email property.

@@ -74,7 +74,7 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         name: "find",
-        promise: "find returns the live records holding a value, never archived ones",
+        promise: "find returns the live records holding a key value, never archived ones",
         run: |h| Box::pin(records::find(h)),
     },
     Check {
