@@ -35,7 +35,7 @@ pub enum ErrorKind {
     /// A change feed's cursor is older than the CRM keeps changes: what happened since is
     /// only known to a full reconcile.
     CursorExpired,
-    /// The CRM lacks something every write names (HubSpot: a property that does not exist),
+    /// The CRM lacks something every write names (a property that does not exist),
     /// so it refuses every record alike until a person fixes its setup; `properties` names
     /// what is missing when the CRM says.
     Misconfigured {

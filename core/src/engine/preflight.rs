@@ -3,13 +3,15 @@
 //! the sync writes it) and one `check()` (the credentials are accepted for reading records).
 //! A success is remembered for [`PREFLIGHT_FRESH`], so `serve`'s frequent passes cost nothing.
 //!
-//! Scopes the check cannot see without writing (HubSpot: contacts write) show on the first
+//! Scopes the check cannot see without writing (a CRM's write scope) show on the first
 //! write instead, where [`systemic`](super::systemic) stops the pass just the same.
 
 use std::time::{Duration, Instant};
 
+use tracing::debug;
+
 use super::systemic::{StopSide, SystemicStop, crm_error};
-use super::{Engine, EngineError};
+use super::{Engine, EngineError, StallCause};
 use crate::mapping::catalog::check_catalog;
 
 /// How long a passed pre-flight is trusted.
@@ -60,7 +62,16 @@ impl Engine {
                 problems.join("\n")
             )));
         }
-        self.crm.check().await.map_err(crm_error)?;
+        match self.crm.check().await {
+            Ok(()) => {}
+            // The check tries once; a passing failure says nothing about the credentials, and
+            // the pass's own calls wait it out (a refusal then still stops the pass).
+            Err(error) if StallCause::of(error.kind()).is_some() => {
+                debug!(%error, "The pre-flight's credentials check met a passing failure; the pass goes on.");
+                return Ok(());
+            }
+            Err(error) => return Err(crm_error(error)),
+        }
         *self
             .preflight_passed
             .lock()

@@ -109,7 +109,7 @@ mod tests {
             retry_after: Some(Duration::from_secs(60)),
             daily: true,
         };
-        let stalled = Stalled::of("hubspot", &daily, "spent".into()).unwrap();
+        let stalled = Stalled::of("the CRM", &daily, "spent".into()).unwrap();
         assert_eq!(stalled.cause, StallCause::DailyLimit);
         assert_eq!(stalled.resume_after, Some(Duration::from_secs(60)));
         assert_eq!(

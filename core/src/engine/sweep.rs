@@ -9,6 +9,10 @@
 //! copy in place of a GET. What the list did not show (deleted customers) is read one by one
 //! afterwards.
 //!
+//! Only linked customers' notifications are read so (the echoes a pass leaves are theirs); a
+//! customer new in 10to8 stays on the normal path, where it meets the CRM's news of the same
+//! person in one batch.
+//!
 //! While a full pass runs, no scan starts (each of its writes adds a notification; one scan
 //! after it reads them all); batches go on as usual meanwhile.
 //!
@@ -16,7 +20,7 @@
 //! new notification since it was claimed is handed back to the normal path, and every change
 //! due (CRM events, fresh notifications) is processed first.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -27,7 +31,7 @@ use super::live::{LEASE, LIVE_BATCH, LiveSummary};
 use super::lock::{Claimant, SyncLock};
 use super::reconcile::RECONCILE_LOCK_PREFIX;
 use super::{Engine, EngineError};
-use crate::record::Customer;
+use crate::record::{Customer, CustomerUri};
 use crate::store::{InboxItem, Side};
 
 /// How a backlog of 10to8 notifications is read.
@@ -48,13 +52,11 @@ const BATCHES_BETWEEN_PAGES: usize = 4;
 const PER_PAGE: Duration = Duration::from_secs(2);
 
 impl Engine {
-    /// Reads the waiting 10to8 notifications by listing when that costs fewer calls than a GET
-    /// each; `None` when it does not (the normal batch then runs).
+    /// How the waiting 10to8 notifications are best read: one GET each, or by listing when
+    /// that costs fewer calls (after the running full pass, if one writes).
     ///
     /// # Errors
-    /// Fails only when the store cannot be used; a list page that cannot be read hands the
-    /// notifications back to the normal path.
-    /// How the waiting 10to8 notifications are best read.
+    /// Fails only when the store cannot be read.
     pub(super) async fn hub_backlog(&self) -> Result<Backlog, EngineError> {
         let connector = self.connector();
         let waiting = self.store.count_ready_on(connector, Side::Hub).await?;
@@ -104,6 +106,7 @@ impl Engine {
         let claimed = (self.store)
             .claim_on(&sweeper, connector, Side::Hub, limit, lease)
             .await?;
+        let claimed = self.hand_back_unlinked(claimed).await?;
         info!(
             notifications = claimed.len(),
             pages, "Reading a backlog of 10to8 notifications by listing the customers."
@@ -181,6 +184,30 @@ impl Engine {
         let result = self.process_items(items, &lock, listed).await;
         lock.release().await;
         self.settle(items, result).await
+    }
+
+    /// Hands back to the normal path, due as before, the claimed notifications of customers
+    /// not linked yet, and returns the rest. A customer new in 10to8 must meet the CRM's news
+    /// of the same person in one live batch: held by the scan while CRM changes go on, a
+    /// record new in the CRM would make a second customer for that person first.
+    async fn hand_back_unlinked(
+        &self,
+        claimed: Vec<InboxItem>,
+    ) -> Result<Vec<InboxItem>, EngineError> {
+        let uris: Vec<CustomerUri> = (claimed.iter())
+            .map(|item| CustomerUri(item.object.object_id.clone()))
+            .collect();
+        let linked: HashSet<String> = (self.store.links_by_hub(self.connector(), &uris).await?)
+            .into_iter()
+            .map(|link| link.hub_uri.0)
+            .collect();
+        let (kept, unlinked): (Vec<_>, Vec<_>) = claimed
+            .into_iter()
+            .partition(|item| linked.contains(&item.object.object_id));
+        for item in &unlinked {
+            self.store.postpone(item, item.due_at).await?;
+        }
+        Ok(kept)
     }
 
     /// Hands back to the normal path the held items that got a new notification since they

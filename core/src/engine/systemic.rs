@@ -210,7 +210,7 @@ mod tests {
             ErrorKind::Misconfigured {
                 properties: vec!["tte_customer_uri".to_owned()],
             },
-            "hubspot answered 400: property tte_customer_uri does not exist; run `tte-sync setup`",
+            "the CRM answered 400: property tte_customer_uri does not exist; run `tte-sync setup`",
         );
         let outcomes = vec![
             WriteOutcome::Failed(missing.clone()),

@@ -98,7 +98,7 @@ pub struct Sender {
 }
 
 impl Sender {
-    /// A loop for the API people call `api` (`HubSpot`, `10to8`), counting into `stats`.
+    /// A loop for the API people call `api` (`10to8`, a CRM's name), counting into `stats`.
     pub fn new(api: &'static str, policy: RetryPolicy, stats: &'static ServiceStats) -> Self {
         Self {
             api,

@@ -1,5 +1,5 @@
 //! Which APIs the process is waiting on right now, and why: the board the progress display
-//! reads ("waiting: HubSpot throttled (429), retrying in 8 s") and the one place that logs a
+//! reads ("waiting: 10to8 throttled (429), retrying in 8 s") and the one place that logs a
 //! stall, once when an API starts failing beyond its retries and once when it answers again,
 //! never once per attempt.
 
@@ -45,7 +45,7 @@ impl fmt::Display for Cause {
 /// One API being waited on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Wait {
-    /// The API, as people name it (`10to8`, `HubSpot`).
+    /// The API, as people name it (`10to8`, a CRM's name).
     pub api: &'static str,
     /// Why.
     pub cause: Cause,
@@ -183,14 +183,14 @@ mod tests {
     #[test]
     fn waits_read_as_people_say_them() {
         let wait = Wait {
-            api: "HubSpot",
+            api: "Acme CRM",
             cause: Cause::Throttled,
             retry_in: Duration::from_secs(8),
             stalled_for: Duration::from_secs(20),
         };
         assert_eq!(
             wait.to_string(),
-            "waiting: HubSpot throttled (429), retrying in 8 s"
+            "waiting: Acme CRM throttled (429), retrying in 8 s"
         );
         let wait = Wait {
             api: "10to8",

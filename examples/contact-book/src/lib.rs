@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
+use futures_util::{StreamExt, TryStreamExt};
 use tte_sync_core::connector::{
     Catalog, ConnectorContext, ConnectorFactory, ConnectorPlugin, ConnectorSetup, CrmConnector,
     CrmWrite, ListQuery, PropertySpec, Result, SetupReport, WebhookReceiver, WriteAbilities,
@@ -96,13 +97,23 @@ impl CrmConnector for ContactBookConnector {
     }
 
     fn list(&self, query: ListQuery) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
-        self.client.pages(query.archived)
+        let wanted = query.properties;
+        self.client
+            .pages(query.archived)
+            .map_ok(move |page| {
+                page.into_iter()
+                    .map(|record| only(record, &wanted))
+                    .collect()
+            })
+            .boxed()
     }
 
-    async fn read(&self, ids: &[CrmId], _properties: &[String]) -> Result<Vec<Option<CrmRecord>>> {
+    async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>> {
         let mut records = Vec::with_capacity(ids.len());
         for id in ids {
-            records.push(self.client.get(id).await?.map(|c| c.into_record()));
+            // The API answers archived contacts too; to the contract they are gone.
+            let contact = self.client.get(id).await?.filter(|c| !c.archived);
+            records.push(contact.map(|c| only(c.into_record(), properties)));
         }
         Ok(records)
     }
@@ -160,4 +171,11 @@ impl ConnectorSetup for ContactBookConnector {
     ) -> Result<SetupReport> {
         self.client.ensure_webhook(callback, dry_run).await
     }
+}
+
+/// The record with only the `wanted` properties: the API answers every field, the contract
+/// promises the requested ones.
+fn only(mut record: CrmRecord, wanted: &[String]) -> CrmRecord {
+    record.properties.retain(|name, _| wanted.contains(name));
+    record
 }

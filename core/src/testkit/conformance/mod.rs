@@ -172,6 +172,13 @@ pub trait ConformanceHarness: Send + Sync {
         at: DateTime<Utc>,
     ) -> http::HeaderMap;
 
+    /// The webhook body `body` as the CRM would have sent it at `at`, for a CRM that carries
+    /// the signed time in the body rather than in a header (the replay-window check ages a
+    /// webhook so). The default keeps the body as it is.
+    fn stamp_body(&self, body: &[u8], _at: DateTime<Utc>) -> Vec<u8> {
+        body.to_vec()
+    }
+
     /// Makes a change to `id` as a user and returns the signed webhook the CRM sent about it.
     async fn capture_webhook(&self, id: &CrmId) -> CapturedWebhook;
 }

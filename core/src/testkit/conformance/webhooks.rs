@@ -29,21 +29,23 @@ fn receiver(
     Ok(Ok((receiver, scheme)))
 }
 
-/// The captured request with its signature headers replaced by fresh ones for `uri`, signed
-/// at `at`.
+/// The captured request as sent to `uri` at `at`: its body stamped with that time where the
+/// CRM carries it there, its signature headers replaced by fresh ones.
 fn resigned(
     h: &dyn ConformanceHarness,
     captured: &CapturedWebhook,
     uri: &str,
     at: chrono::DateTime<Utc>,
 ) -> CapturedWebhook {
+    let body = h.stamp_body(&captured.body, at);
     let mut headers = captured.headers.clone();
-    for (name, value) in &h.sign_webhook(&captured.method, uri, &captured.body, at) {
+    for (name, value) in &h.sign_webhook(&captured.method, uri, &body, at) {
         headers.insert(name.clone(), value.clone());
     }
     CapturedWebhook {
         uri: uri.to_owned(),
         headers,
+        body,
         sent_at: at,
         ..captured.clone()
     }

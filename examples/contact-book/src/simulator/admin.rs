@@ -1,6 +1,6 @@
 //! The admin API under `/_sim/`, no auth: plays the person using the app and the test
 //! harness — seed people, read and edit a contact as in the app (webhooks say `user:1`),
-//! inject faults, read the counts.
+//! inject faults, read and reset the counts.
 
 use std::sync::Arc;
 
@@ -22,6 +22,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/contacts/{id}", get(read).patch(edit).delete(archive))
         .route("/_sim/faults", post(faults))
         .route("/_sim/stats", get(stats))
+        .route("/_sim/stats/reset", post(reset_stats))
         .with_state(sim)
 }
 
@@ -76,4 +77,9 @@ async fn faults(State(sim): State<Arc<Sim>>, Json(faults): Json<Faults>) -> Stat
 
 async fn stats(State(sim): State<Arc<Sim>>) -> Response {
     Json(sim.stats()).into_response()
+}
+
+async fn reset_stats(State(sim): State<Arc<Sim>>) -> StatusCode {
+    sim.reset_stats();
+    StatusCode::NO_CONTENT
 }

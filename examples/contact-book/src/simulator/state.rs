@@ -35,7 +35,7 @@ fn default_fault_status() -> u16 {
 pub struct Stats {
     /// API requests by `METHOD route`.
     pub requests: BTreeMap<String, u64>,
-    /// Requests refused with 429.
+    /// Requests refused with 429 (by the rate limit or an injected fault).
     pub rate_limited: u64,
     /// Webhook deliveries answered 2xx.
     pub webhooks_delivered: u64,
@@ -112,7 +112,13 @@ impl Sim {
         *state.stats.requests.entry(route.to_owned()).or_default() += 1;
         if state.faults.fail_next > 0 {
             state.faults.fail_next -= 1;
-            return Some((state.faults.status, None));
+            let status = state.faults.status;
+            if status == 429 {
+                // A rate-limit answer says when to come back, as the real limit's do.
+                state.stats.rate_limited += 1;
+                return Some((status, Some(1)));
+            }
+            return Some((status, None));
         }
         let limit = self.config.rate_limit_per_ten_seconds?;
         let now = Instant::now();
@@ -169,6 +175,10 @@ impl Sim {
 
     pub fn stats(&self) -> Stats {
         self.state().stats.clone()
+    }
+
+    pub fn reset_stats(&self) {
+        self.state().stats = Stats::default();
     }
 
     pub fn set_faults(&self, faults: Faults) {
