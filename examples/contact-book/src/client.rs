@@ -1,5 +1,6 @@
-//! The HTTP client of the Contact Book API: one request per call, retried with backoff when
-//! rate-limited or passing, and errors read into the kinds the engine acts on.
+//! The HTTP client of the Contact Book API: one request per call, sent through core's shared
+//! retry loop (rate limits and passing failures waited out within the stall budget), and
+//! errors read into the kinds the engine acts on.
 
 use std::time::Duration;
 
@@ -11,7 +12,10 @@ use tte_sync_core::connector::{
     ConnectorError, ErrorKind, Result, SetupAction, SetupChange, SetupReport,
 };
 use tte_sync_core::http::stats::{self, ServiceStats};
-use tte_sync_core::http::{RetryPolicy, classify_reqwest, classify_status, retry_after};
+use tte_sync_core::http::{
+    Attempt, Cause, RetryPolicy, Sender, Tries, Unpaced, classify_reqwest, classify_status,
+    retry_after,
+};
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
 
@@ -24,7 +28,7 @@ pub struct Client {
     base: Url,
     api_key: tte_sync_core::Secret,
     page_size: u32,
-    retry: RetryPolicy,
+    sender: Sender,
     stats: &'static ServiceStats,
 }
 
@@ -71,10 +75,14 @@ impl Client {
             base: config.api_base_url.clone(),
             api_key: config.api_key.clone(),
             page_size: config.page_size,
-            retry: RetryPolicy {
-                max_retries: config.max_retries,
-                ..RetryPolicy::default()
-            },
+            sender: Sender::new(
+                crate::NAME,
+                RetryPolicy {
+                    max_retries: config.max_retries,
+                    ..RetryPolicy::default()
+                },
+                stats::service(crate::NAME),
+            ),
             stats: stats::service(crate::NAME),
         })
     }
@@ -91,28 +99,12 @@ impl Client {
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
     ) -> Result<Option<T>> {
-        let mut delays = backon::BackoffBuilder::build(self.retry.backoff());
-        loop {
-            let error = match self.send_once(method.clone(), path, query, body).await {
-                Ok(answer) => return Ok(answer),
-                Err(error) => error,
-            };
-            let wait = match error.kind() {
-                ErrorKind::RateLimited { retry_after, .. } => {
-                    let wait = delays.next().map(|delay| retry_after.unwrap_or(delay));
-                    if let Some(wait) = wait {
-                        self.stats.waited(wait);
-                    }
-                    wait
-                }
-                ErrorKind::Transient => delays.next(),
-                _ => None,
-            };
-            match wait {
-                Some(wait) => tokio::time::sleep(wait).await,
-                None => return Err(error),
-            }
-        }
+        // The API paces itself with 429s and `Retry-After`; the loop waits those out.
+        (self.sender)
+            .send(&Unpaced, Tries::Patient, || {
+                self.send_once(method.clone(), path, query, body)
+            })
+            .await
     }
 
     async fn send_once<T: DeserializeOwned>(
@@ -121,7 +113,7 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         body: Option<&serde_json::Value>,
-    ) -> Result<Option<T>> {
+    ) -> Attempt<Option<T>, ConnectorError> {
         let mut request = self
             .http
             .request(method.clone(), self.url(path))
@@ -130,34 +122,44 @@ impl Client {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request.send().await.map_err(|e| {
-            self.stats.unanswered();
-            ConnectorError::new(
-                classify_reqwest(&e),
-                format!("cannot reach contact book at {}: {e}", self.base),
-            )
-        })?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => {
+                self.stats.unanswered();
+                let error = ConnectorError::new(
+                    classify_reqwest(&e),
+                    format!("cannot reach contact book at {}: {e}", self.base),
+                );
+                return passing_or_refused(error, Cause::Unreachable, None);
+            }
+        };
         let status = response.status();
         self.stats.answered(status);
         if status == StatusCode::NOT_FOUND {
-            return Ok(None);
+            return Attempt::Answered(None);
         }
         if status == StatusCode::NO_CONTENT {
-            return serde_json::from_value(serde_json::Value::Null)
-                .map(Some)
-                .map_err(|e| ConnectorError::permanent(e.to_string()));
+            return match serde_json::from_value(serde_json::Value::Null) {
+                Ok(value) => Attempt::Answered(Some(value)),
+                Err(e) => Attempt::Refused(ConnectorError::permanent(e.to_string())),
+            };
         }
         if status.is_success() {
-            return response.json::<T>().await.map(Some).map_err(|e| {
-                ConnectorError::new(
-                    classify_reqwest(&e),
-                    format!("contact book sent an unreadable answer to {method} {path}: {e}"),
-                )
-            });
+            return match response.json::<T>().await {
+                Ok(value) => Attempt::Answered(Some(value)),
+                Err(e) => {
+                    let error = ConnectorError::new(
+                        classify_reqwest(&e),
+                        format!("contact book sent an unreadable answer to {method} {path}: {e}"),
+                    );
+                    passing_or_refused(error, Cause::Unreachable, None)
+                }
+            };
         }
         let waited = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
-        Err(read_error(status, waited, &text, &method, path))
+        let error = read_error(status, waited, &text, &method, path);
+        passing_or_refused(error, Cause::Status(status.as_u16()), waited)
     }
 
     /// Every live (or, with `archived`, every archived) contact, a page at a time.
@@ -260,6 +262,24 @@ impl Client {
             changes: vec![change],
             files: Vec::new(),
         })
+    }
+}
+
+/// What the retry loop does with `error`: wait out a rate limit or a passing failure
+/// (`cause`), give up on anything else.
+fn passing_or_refused<T>(
+    error: ConnectorError,
+    cause: Cause,
+    wait: Option<Duration>,
+) -> Attempt<T, ConnectorError> {
+    match error.kind() {
+        ErrorKind::RateLimited { retry_after, .. } => Attempt::Passing {
+            cause: Cause::Throttled,
+            wait: retry_after.or(wait),
+            error,
+        },
+        ErrorKind::Transient => Attempt::Passing { cause, wait, error },
+        _ => Attempt::Refused(error),
     }
 }
 

@@ -229,6 +229,7 @@ impl ConformanceHarness for Harness {
 
     fn signature_scheme(&self) -> Option<SignatureScheme> {
         Some(SignatureScheme {
+            covers_body: true,
             covers_url: false,
             replay_window: Some(Duration::from_secs(webhook::MAX_SKEW_SECS as u64)),
         })
