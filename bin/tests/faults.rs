@@ -228,6 +228,17 @@ async fn one_in_five_10to8_calls_answered_500() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_in_five_10to8_calls_answered_500_on_a_first_sync() {
+    // Creates among them: 10to8 may have made the customer before failing, so the engine
+    // looks for it before sending the create again.
+    let faults = TteFaults {
+        error_rate_percent: 20,
+        ..TteFaults::default()
+    };
+    rides_out("faults-tte-500-first", faults, HubFaults::default()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_in_five_hubspot_calls_answered_502() {
     let faults = HubFaults {
         error_rate_percent: 20,

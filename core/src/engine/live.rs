@@ -51,7 +51,7 @@ const RETRY_MAX: Duration = Duration::from_secs(600);
 /// and links them instead of a duplicate customer being made.
 pub const NEW_RECORD_SETTLE: Duration = Duration::from_secs(10);
 /// What separates the ids of 10to8-merged customers in the External ID.
-const MERGED_SEPARATOR: char = ',';
+pub(super) const MERGED_SEPARATOR: char = ',';
 
 /// What live processing did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]

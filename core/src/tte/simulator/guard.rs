@@ -308,6 +308,11 @@ pub(crate) async fn faults(
         return ApiError::Throttled(secs, with_header).into_response();
     }
     if guard.chance(faults.error_rate_percent) {
+        // Half the failed writes fail after acting, as a server that errs while answering
+        // does: the client cannot tell whether the write happened.
+        if request.method() != axum::http::Method::GET && guard.chance(50) {
+            let _acted = next.run(request).await;
+        }
         return ApiError::Internal.into_response();
     }
     next.run(request).await

@@ -130,7 +130,7 @@ impl std::str::FromStr for RateLimit {
 pub struct Faults {
     /// Added to every API request.
     pub latency_ms: u64,
-    /// Percent of API requests answered 500.
+    /// Percent of API requests answered 500 (half the writes among them after acting).
     pub error_rate_percent: u8,
     /// The next this many API requests are answered 429 (a storm).
     pub throttle_next: u32,
