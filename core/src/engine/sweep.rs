@@ -20,7 +20,7 @@
 //! new notification since it was claimed is handed back to the normal path, and every change
 //! due (CRM events, fresh notifications) is processed first.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -31,7 +31,7 @@ use super::live::{LEASE, LIVE_BATCH, LiveSummary};
 use super::lock::{Claimant, SyncLock};
 use super::reconcile::RECONCILE_LOCK_PREFIX;
 use super::{Engine, EngineError};
-use crate::record::{Customer, CustomerUri};
+use crate::record::Customer;
 use crate::store::{InboxItem, Side};
 
 /// How a backlog of 10to8 notifications is read.
@@ -59,7 +59,10 @@ impl Engine {
     /// Fails only when the store cannot be read.
     pub(super) async fn hub_backlog(&self) -> Result<Backlog, EngineError> {
         let connector = self.connector();
-        let waiting = self.store.count_ready_on(connector, Side::Hub).await?;
+        let waiting = self
+            .store
+            .count_ready_linked_on(connector, Side::Hub)
+            .await?;
         if waiting <= self.list_pages().await? {
             return Ok(Backlog::Small);
         }
@@ -94,7 +97,10 @@ impl Engine {
         worker: &str,
     ) -> Result<Option<LiveSummary>, EngineError> {
         let connector = self.connector();
-        let waiting = self.store.count_ready_on(connector, Side::Hub).await?;
+        let waiting = self
+            .store
+            .count_ready_linked_on(connector, Side::Hub)
+            .await?;
         let pages = self.list_pages().await?;
         if waiting <= pages {
             return Ok(None);
@@ -104,9 +110,8 @@ impl Engine {
         let lease = LEASE + (self.tte.limiter().interval() + PER_PAGE) * pages_u32;
         let limit = u32::try_from(waiting).unwrap_or(u32::MAX);
         let claimed = (self.store)
-            .claim_on(&sweeper, connector, Side::Hub, limit, lease)
+            .claim_linked_on(&sweeper, connector, Side::Hub, limit, lease)
             .await?;
-        let claimed = self.hand_back_unlinked(claimed).await?;
         info!(
             notifications = claimed.len(),
             pages, "Reading a backlog of 10to8 notifications by listing the customers."
@@ -184,30 +189,6 @@ impl Engine {
         let result = self.process_items(items, &lock, listed).await;
         lock.release().await;
         self.settle(items, result).await
-    }
-
-    /// Hands back to the normal path, due as before, the claimed notifications of customers
-    /// not linked yet, and returns the rest. A customer new in 10to8 must meet the CRM's news
-    /// of the same person in one live batch: held by the scan while CRM changes go on, a
-    /// record new in the CRM would make a second customer for that person first.
-    async fn hand_back_unlinked(
-        &self,
-        claimed: Vec<InboxItem>,
-    ) -> Result<Vec<InboxItem>, EngineError> {
-        let uris: Vec<CustomerUri> = (claimed.iter())
-            .map(|item| CustomerUri(item.object.object_id.clone()))
-            .collect();
-        let linked: HashSet<String> = (self.store.links_by_hub(self.connector(), &uris).await?)
-            .into_iter()
-            .map(|link| link.hub_uri.0)
-            .collect();
-        let (kept, unlinked): (Vec<_>, Vec<_>) = claimed
-            .into_iter()
-            .partition(|item| linked.contains(&item.object.object_id));
-        for item in &unlinked {
-            self.store.postpone(item, item.due_at).await?;
-        }
-        Ok(kept)
     }
 
     /// Hands back to the normal path the held items that got a new notification since they

@@ -210,10 +210,9 @@ impl Store {
     ) -> Result<Vec<InboxItem>> {
         let now = self.now_millis();
         let until = now.saturating_add(duration_millis(lease));
-        let only = if of.is_some() {
-            " AND connector = $5 AND side = $6"
-        } else {
-            ""
+        let only = match of {
+            Some((_, side)) => linked_on(side, 5, 6),
+            None => String::new(),
         };
         let picked = format!(
             "SELECT id FROM inbox WHERE ready_at <= $3{only} ORDER BY ready_at, id LIMIT $4"
@@ -623,4 +622,18 @@ pub(super) async fn enqueue_batch(
         }
     }
     Ok(done)
+}
+
+/// The filter to one connector's items on `side` whose object is linked; the connector and
+/// the side's name are the query's parameters number `connector` and `side_param`.
+pub(super) fn linked_on(side: Side, connector: u8, side_param: u8) -> String {
+    let column = match side {
+        Side::Hub => "hub_uri",
+        Side::Crm => "crm_id",
+    };
+    format!(
+        " AND inbox.connector = ${connector} AND inbox.side = ${side_param} AND EXISTS \
+         (SELECT 1 FROM links WHERE links.connector = inbox.connector \
+         AND links.{column} = inbox.object_id)"
+    )
 }
