@@ -352,6 +352,7 @@ impl ConformanceHarness for Harness {
 
     fn signature_scheme(&self) -> Option<SignatureScheme> {
         Some(SignatureScheme {
+            covers_body: true,
             covers_url: true,
             replay_window: Some(Duration::from_secs(300)),
         })

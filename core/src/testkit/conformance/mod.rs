@@ -106,6 +106,9 @@ pub struct KitLimits {
 /// What the CRM's webhook signature covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignatureScheme {
+    /// Whether the signature covers the body (a changed body fails). A CRM that proves a
+    /// webhook's origin by credentials alone (HTTP basic auth) signs no body.
+    pub covers_body: bool,
     /// Whether the signature covers the URL posted to (a copy sent elsewhere fails).
     pub covers_url: bool,
     /// How far from the signed time a request is still accepted, when signatures carry a

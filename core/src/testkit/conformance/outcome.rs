@@ -69,7 +69,7 @@ impl fmt::Debug for Check {
 pub const CHECKS: &[Check] = &[
     Check {
         name: "round_trip",
-        promise: "creates are retry-safe; read, list, update and archive see exactly what was asked",
+        promise: "creates are retry-safe or found again by key; read, list, update and archive see exactly what was asked",
         run: |h| Box::pin(records::round_trip(h)),
     },
     Check {

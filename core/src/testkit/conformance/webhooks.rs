@@ -64,10 +64,10 @@ async fn genuine(
 }
 
 /// A genuine webhook verifies and parses into an event naming the record; one the harness
-/// signs the same way verifies too; a changed body, a missing signature and a malformed body
-/// are refused.
+/// signs the same way verifies too; changed signature headers, a changed body (where the
+/// signature covers the body), a missing signature and a malformed body are refused.
 pub(super) async fn signature(h: &dyn ConformanceHarness) -> Checked {
-    let (receiver, _) = match receiver(h)? {
+    let (receiver, scheme) = match receiver(h)? {
         Ok(found) => found,
         Err(not_applicable) => return Ok(not_applicable),
     };
@@ -86,6 +86,16 @@ pub(super) async fn signature(h: &dyn ConformanceHarness) -> Checked {
         .verify(&signed.request(), now)
         .or_broken("a webhook signed with the connector's own helper verifies")?;
 
+    let forged = forged(h, &captured);
+    let verdict = receiver.verify(&forged.request(), captured.sent_at);
+    ensure!(
+        verdict == Err(WebhookError::BadSignature),
+        "a request whose signature headers were changed is refused as a bad signature, got \
+         {verdict:?}"
+    );
+    if !scheme.covers_body {
+        return unsigned_and_malformed(receiver, &captured);
+    }
     let mut body = captured.body.clone();
     match body.iter().rposition(u8::is_ascii_digit) {
         Some(last) => {
@@ -106,6 +116,41 @@ pub(super) async fn signature(h: &dyn ConformanceHarness) -> Checked {
         verdict == Err(WebhookError::BadSignature),
         "a changed body is refused as a bad signature, got {verdict:?}"
     );
+    unsigned_and_malformed(receiver, &captured)
+}
+
+/// The captured request with one character of each signature header changed (each value's
+/// last letter or digit, within its alphabet), as a forger guessing the secret would send it.
+fn forged(h: &dyn ConformanceHarness, captured: &CapturedWebhook) -> CapturedWebhook {
+    let mut headers = captured.headers.clone();
+    let signed = h.sign_webhook(
+        &captured.method,
+        &captured.uri,
+        &captured.body,
+        captured.sent_at,
+    );
+    for (name, value) in &signed {
+        let mut bytes = value.as_bytes().to_vec();
+        if let Some(last) = bytes.iter().rposition(u8::is_ascii_alphanumeric) {
+            bytes[last] = match bytes[last] {
+                b'9' => b'8',
+                b'z' => b'y',
+                b'Z' => b'Y',
+                other => other + 1,
+            };
+        }
+        if let Ok(value) = http::HeaderValue::from_bytes(&bytes) {
+            headers.insert(name.clone(), value);
+        }
+    }
+    CapturedWebhook {
+        headers,
+        ..captured.clone()
+    }
+}
+
+/// An unsigned request is refused as unsigned and a malformed body fails to parse.
+fn unsigned_and_malformed(receiver: &dyn WebhookReceiver, captured: &CapturedWebhook) -> Checked {
     let unsigned = CapturedWebhook {
         headers: http::HeaderMap::new(),
         ..captured.clone()
