@@ -8,10 +8,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use futures_util::TryStreamExt as _;
 use http::HeaderMap;
 use serde_json::json;
-use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector, PropertySpec};
-use tte_sync_core::record::CrmId;
+use tte_sync_core::connector::{
+    ChangeKind, ConnectorContext, ConnectorFactory, CrmConnector, CrmWrite, ErrorKind, ListQuery,
+    PropertySpec, SetupAction, WriteOutcome,
+};
+use tte_sync_core::record::{CrmId, PropertyValue};
 use tte_sync_core::testkit::MemoryTokenStore;
 use tte_sync_core::testkit::conformance::{
     self, CallCounts, CapturedWebhook, ConformanceHarness, KitFields, KitLimits, MatchField,
@@ -268,4 +272,406 @@ async fn pipedrive_passes_the_conformance_kit() {
         "Pipedrive keeps no value unique, an API token never expires (OAuth is not supported), \
          and basic auth covers neither the URL nor a time: {report}"
     );
+}
+
+// ---- What the kit does not cover ----
+
+fn setup(h: &Harness) -> &dyn tte_sync_core::connector::ConnectorSetup {
+    h.connector.setup().expect("setup capability")
+}
+
+async fn new_delivery(h: &Harness, before: usize) -> tte_sync_pipedrive::simulator::Delivery {
+    for _ in 0..100 {
+        if let Some(delivery) = h.sim.deliveries().into_iter().nth(before) {
+            return delivery;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    panic!("no webhook was sent");
+}
+
+#[tokio::test]
+async fn setup_creates_the_fields_under_generated_keys_once_and_finds_them_by_name_again() {
+    let h = Harness::start().await;
+    let specs = [spec(KEY), spec("tte_customer_sync_status"), spec(NAME)];
+    let dry = setup(&h)
+        .ensure_properties(&specs, true)
+        .await
+        .expect("dry run");
+    assert!(
+        dry.changed_anything(),
+        "a dry run says what it would create"
+    );
+    assert_eq!(h.sim.field_key(KEY), None, "a dry run creates nothing");
+
+    let first = setup(&h)
+        .ensure_properties(&specs, false)
+        .await
+        .expect("setup");
+    let actions: Vec<SetupAction> = first.changes.iter().map(|c| c.action).collect();
+    assert_eq!(
+        actions,
+        [
+            SetupAction::Created,
+            SetupAction::Created,
+            SetupAction::Unchanged
+        ],
+        "{first:?}"
+    );
+    let key = h.sim.field_key(KEY).expect("the field exists");
+    assert_eq!(key.len(), 40, "a generated 40-character key: {key}");
+    assert!(key.chars().all(|c| c.is_ascii_hexdigit()), "{key}");
+    assert!(first.changes[0].detail.contains(&key), "{first:?}");
+
+    let fields_created = h.count(&["POST /v1/personFields"]);
+    let second = setup(&h)
+        .ensure_properties(&specs, false)
+        .await
+        .expect("setup again");
+    assert!(!second.changed_anything(), "{second:?}");
+    assert_eq!(h.count(&["POST /v1/personFields"]), fields_created);
+
+    // The connector writes the field by its generated key and reads it back by name.
+    let outcomes = h
+        .connector
+        .write(vec![CrmWrite::Create {
+            id_property: KEY.to_owned(),
+            key: "https://10to8.example/customer/1/".to_owned(),
+            properties: [(NAME.to_owned(), "Ada Lovelace".into())].into(),
+        }])
+        .await
+        .expect("a create");
+    let WriteOutcome::Written { id, created: true } = &outcomes[0] else {
+        panic!("created: {outcomes:?}");
+    };
+    let person = h.sim.person(Harness::number(id)).expect("the person");
+    assert_eq!(
+        person["custom_fields"][&key],
+        "https://10to8.example/customer/1/"
+    );
+}
+
+#[tokio::test]
+async fn the_webhook_is_created_once_with_basic_auth_and_needs_credentials() {
+    let h = Harness::start().await;
+    let callback = CALLBACK.parse().expect("a URL");
+    let first = setup(&h)
+        .ensure_subscriptions(&callback, &[], false)
+        .await
+        .expect("subscription");
+    assert_eq!(first.changes[0].action, SetupAction::Created, "{first:?}");
+    let again = setup(&h)
+        .ensure_subscriptions(&callback, &[], false)
+        .await
+        .expect("subscription again");
+    assert!(!again.changed_anything(), "{again:?}");
+    assert_eq!(h.count(&["POST /v1/webhooks"]), 1);
+
+    let without: PipedriveConfig = serde_json::from_value(json!({
+        "api_base_url": h.sim.base_url(),
+        "api_token": h.sim.config().api_token,
+    }))
+    .expect("config");
+    let context = ConnectorContext {
+        tokens: Arc::new(MemoryTokenStore::default()),
+    };
+    let bare = PipedriveConnector::build(without, context).expect("connector");
+    assert!(
+        bare.webhooks().is_none(),
+        "no credentials, no webhooks taken"
+    );
+    let other = "http://127.0.0.1:9/elsewhere".parse().expect("a URL");
+    let error = bare
+        .setup()
+        .expect("setup")
+        .ensure_subscriptions(&other, &[], false)
+        .await
+        .expect_err("a webhook needs credentials");
+    assert!(error.message().contains("webhook_password"), "{error}");
+}
+
+#[tokio::test]
+async fn emails_and_phones_keep_their_primary_and_labels() {
+    let h = Harness::start().await;
+    let created = h
+        .sim
+        .app_create(&json!({
+            "name": "Ada Lovelace",
+            "emails": [
+                {"value": "ada@home.example", "primary": false, "label": "home"},
+                {"value": "ada@work.example", "primary": true, "label": "work"},
+            ],
+            "phones": [{"value": "+44 20 7946 0018", "primary": true, "label": "mobile"}],
+        }))
+        .expect("an app create");
+    let id = CrmId(created["id"].to_string());
+    let wanted = [EMAILS.to_owned(), PHONES.to_owned()];
+    let read = h
+        .connector
+        .read(std::slice::from_ref(&id), &wanted)
+        .await
+        .expect("read");
+    let record = read[0].as_ref().expect("the person");
+    assert_eq!(record.property(EMAILS), "ada@work.example", "the primary");
+    assert_eq!(
+        record.value(EMAILS).map(PropertyValue::items),
+        Some(vec!["ada@work.example", "ada@home.example"])
+    );
+
+    let outcomes = h
+        .connector
+        .write(vec![CrmWrite::Update {
+            id: id.clone(),
+            properties: [(
+                EMAILS.to_owned(),
+                PropertyValue::list(vec![
+                    "ada@home.example".to_owned(),
+                    "ada@new.example".to_owned(),
+                ]),
+            )]
+            .into(),
+        }])
+        .await
+        .expect("an update");
+    assert!(
+        matches!(outcomes[0], WriteOutcome::Written { .. }),
+        "{outcomes:?}"
+    );
+    let person = h.sim.person(Harness::number(&id)).expect("the person");
+    assert_eq!(
+        person["emails"],
+        json!([
+            {"value": "ada@home.example", "primary": true, "label": "home"},
+            {"value": "ada@new.example", "primary": false, "label": "work"},
+        ])
+    );
+    assert_eq!(
+        person["phones"][0]["label"], "mobile",
+        "a list not written is left alone"
+    );
+}
+
+#[tokio::test]
+async fn calls_are_paced_by_the_limit_headers_instead_of_refused() {
+    let h = Harness::with(SimulatorConfig {
+        requests_per_two_seconds: Some(3),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let ids = h.seed(7).await;
+    let started = std::time::Instant::now();
+    for id in &ids {
+        let read = h
+            .connector
+            .read(std::slice::from_ref(id), &[NAME.to_owned()])
+            .await
+            .expect("a read");
+        assert!(read[0].is_some());
+    }
+    assert_eq!(
+        h.sim.stats().rate_limited,
+        0,
+        "no call went over the window"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "seven calls at three per 2 s wait for the window: {:?}",
+        started.elapsed()
+    );
+}
+
+#[tokio::test]
+async fn the_simulator_answers_with_the_limit_headers_and_refuses_over_them() {
+    let h = Harness::with(SimulatorConfig {
+        requests_per_two_seconds: Some(2),
+        daily_token_budget: Some(1_000),
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let http = reqwest::Client::new();
+    let get = || {
+        http.get(format!("{}/api/v2/persons", h.sim.base_url()))
+            .header("x-api-token", &h.sim.config().api_token)
+            .send()
+    };
+    let first = get().await.expect("answer");
+    assert_eq!(first.status(), 200);
+    let header = |r: &reqwest::Response, name: &str| {
+        r.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(header(&first, "x-ratelimit-limit").as_deref(), Some("2"));
+    assert_eq!(
+        header(&first, "x-ratelimit-remaining").as_deref(),
+        Some("1")
+    );
+    assert_eq!(
+        header(&first, "x-daily-requests-left").as_deref(),
+        Some("980"),
+        "a list costs 20 tokens"
+    );
+    get().await.expect("answer");
+    let refused = get().await.expect("answer");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        header(&refused, "x-ratelimit-remaining").as_deref(),
+        Some("0")
+    );
+    assert!(header(&refused, "x-ratelimit-reset").is_some());
+    let body: serde_json::Value = refused.json().await.expect("an error body");
+    assert_eq!(body["success"], false);
+    assert_eq!(body["data"], serde_json::Value::Null);
+    assert!(
+        body["error"].is_string() && body["error_info"].is_string(),
+        "{body}"
+    );
+
+    let unauthorized = http
+        .get(format!("{}/api/v2/persons", h.sim.base_url()))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(unauthorized.status(), 401);
+    let by_query = http
+        .get(format!(
+            "{}/v1/users/me?api_token={}",
+            h.sim.base_url(),
+            h.sim.config().api_token
+        ))
+        .send()
+        .await
+        .expect("answer");
+    assert_ne!(
+        by_query.status(),
+        401,
+        "the token is taken as a query parameter too"
+    );
+}
+
+#[tokio::test]
+async fn a_spent_daily_budget_stops_the_call_saying_when_it_resets() {
+    let h = Harness::with(SimulatorConfig {
+        daily_token_budget: Some(45),
+        requests_per_two_seconds: None,
+        ..SimulatorConfig::default()
+    })
+    .await;
+    let ids = h.seed(1).await;
+    // 20 tokens to list the person fields and 20 for a read by ids: the first read fits in
+    // 45, the second does not.
+    h.connector
+        .read(&ids, &[NAME.to_owned()])
+        .await
+        .expect("the first read");
+    let error = h
+        .connector
+        .read(&ids, &[NAME.to_owned()])
+        .await
+        .expect_err("the budget is spent");
+    assert!(
+        matches!(error.kind(), ErrorKind::RateLimited { daily: true, .. }),
+        "{error:?}"
+    );
+    assert!(error.message().contains("daily API budget"), "{error}");
+}
+
+#[tokio::test]
+async fn our_own_writes_come_back_as_echoes_and_edits_in_the_app_do_not() {
+    let h = Harness::start().await;
+    h.prepare().await;
+    // Seeded before the webhook exists, so that no create event is in flight.
+    let ids = h.seed(1).await;
+    setup(&h)
+        .ensure_subscriptions(&CALLBACK.parse().expect("a URL"), &[], false)
+        .await
+        .expect("subscription");
+    let receiver = h.connector.webhooks().expect("webhooks taken");
+
+    let before = h.sim.deliveries().len();
+    h.connector
+        .write(vec![CrmWrite::Update {
+            id: ids[0].clone(),
+            properties: [(NAME.to_owned(), "Written by sync".into())].into(),
+        }])
+        .await
+        .expect("an update");
+    let ours = new_delivery(&h, before).await;
+    let request = tte_sync_core::connector::WebhookRequest {
+        method: "POST",
+        uri: &ours.url,
+        headers: &ours.headers,
+        body: &ours.body,
+    };
+    receiver.verify(&request, Utc::now()).expect("verifies");
+    let events = receiver.parse(&ours.body).expect("parses");
+    assert_eq!(events[0].object_id, ids[0]);
+    assert!(receiver.is_own_echo(&events[0]), "{events:?}");
+
+    let before = h.sim.deliveries().len();
+    h.edit(&ids[0], &[(NAME, "Typed in the app")]).await;
+    let theirs = new_delivery(&h, before).await;
+    let events = receiver.parse(&theirs.body).expect("parses");
+    assert!(!receiver.is_own_echo(&events[0]), "{events:?}");
+}
+
+#[tokio::test]
+async fn a_merge_reaches_the_connector_as_a_merge_into_the_survivor() {
+    let h = Harness::start().await;
+    let ids = h.seed(2).await;
+    setup(&h)
+        .ensure_subscriptions(&CALLBACK.parse().expect("a URL"), &[], false)
+        .await
+        .expect("subscription");
+    let receiver = h.connector.webhooks().expect("webhooks taken");
+    let before = h.sim.deliveries().len();
+    h.sim
+        .merge(Harness::number(&ids[0]), Harness::number(&ids[1]))
+        .expect("a merge");
+    let delete = new_delivery(&h, before).await;
+    let events = receiver.parse(&delete.body).expect("parses");
+    assert_eq!(events[0].object_id, ids[1], "the survivor");
+    assert_eq!(
+        events[0].kind,
+        ChangeKind::Merged {
+            merged_ids: vec![ids[0].clone()]
+        }
+    );
+    let survivor = h.sim.person(Harness::number(&ids[1])).expect("survivor");
+    let emails: Vec<&str> = survivor["emails"]
+        .as_array()
+        .expect("emails")
+        .iter()
+        .filter_map(|e| e["value"].as_str())
+        .collect();
+    assert_eq!(emails, ["seeded.1@example.com", "seeded.0@example.com"]);
+    let read = h
+        .connector
+        .read(&ids, &[NAME.to_owned()])
+        .await
+        .expect("read");
+    assert!(read[0].is_none() && read[1].is_some(), "{read:?}");
+}
+
+#[tokio::test]
+async fn persons_deleted_in_the_app_are_in_the_archived_listing_once() {
+    let h = Harness::start().await;
+    let ids = h.seed(3).await;
+    h.sim
+        .app_delete(Harness::number(&ids[1]))
+        .expect("a delete");
+    h.edit(&ids[0], &[(NAME, "Still here")]).await;
+    let archived: Vec<Vec<tte_sync_core::record::CrmRecord>> = h
+        .connector
+        .list(ListQuery {
+            properties: Vec::new(),
+            archived: true,
+        })
+        .try_collect()
+        .await
+        .expect("the archived listing");
+    let listed: Vec<&CrmId> = archived.iter().flatten().map(|r| &r.id).collect();
+    assert_eq!(listed, vec![&ids[1]]);
+    assert!(archived.iter().flatten().all(|r| r.archived));
 }
