@@ -479,14 +479,16 @@ impl Client {
         Ok(user.id)
     }
 
-    /// Tries `GET /v1/users/me` once: the cheapest authenticated call.
+    /// Tries `GET /v1/users/me` once, the cheapest authenticated call; the token's user id.
     ///
     /// # Errors
     /// As that call failed.
-    pub async fn check(&self) -> Result<()> {
-        self.call(Method::GET, "/v1/users/me", &[], None, Tries::AtMost(0))
-            .await
-            .map(|_| ())
+    pub async fn check(&self) -> Result<u64> {
+        let answer = self
+            .call(Method::GET, "/v1/users/me", &[], None, Tries::AtMost(0))
+            .await?;
+        let envelope: Envelope<User> = answer.json("GET /v1/users/me")?;
+        Ok(envelope.data.id)
     }
 
     /// The company's webhooks.

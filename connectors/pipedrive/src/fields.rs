@@ -2,13 +2,16 @@
 //! `emails` and `phones` lists), and the custom fields, which Pipedrive keys by generated
 //! 40-character hashes. The connector names a custom field by its Pipedrive `name` (setup
 //! creates it under the mapping's property name) and keeps the name → key map here, loaded
-//! from `GET /v1/personFields` when first needed and again when a name is not in it.
+//! from `GET /v1/personFields` when first needed, after setup, and again when a name is not
+//! in it (at most once a minute).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde::Deserialize;
 use tokio::sync::RwLock;
+use tokio::time::Instant;
 use tte_sync_core::connector::{Catalog, ConnectorError, ErrorKind, PropertyInfo, Result};
 
 use crate::client::Client;
@@ -118,10 +121,14 @@ pub fn is_built_in(name: &str) -> bool {
     BUILT_IN.iter().any(|(built_in, _)| *built_in == name)
 }
 
+/// How long a field map missing a name is kept before it is loaded again: a mapping naming
+/// a field setup has not created would otherwise cost a listing of the fields every call.
+const RELOAD_AFTER: Duration = Duration::from_secs(60);
+
 /// The account's custom fields, loaded once and again when a name is missing.
 #[derive(Default)]
 pub struct Fields {
-    loaded: RwLock<Option<Arc<FieldMap>>>,
+    loaded: RwLock<Option<(Arc<FieldMap>, Instant)>>,
 }
 
 impl Fields {
@@ -130,7 +137,7 @@ impl Fields {
     /// # Errors
     /// When the fields cannot be listed.
     pub async fn get(&self, client: &Client) -> Result<Arc<FieldMap>> {
-        if let Some(map) = self.loaded.read().await.clone() {
+        if let Some((map, _)) = self.loaded.read().await.clone() {
             return Ok(map);
         }
         self.reload(client).await
@@ -145,7 +152,9 @@ impl Fields {
         let missing = names
             .iter()
             .any(|name| !is_built_in(name) && map.get(name).is_none());
-        if missing {
+        let loaded_at = self.loaded.read().await.as_ref().map(|(_, at)| *at);
+        let stale = loaded_at.is_none_or(|at| at.elapsed() >= RELOAD_AFTER);
+        if missing && stale {
             return self.reload(client).await;
         }
         Ok(map)
@@ -157,7 +166,7 @@ impl Fields {
     /// When the fields cannot be listed.
     pub async fn reload(&self, client: &Client) -> Result<Arc<FieldMap>> {
         let map = Arc::new(FieldMap::new(client.person_fields().await?));
-        *self.loaded.write().await = Some(map.clone());
+        *self.loaded.write().await = Some((map.clone(), Instant::now()));
         Ok(map)
     }
 }

@@ -315,7 +315,9 @@ impl CrmConnector for PipedriveConnector {
     }
 
     async fn check(&self) -> Result<()> {
-        self.client.check().await
+        let user = self.client.check().await?;
+        let _ = self.own_user.set(user);
+        Ok(())
     }
 
     fn setup(&self) -> Option<&dyn ConnectorSetup> {

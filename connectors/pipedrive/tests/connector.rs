@@ -675,3 +675,97 @@ async fn persons_deleted_in_the_app_are_in_the_archived_listing_once() {
     assert_eq!(listed, vec![&ids[1]]);
     assert!(archived.iter().flatten().all(|r| r.archived));
 }
+
+#[tokio::test]
+async fn the_admin_api_plays_the_app_over_http() {
+    let h = Harness::start().await;
+    let http = reqwest::Client::new();
+    let admin = |path: &str| format!("{}/_sim/{path}", h.sim.base_url());
+    let seeded: serde_json::Value = http
+        .post(admin("seed"))
+        .json(&json!({"seed": 11, "count": 2}))
+        .send()
+        .await
+        .expect("seed")
+        .json()
+        .await
+        .expect("ids");
+    assert_eq!(seeded["ids"], json!([1, 2]));
+    let created = http
+        .post(admin("persons"))
+        .json(&json!({"name": "Grace Hopper", "phones": ["+1 555 0100"]}))
+        .send()
+        .await
+        .expect("create");
+    assert_eq!(created.status(), 201);
+    let edited: serde_json::Value = http
+        .patch(admin("persons/3"))
+        .json(&json!({"name": "Grace B. Hopper"}))
+        .send()
+        .await
+        .expect("edit")
+        .json()
+        .await
+        .expect("the person");
+    assert_eq!(edited["name"], "Grace B. Hopper");
+    assert_eq!(edited["first_name"], "Grace");
+    let merged = http
+        .post(admin("merge"))
+        .json(&json!({"id": 1, "merge_with_id": 2}))
+        .send()
+        .await
+        .expect("merge");
+    assert_eq!(merged.status(), 204);
+    let gone: serde_json::Value = http
+        .get(admin("persons/1"))
+        .send()
+        .await
+        .expect("read")
+        .json()
+        .await
+        .expect("the person");
+    assert_eq!(gone["is_deleted"], true);
+    let faults = http
+        .put(admin("faults"))
+        .json(&json!({"fail_next": 1, "status": 502}))
+        .send()
+        .await
+        .expect("faults");
+    assert_eq!(faults.status(), 204);
+    let failed = http
+        .get(format!("{}/api/v2/persons", h.sim.base_url()))
+        .header("x-api-token", &h.sim.config().api_token)
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(failed.status(), 502);
+    let stats: serde_json::Value = http
+        .get(admin("stats"))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("counts");
+    assert_eq!(stats["requests"]["GET /api/v2/persons"], 1);
+}
+
+#[tokio::test]
+async fn the_health_check_costs_one_call_and_learns_whose_writes_are_echoes() {
+    let h = Harness::start().await;
+    h.connector.check().await.expect("healthy");
+    assert_eq!(h.count(&["GET /v1/users/me"]), 1);
+    let receiver = h.connector.webhooks().expect("webhooks taken");
+    let event = tte_sync_core::connector::ChangeEvent {
+        object_id: CrmId::from("1"),
+        kind: ChangeKind::PropertyChanged,
+        property: None,
+        value: None,
+        occurred_at: Utc::now(),
+        change_source: Some("api".to_owned()),
+        source_id: Some(h.sim.config().user_id.to_string()),
+        account: None,
+        event_id: None,
+    };
+    assert!(receiver.is_own_echo(&event));
+}

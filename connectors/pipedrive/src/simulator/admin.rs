@@ -1,5 +1,5 @@
 //! The admin API under `/_sim/`, no auth, the same shape as the HubSpot simulator's: plays the
-//! person using the web app and the test harness — seed people, read, edit and delete a person
+//! person using the web app and the test harness — seed people, create, read, edit and delete a person
 //! as in the app (webhooks say `change_source: app`), merge two persons, inject faults, read
 //! and reset the counts.
 
@@ -18,6 +18,7 @@ use super::state::{APP_USER, Actor, Faults, Refusal, Sim};
 pub fn router(sim: Arc<Sim>) -> Router {
     Router::new()
         .route("/_sim/seed", post(seed))
+        .route("/_sim/persons", post(create))
         .route("/_sim/persons/{id}", get(read).patch(edit).delete(remove))
         .route("/_sim/merge", post(merge))
         .route("/_sim/faults", get(get_faults).put(set_faults))
@@ -90,6 +91,14 @@ pub fn app_body(sim: &Sim, edit: &Value) -> Result<Value, Refusal> {
         body.insert("custom_fields".to_owned(), custom.into());
     }
     Ok(body.into())
+}
+
+async fn create(State(sim): State<Arc<Sim>>, Json(person): Json<Value>) -> Response {
+    let result = app_body(&sim, &person).and_then(|body| sim.create(&body, Actor::App(APP_USER)));
+    match result {
+        Ok(person) => (StatusCode::CREATED, Json(person)).into_response(),
+        Err(refusal) => refusal.into_response(),
+    }
 }
 
 async fn edit(
