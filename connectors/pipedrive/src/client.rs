@@ -1,9 +1,12 @@
-//! The HTTP client every Pipedrive call goes through: the token in `x-api-token`, core's
+//! The HTTP client every Pipedrive call goes through: the credentials ([`Credentials`]: the
+//! API token in `x-api-token`, or an OAuth access token refreshed once when refused), core's
 //! shared retry loop ([`Sender`]) paced by the token's 2-second window ([`BurstWindow`]), and
 //! answers read into the error kinds the engine acts on: 429 waits as long as
 //! `x-ratelimit-reset` says (a spent daily budget until it resets), 5xx and timeouts back off,
 //! other refusals stop. Every answer is counted under the service `pipedrive` for `/metrics`.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
@@ -13,7 +16,7 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use tte_sync_core::Secret;
-use tte_sync_core::connector::{ConnectorError, ErrorKind, Result};
+use tte_sync_core::connector::{ConnectorError, ErrorKind, Result, TokenStore};
 use tte_sync_core::http::stats::{self, ServiceStats};
 use tte_sync_core::http::waits::human_duration;
 use tte_sync_core::http::{
@@ -21,6 +24,7 @@ use tte_sync_core::http::{
 };
 use url::Url;
 
+use crate::auth::{Credentials, OAuthSession};
 use crate::config::PipedriveConfig;
 use crate::fields::Field;
 use crate::pacing::{BurstWindow, LimitHeaders};
@@ -154,7 +158,7 @@ struct User {
 pub struct Client {
     http: reqwest::Client,
     base: Url,
-    token: Secret,
+    credentials: Credentials,
     page_size: u32,
     sender: Sender,
     window: BurstWindow,
@@ -162,15 +166,28 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the account `config` names.
+    /// A client for the account `config` names; OAuth tokens are kept in `tokens`.
     ///
     /// # Errors
-    /// Permanent when the HTTP client cannot be built.
-    pub fn new(config: &PipedriveConfig) -> Result<Self> {
+    /// Permanent when the HTTP client cannot be built or no credentials are configured.
+    pub fn new(config: &PipedriveConfig, tokens: Arc<dyn TokenStore>) -> Result<Self> {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()
             .map_err(|e| ConnectorError::permanent(format!("building the HTTP client: {e}")))?;
+        let credentials = match (&config.api_token, &config.oauth) {
+            (Some(token), _) => Credentials::Token(token.clone()),
+            (None, Some(oauth)) => Credentials::OAuth(Box::new(OAuthSession::new(
+                oauth.clone(),
+                http.clone(),
+                tokens,
+            ))),
+            (None, None) => {
+                return Err(ConnectorError::permanent(
+                    "pipedrive needs credentials: set `crm.config.api_token` or `crm.config.oauth`",
+                ));
+            }
+        };
         let policy = RetryPolicy {
             max_retries: config.max_retries,
             ..RetryPolicy::default()
@@ -178,7 +195,7 @@ impl Client {
         Ok(Self {
             http,
             base: config.api_base_url.clone(),
-            token: config.api_token.clone(),
+            credentials,
             page_size: config.page_size,
             sender: Sender::new(API_NAME, policy, stats::service(crate::NAME)),
             window: BurstWindow::default(),
@@ -191,9 +208,13 @@ impl Client {
         self.page_size
     }
 
-    fn url(&self, path: &str, query: &[(&str, String)]) -> Result<Url> {
-        let mut url = self
-            .base
+    /// The credentials calls authenticate with.
+    pub fn credentials(&self) -> &Credentials {
+        &self.credentials
+    }
+
+    fn url(&self, base: &Url, path: &str, query: &[(&str, String)]) -> Result<Url> {
+        let mut url = base
             .join(path.trim_start_matches('/'))
             .map_err(|e| ConnectorError::permanent(format!("bad `api_base_url`: {e}")))?;
         if !query.is_empty() {
@@ -215,11 +236,11 @@ impl Client {
         body: Option<&Value>,
         tries: Tries,
     ) -> Result<Answer> {
-        let url = self.url(path, query)?;
         let what = format!("{method} {path}");
+        let refreshed = AtomicBool::new(false);
         self.sender
             .send(&self.window, tries, || {
-                self.attempt(method.clone(), url.clone(), body, &what)
+                self.attempt(method.clone(), path, query, body, &what, &refreshed)
             })
             .await
     }
@@ -227,14 +248,31 @@ impl Client {
     async fn attempt(
         &self,
         method: Method,
-        url: Url,
+        path: &str,
+        query: &[(&str, String)],
         body: Option<&Value>,
         what: &str,
+        refreshed: &AtomicBool,
     ) -> Attempt<Answer, ConnectorError> {
+        let auth = match self.credentials.authorization().await {
+            Ok(auth) => auth,
+            Err(error) if error.kind().is_retryable() => {
+                return Attempt::Passing {
+                    cause: Cause::Unreachable,
+                    wait: None,
+                    error,
+                };
+            }
+            Err(error) => return Attempt::Refused(error),
+        };
+        let url = match self.url(auth.base.as_ref().unwrap_or(&self.base), path, query) {
+            Ok(url) => url,
+            Err(error) => return Attempt::Refused(error),
+        };
         let mut request = self
             .http
             .request(method, url)
-            .header(TOKEN_HEADER, self.token.expose());
+            .header(auth.header, auth.value.expose());
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -260,6 +298,16 @@ impl Client {
             });
         }
         let error = read_error(status, asked, &body, what);
+        if status == StatusCode::UNAUTHORIZED
+            && let Some(bearer) = auth.bearer
+            && !refreshed.swap(true, Ordering::Relaxed)
+        {
+            return match self.credentials.after_rejection(&bearer).await {
+                Ok(true) => Attempt::Again,
+                Ok(false) => Attempt::Refused(error),
+                Err(refresh_error) => Attempt::Refused(refresh_error),
+            };
+        }
         match status.as_u16() {
             429 if limits.daily_left == Some(0) => daily_limit(&error, limits.reset, Utc::now()),
             429 => Attempt::Passing {
@@ -563,8 +611,9 @@ fn read_error(
     let kind = classify_status(status, wait);
     let message = match &kind {
         ErrorKind::Unauthorized => format!(
-            "pipedrive refused the API token for {what} ({status}: {said}); check \
-             `crm.config.api_token` (Settings → Personal preferences → API)"
+            "pipedrive refused the credentials for {what} ({status}: {said}); check \
+             `crm.config.api_token` (Settings → Personal preferences → API), or install the \
+             OAuth app again through /pipedrive/install/start"
         ),
         _ => format!("pipedrive refused {what} ({status}): {said}{hint}"),
     };

@@ -13,8 +13,12 @@ pub struct PipedriveConfig {
     #[serde(default = "default_api_base_url")]
     pub api_base_url: Url,
     /// The API token (Settings → Personal preferences → API), e.g. `${PIPEDRIVE_API_TOKEN}`.
-    /// Changes made with it are made as its user; OAuth is not supported yet.
-    pub api_token: Secret,
+    /// Changes made with it are made as its user. Set this or `oauth`.
+    #[serde(default)]
+    pub api_token: Option<Secret>,
+    /// An OAuth app (Marketplace Manager) to install instead of an API token.
+    #[serde(default)]
+    pub oauth: Option<OAuthConfig>,
     /// The HTTP basic-auth user Pipedrive sends with webhooks (`setup` registers it). Without
     /// it and `webhook_password`, webhooks are refused and changes made in Pipedrive arrive
     /// with the periodic reconcile only.
@@ -37,6 +41,30 @@ pub struct PipedriveConfig {
     /// How long one request may take.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+}
+
+/// A Pipedrive OAuth app.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    /// The app's client id.
+    pub client_id: String,
+    /// The app's client secret, e.g. `${PIPEDRIVE_CLIENT_SECRET}`.
+    pub client_secret: Secret,
+    /// The OAuth server. Change it only to point at a simulator.
+    #[serde(default = "default_oauth_base_url")]
+    pub oauth_base_url: Url,
+    /// How long before it expires an access token is refreshed.
+    #[serde(default = "default_refresh_ahead_secs")]
+    pub refresh_ahead_secs: u64,
+}
+
+fn default_oauth_base_url() -> Url {
+    Url::parse("https://oauth.pipedrive.com").expect("a valid URL")
+}
+
+fn default_refresh_ahead_secs() -> u64 {
+    60
 }
 
 /// Pipedrive's API host.

@@ -8,10 +8,11 @@
 //! limits are a daily token budget and a 2-second burst window ([`pacing`], [`client`]);
 //! webhooks carry no signature, only basic-auth credentials, and arrive as v2 events
 //! ([`webhook`]). Capabilities: list (archived persons from the recent changes), read, find,
-//! write, setup (fields and the webhook) and webhooks. OAuth is not supported yet: the
-//! connector takes an API token. The `simulator` feature adds an in-process Pipedrive for
+//! write, setup (fields and the webhook), webhooks, and OAuth installs ([`auth`]) besides API
+//! tokens. The `simulator` feature adds an in-process Pipedrive for
 //! `demo --crm pipedrive` and the tests.
 
+mod auth;
 mod client;
 pub mod config;
 pub mod fields;
@@ -31,8 +32,8 @@ use chrono::Utc;
 use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
 use tte_sync_core::connector::{
     Catalog, ConnectorContext, ConnectorError, ConnectorFactory, ConnectorPlugin, ConnectorSetup,
-    CrmConnector, CrmWrite, ListQuery, PropertySpec, Result, SetupReport, WebhookReceiver,
-    WriteAbilities, WriteOutcome,
+    CrmConnector, CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport,
+    StoredToken, WebhookReceiver, WriteAbilities, WriteOutcome,
 };
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
@@ -90,6 +91,14 @@ impl ConnectorFactory for PipedriveConnector {
                 ),
             ));
         }
+        if config.api_token.is_some() == config.oauth.is_some() {
+            return Err((
+                "api_token".to_owned(),
+                "set exactly one of `api_token` (a personal API token) and `oauth` (an OAuth \
+                 app's client id and secret)"
+                    .to_owned(),
+            ));
+        }
         if config.webhook_user.is_some() != config.webhook_password.is_some() {
             return Err((
                 "webhook_user".to_owned(),
@@ -101,7 +110,7 @@ impl ConnectorFactory for PipedriveConnector {
         Ok(())
     }
 
-    fn build(config: PipedriveConfig, _context: ConnectorContext) -> Result<Self> {
+    fn build(config: PipedriveConfig, context: ConnectorContext) -> Result<Self> {
         Self::validate(&config)
             .map_err(|(key, message)| ConnectorError::permanent(format!("`{key}`: {message}")))?;
         let own_user = Arc::new(OnceLock::new());
@@ -114,7 +123,7 @@ impl ConnectorFactory for PipedriveConnector {
             _ => None,
         };
         Ok(Self {
-            client: Arc::new(Client::new(&config)?),
+            client: Arc::new(Client::new(&config, context.tokens)?),
             fields: Fields::default(),
             config,
             own_user,
@@ -329,6 +338,55 @@ impl CrmConnector for PipedriveConnector {
             .as_ref()
             .map(|webhooks| webhooks as &dyn WebhookReceiver)
     }
+
+    fn oauth(&self) -> Option<&dyn OAuthInstall> {
+        match self.client.credentials() {
+            auth::Credentials::OAuth(_) => Some(self),
+            auth::Credentials::Token(_) => None,
+        }
+    }
+}
+
+impl PipedriveConnector {
+    fn session(&self) -> Result<&auth::OAuthSession> {
+        match self.client.credentials() {
+            auth::Credentials::OAuth(session) => Ok(session),
+            auth::Credentials::Token(_) => Err(ConnectorError::permanent(
+                "this connector uses an API token, not an OAuth app; set `crm.config.oauth`",
+            )),
+        }
+    }
+}
+
+#[async_trait]
+impl OAuthInstall for PipedriveConnector {
+    fn authorize_url(&self, redirect_uri: &Url, state: &str) -> Url {
+        let config = match self.client.credentials() {
+            auth::Credentials::OAuth(session) => session.config(),
+            auth::Credentials::Token(_) => return redirect_uri.clone(),
+        };
+        let mut url = config
+            .oauth_base_url
+            .join("oauth/authorize")
+            .unwrap_or_else(|_| config.oauth_base_url.clone());
+        url.query_pairs_mut()
+            .append_pair("client_id", &config.client_id)
+            .append_pair("redirect_uri", redirect_uri.as_str())
+            .append_pair("state", state);
+        url
+    }
+
+    async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<StoredToken> {
+        self.session()?.exchange(code, redirect_uri).await
+    }
+
+    async fn load_installed(&self) -> Result<Vec<String>> {
+        self.session()?.installed().await
+    }
+
+    async fn disconnect(&self) -> Result<String> {
+        self.session()?.disconnect().await
+    }
 }
 
 #[async_trait]
@@ -387,6 +445,9 @@ mod tests {
     fn configs_pipedrive_cannot_serve_are_refused_with_the_fix() {
         let config = |extra: serde_json::Value| {
             let mut base = serde_json::json!({"api_token": "t"});
+            if extra.get("oauth").is_some() {
+                base = serde_json::json!({});
+            }
             if let (Some(base), Some(extra)) = (base.as_object_mut(), extra.as_object()) {
                 base.extend(extra.clone());
             }
@@ -402,5 +463,12 @@ mod tests {
             PipedriveConnector::validate(&config(serde_json::json!({"webhook_user": "u"})))
                 .unwrap_err();
         assert_eq!(key, "webhook_user");
+        let oauth = serde_json::json!({"oauth": {"client_id": "c", "client_secret": "s"}});
+        assert!(PipedriveConnector::validate(&config(oauth.clone())).is_ok());
+        let mut both = oauth;
+        both["api_token"] = "t".into();
+        let (key, message) = PipedriveConnector::validate(&config(both)).unwrap_err();
+        assert_eq!(key, "api_token");
+        assert!(message.contains("exactly one"), "{message}");
     }
 }

@@ -38,9 +38,20 @@ fn spec(name: &str) -> PropertySpec {
         .expect("a property spec")
 }
 
+/// Where the OAuth install redirects to (never followed: the code is taken directly).
+const REDIRECT: &str = "http://127.0.0.1:9/pipedrive/install/callback";
+
+/// How the connector authenticates.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    ApiToken,
+    OAuth,
+}
+
 struct Harness {
     sim: PipedriveSimulator,
     connector: PipedriveConnector,
+    auth: Auth,
     next: AtomicUsize,
 }
 
@@ -50,18 +61,46 @@ impl Harness {
     }
 
     async fn with(config: SimulatorConfig) -> Self {
+        Self::built(config, Auth::ApiToken).await
+    }
+
+    /// Installed through OAuth: authorized, the code exchanged, the tokens in a store.
+    async fn installed() -> Self {
+        let h = Self::built(SimulatorConfig::default().unlimited(), Auth::OAuth).await;
+        let code = h.sim.authorize(REDIRECT);
+        let token = h
+            .connector
+            .oauth()
+            .expect("the OAuth capability")
+            .exchange_code(&code, &REDIRECT.parse().expect("a URL"))
+            .await
+            .expect("the code is exchanged");
+        assert_eq!(token.account, h.sim.base_url(), "the install's api_domain");
+        h
+    }
+
+    async fn built(config: SimulatorConfig, auth: Auth) -> Self {
         let sim = PipedriveSimulator::start(config, 0)
             .await
             .expect("simulator");
-        let config: PipedriveConfig = serde_json::from_value(json!({
+        let mut config = json!({
             "api_base_url": sim.base_url(),
-            "api_token": sim.config().api_token,
             "webhook_user": WEBHOOK_USER,
             "webhook_password": WEBHOOK_PASSWORD,
             "page_size": PAGE_SIZE,
             "max_retries": 3,
-        }))
-        .expect("config");
+        });
+        match auth {
+            Auth::ApiToken => config["api_token"] = sim.config().api_token.clone().into(),
+            Auth::OAuth => {
+                config["oauth"] = json!({
+                    "client_id": sim.config().client_id,
+                    "client_secret": sim.config().client_secret,
+                    "oauth_base_url": sim.base_url(),
+                });
+            }
+        }
+        let config: PipedriveConfig = serde_json::from_value(config).expect("config");
         let context = ConnectorContext {
             tokens: Arc::new(MemoryTokenStore::default()),
         };
@@ -69,6 +108,7 @@ impl Harness {
         Self {
             sim,
             connector,
+            auth,
             next: AtomicUsize::new(0),
         }
     }
@@ -202,8 +242,14 @@ impl ConformanceHarness for Harness {
     }
 
     async fn expire_credentials(&self) -> bool {
-        // An API token does not expire; the connector supports no OAuth yet.
-        false
+        match self.auth {
+            // An API token does not expire.
+            Auth::ApiToken => false,
+            Auth::OAuth => {
+                self.sim.advance_clock(Duration::from_secs(2 * 3600));
+                true
+            }
+        }
     }
 
     fn signature_scheme(&self) -> Option<SignatureScheme> {
@@ -257,7 +303,24 @@ impl ConformanceHarness for Harness {
 }
 
 #[tokio::test]
-async fn pipedrive_passes_the_conformance_kit() {
+async fn pipedrive_passes_the_conformance_kit_with_oauth() {
+    let report = conformance::run(Harness::installed).await;
+    eprintln!("{report}");
+    report.assert_no_failures();
+    assert_eq!(
+        report.not_applicable(),
+        vec![
+            "unique_conflict",
+            "webhook_url_bound",
+            "webhook_replay_window"
+        ],
+        "Pipedrive keeps no value unique, and basic auth covers neither the URL nor a time: \
+         {report}"
+    );
+}
+
+#[tokio::test]
+async fn pipedrive_passes_the_conformance_kit_with_an_api_token() {
     let report = conformance::run(Harness::start).await;
     eprintln!("{report}");
     report.assert_no_failures();
@@ -269,8 +332,57 @@ async fn pipedrive_passes_the_conformance_kit() {
             "webhook_url_bound",
             "webhook_replay_window"
         ],
-        "Pipedrive keeps no value unique, an API token never expires (OAuth is not supported), \
-         and basic auth covers neither the URL nor a time: {report}"
+        "as with OAuth, and an API token never expires: {report}"
+    );
+}
+
+#[tokio::test]
+async fn an_oauth_install_calls_its_api_domain_refreshes_once_refused_and_disconnects() {
+    let h = Harness::installed().await;
+    let oauth = h.connector.oauth().expect("the OAuth capability");
+    let authorize = oauth.authorize_url(&REDIRECT.parse().expect("a URL"), "st-1");
+    assert!(
+        authorize
+            .as_str()
+            .starts_with(&format!("{}/oauth/authorize?", h.sim.base_url()))
+    );
+    assert!(authorize.as_str().contains("state=st-1"), "{authorize}");
+    assert_eq!(
+        oauth.load_installed().await.expect("installed"),
+        vec![h.sim.base_url()]
+    );
+    let ids = h.seed(1).await;
+    h.sim.advance_clock(Duration::from_secs(2 * 3600));
+    h.sim.reset_stats();
+    let read = h
+        .connector
+        .read(&ids, &[NAME.to_owned()])
+        .await
+        .expect("a read after the token expired");
+    assert!(read[0].is_some());
+    assert_eq!(
+        h.sim.stats().unauthorized,
+        1,
+        "the expired token was refused once"
+    );
+    assert_eq!(
+        h.count(&["GET /api/v2/persons?ids"]),
+        1,
+        "then the read was sent again with the refreshed token"
+    );
+    assert_eq!(
+        oauth.disconnect().await.expect("disconnected"),
+        h.sim.base_url()
+    );
+    let error = h
+        .connector
+        .read(&ids, &[NAME.to_owned()])
+        .await
+        .expect_err("nothing is installed any more");
+    assert_eq!(error.kind(), &ErrorKind::Unauthorized);
+    assert!(
+        error.message().contains("/pipedrive/install/start"),
+        "{error}"
     );
 }
 

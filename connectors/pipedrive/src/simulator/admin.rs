@@ -24,6 +24,7 @@ pub fn router(sim: Arc<Sim>) -> Router {
         .route("/_sim/faults", get(get_faults).put(set_faults))
         .route("/_sim/stats", get(stats))
         .route("/_sim/stats/reset", post(reset_stats))
+        .route("/_sim/clock/advance", post(advance_clock))
         .with_state(sim)
 }
 
@@ -151,5 +152,16 @@ async fn stats(State(sim): State<Arc<Sim>>) -> Response {
 
 async fn reset_stats(State(sim): State<Arc<Sim>>) -> StatusCode {
     sim.reset_stats();
+    StatusCode::NO_CONTENT
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Advance {
+    seconds: u64,
+}
+
+async fn advance_clock(State(sim): State<Arc<Sim>>, Json(advance): Json<Advance>) -> StatusCode {
+    sim.advance_clock(std::time::Duration::from_secs(advance.seconds));
     StatusCode::NO_CONTENT
 }

@@ -1,5 +1,5 @@
 //! The Pipedrive API routes (`docs/pipedrive-api.md`): the token (`x-api-token` header or
-//! `api_token` query), injected faults and the rate limits first, with the limit headers on
+//! `api_token` query, or an OAuth access token as a bearer), injected faults and the rate limits first, with the limit headers on
 //! every answer; then persons (v2, cursor paging), person fields, recents, the current user
 //! and webhooks (v1).
 
@@ -101,7 +101,14 @@ async fn gate(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Resp
         url::form_urlencoded::parse(query.as_bytes())
             .any(|(k, v)| k == "api_token" && v == sim.config.api_token.as_str())
     });
-    if !by_header && !by_query {
+    let by_bearer = request
+        .headers()
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|token| sim.grants(|grants| grants.admits(token, sim.now())));
+    if !by_header && !by_query && !by_bearer {
+        sim.count_unauthorized();
         let refusal = Refusal {
             status: 401,
             error: "unauthorized access".to_owned(),

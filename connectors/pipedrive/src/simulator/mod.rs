@@ -3,11 +3,13 @@
 //! fields whose custom keys are generated hashes, recents, the current user and webhooks; v2
 //! webhook events sent with basic auth; the daily token budget and the 2-second burst window
 //! with 429s and the limit headers; and an admin API under `/_sim/` that plays the person using
-//! the app (seed, edits, deletes, merges), injects faults and reports call counts.
+//! the app (seed, edits, deletes, merges), injects faults and reports call counts; and the
+//! OAuth server (authorize, token, revoke) with access tokens expiring by its own clock.
 
 mod admin;
 mod api;
 mod budget;
+mod oauth;
 mod plugin;
 mod state;
 
@@ -35,6 +37,12 @@ pub struct SimulatorConfig {
     pub requests_per_two_seconds: Option<u32>,
     /// Latency added to every API request.
     pub latency: std::time::Duration,
+    /// The OAuth app's client id.
+    pub client_id: String,
+    /// The OAuth app's client secret.
+    pub client_secret: String,
+    /// How long an OAuth access token lives.
+    pub access_token_lifetime_secs: u64,
 }
 
 /// The documented daily budget of a company on the plan of multiplier 1 with 10 seats:
@@ -52,6 +60,9 @@ impl Default for SimulatorConfig {
             daily_token_budget: Some(DEFAULT_DAILY_TOKENS),
             requests_per_two_seconds: Some(DEFAULT_REQUESTS_PER_TWO_SECONDS),
             latency: std::time::Duration::ZERO,
+            client_id: "pd-client-demo".to_owned(),
+            client_secret: "pd-client-secret-demo".to_owned(),
+            access_token_lifetime_secs: 3599,
         }
     }
 }
@@ -89,8 +100,11 @@ impl PipedriveSimulator {
     pub async fn start(config: SimulatorConfig, port: u16) -> std::io::Result<Self> {
         let (sim, outbox) = state::Sim::new(config);
         let sim = Arc::new(sim);
-        let router = api::router(sim.clone()).merge(admin::router(sim.clone()));
+        let router = api::router(sim.clone())
+            .merge(oauth::router(sim.clone()))
+            .merge(admin::router(sim.clone()));
         let served = serve_on_loopback(router, port).await?;
+        sim.set_base_url(served.base_url());
         let deliveries = tokio::spawn(state::deliver(Arc::downgrade(&sim), outbox));
         Ok(Self {
             sim,
@@ -185,6 +199,17 @@ impl PipedriveSimulator {
     /// The webhook requests sent so far (the last 200), oldest first.
     pub fn deliveries(&self) -> Vec<Delivery> {
         self.sim.deliveries()
+    }
+
+    /// Approves an OAuth install as the customer would on the authorize page; the code to
+    /// exchange.
+    pub fn authorize(&self, redirect_uri: &str) -> String {
+        self.sim.grants(|grants| grants.code_for(redirect_uri))
+    }
+
+    /// Moves the simulator's clock ahead, so that OAuth access tokens expire.
+    pub fn advance_clock(&self, by: std::time::Duration) {
+        self.sim.advance_clock(by);
     }
 
     /// Stops serving and waits for in-flight requests.

@@ -15,6 +15,7 @@ use tte_sync_core::simulate::people;
 
 use super::SimulatorConfig;
 use super::budget::{Budget, Verdict};
+use super::oauth::Grants;
 use crate::person::Item;
 use crate::webhook::{API_SOURCE, APP_SOURCE, basic_auth};
 
@@ -81,6 +82,8 @@ pub struct Stats {
     pub requests: BTreeMap<String, u64>,
     /// Requests refused with 429.
     pub rate_limited: u64,
+    /// Requests refused with 401 (not counted by route).
+    pub unauthorized: u64,
     /// Tokens spent today.
     pub tokens_spent: u64,
     /// Webhook deliveries answered 2xx.
@@ -211,6 +214,10 @@ pub struct Sim {
     pub config: SimulatorConfig,
     state: Mutex<State>,
     outbox: mpsc::UnboundedSender<Outgoing>,
+    grants: Mutex<Grants>,
+    /// How far the simulator's clock is ahead of the real one (OAuth expiry only).
+    clock_ahead: Mutex<chrono::Duration>,
+    base_url: Mutex<String>,
 }
 
 struct State {
@@ -273,8 +280,39 @@ impl Sim {
             config,
             state: Mutex::new(state),
             outbox,
+            grants: Mutex::new(Grants::default()),
+            clock_ahead: Mutex::new(chrono::Duration::zero()),
+            base_url: Mutex::new(String::new()),
         };
         (sim, receiver)
+    }
+
+    /// Works on the OAuth grants.
+    pub fn grants<R>(&self, work: impl FnOnce(&mut Grants) -> R) -> R {
+        work(&mut self.grants.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// The simulator's clock, which OAuth tokens expire by.
+    pub fn now(&self) -> DateTime<Utc> {
+        Utc::now() + *self.clock_ahead.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves the simulator's clock ahead, so that access tokens expire.
+    pub fn advance_clock(&self, by: Duration) {
+        *self.clock_ahead.lock().unwrap_or_else(|e| e.into_inner()) +=
+            chrono::Duration::from_std(by).unwrap_or_default();
+    }
+
+    /// Where it is served, the `api_domain` of its OAuth installs.
+    pub fn base_url(&self) -> String {
+        self.base_url
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn set_base_url(&self, url: String) {
+        *self.base_url.lock().unwrap_or_else(|e| e.into_inner()) = url;
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -318,6 +356,10 @@ impl Sim {
 
     pub fn stats(&self) -> Stats {
         self.state().stats.clone()
+    }
+
+    pub fn count_unauthorized(&self) {
+        self.state().stats.unauthorized += 1;
     }
 
     pub fn reset_stats(&self) {
