@@ -61,7 +61,8 @@ pub struct Meta {
     /// `app` or `api`.
     #[serde(default)]
     pub change_source: Option<String>,
-    /// When it happened.
+    /// When it happened: an RFC 3339 time, or milliseconds since the epoch.
+    #[serde(deserialize_with = "time_or_millis")]
     pub timestamp: DateTime<Utc>,
     /// On the delete of a person merged into another: the survivor.
     #[serde(default, deserialize_with = "optional_text_or_number")]
@@ -74,6 +75,21 @@ fn text_or_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, 
         serde_json::Value::Number(number) => Ok(number.to_string()),
         other => Err(serde::de::Error::custom(format!(
             "expected an id, got {other}"
+        ))),
+    }
+}
+
+fn time_or_millis<'de, D: Deserializer<'de>>(deserializer: D) -> Result<DateTime<Utc>, D::Error> {
+    match serde_json::Value::deserialize(deserializer)? {
+        serde_json::Value::String(text) => DateTime::parse_from_rfc3339(&text)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(serde::de::Error::custom),
+        serde_json::Value::Number(number) => number
+            .as_i64()
+            .and_then(DateTime::from_timestamp_millis)
+            .ok_or_else(|| serde::de::Error::custom(format!("{number} is not a time"))),
+        other => Err(serde::de::Error::custom(format!(
+            "expected a time, got {other}"
         ))),
     }
 }
@@ -148,11 +164,11 @@ impl WebhookReceiver for PipedriveWebhooks {
             return Ok(Vec::new());
         }
         let kind = match (meta.action.as_str(), &meta.merged_to_id) {
-            ("create" | "added", _) => ChangeKind::Created,
-            ("change" | "updated", _) => ChangeKind::PropertyChanged,
+            ("create", _) => ChangeKind::Created,
+            ("change", _) => ChangeKind::PropertyChanged,
             // The survivor gets its own `change`; the merged-away one is reported as merged
             // into it, so the engine keeps the link to the survivor.
-            ("delete" | "deleted", Some(survivor)) => {
+            ("delete", Some(survivor)) => {
                 return Ok(vec![ChangeEvent {
                     object_id: CrmId(survivor.clone()),
                     kind: ChangeKind::Merged {
@@ -167,7 +183,7 @@ impl WebhookReceiver for PipedriveWebhooks {
                     event_id: meta.id,
                 }]);
             }
-            ("delete" | "deleted", None) => ChangeKind::Deleted,
+            ("delete", None) => ChangeKind::Deleted,
             (other, _) => {
                 return Err(WebhookError::Malformed(format!(
                     "unknown webhook action `{other}`"
@@ -313,5 +329,19 @@ mod tests {
             receiver.parse(b"{not json"),
             Err(WebhookError::Malformed(_))
         ));
+        let millis = br#"{"meta": {"action": "change", "entity": "person", "entity_id": 5,
+            "timestamp": 1767261600000}, "data": null, "previous": null}"#;
+        let events = receiver.parse(millis).unwrap();
+        assert_eq!(events[0].object_id, CrmId::from("5"));
+        assert_eq!(
+            events[0].occurred_at.to_rfc3339(),
+            "2026-01-01T10:00:00+00:00"
+        );
+        let v1 = br#"{"meta": {"action": "updated", "entity": "person", "entity_id": 5,
+            "timestamp": 1767261600000}}"#;
+        assert!(
+            matches!(receiver.parse(v1), Err(WebhookError::Malformed(_))),
+            "a v1 action is not a v2 event"
+        );
     }
 }
