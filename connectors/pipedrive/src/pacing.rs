@@ -1,7 +1,8 @@
 //! Pacing of calls to one Pipedrive token by the limit headers of its answers: every answer
 //! says how many requests are left in the current 2-second window (`x-ratelimit-remaining`)
-//! and when it resets (`x-ratelimit-reset`); once none are left, the next call waits for the
-//! reset instead of being refused. A 429 empties the window for as long as it asked.
+//! and when it resets (`x-ratelimit-reset`); each call sent takes one of those, and once none
+//! are left the next call waits for the reset instead of being refused. A 429 empties the
+//! window for as long as it asked.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -48,42 +49,67 @@ impl LimitHeaders {
     }
 }
 
-/// The window of one token, as the last answer described it.
+/// The window of one token, as the last answer described it, less the calls sent since.
 #[derive(Debug, Default)]
 pub struct BurstWindow {
-    closed_until: Mutex<Option<Instant>>,
+    state: Mutex<Window>,
+}
+
+#[derive(Debug, Default)]
+struct Window {
+    /// Requests left in the window (`None`: not known, so calls go).
+    remaining: Option<u64>,
+    /// When the window resets.
+    resets_at: Option<Instant>,
 }
 
 impl BurstWindow {
     /// Takes in what an answer's headers said.
     pub fn observe(&self, limits: &LimitHeaders) {
-        if limits.remaining == Some(0) {
+        let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(remaining) = limits.remaining {
+            window.remaining = Some(remaining);
             let reset = limits.reset.unwrap_or(Duration::from_secs(2));
-            self.close_for(reset);
+            window.resets_at = Some(Instant::now() + reset);
         }
     }
 
     fn close_for(&self, wait: Duration) {
         let until = Instant::now() + wait;
-        let mut closed = self.closed_until.lock().unwrap_or_else(|e| e.into_inner());
-        if closed.is_none_or(|at| at < until) {
-            *closed = Some(until);
+        let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        window.remaining = Some(0);
+        if window.resets_at.is_none_or(|at| at < until) {
+            window.resets_at = Some(until);
+        }
+    }
+
+    /// Takes a request of the window, or says how long until it resets when none is left.
+    fn take(&self) -> Option<Instant> {
+        let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if window.resets_at.is_some_and(|at| at <= now) {
+            *window = Window::default();
+        }
+        match window.remaining {
+            Some(0) => window.resets_at,
+            Some(left) => {
+                window.remaining = Some(left - 1);
+                None
+            }
+            None => None,
         }
     }
 }
 
 impl Pacer for BurstWindow {
     async fn acquire(&self) -> Duration {
-        let until = *self.closed_until.lock().unwrap_or_else(|e| e.into_inner());
-        let Some(until) = until else {
-            return Duration::ZERO;
-        };
-        let now = Instant::now();
-        if until <= now {
-            return Duration::ZERO;
+        let started = Instant::now();
+        // Calls in flight may have taken the last requests of the window: wait for its reset,
+        // then take one of the next window's.
+        while let Some(until) = self.take() {
+            tokio::time::sleep_until(until).await;
         }
-        tokio::time::sleep_until(until).await;
-        until - now
+        started.elapsed()
     }
 
     fn throttled(&self, wait: Option<Duration>) {
@@ -133,5 +159,24 @@ mod tests {
         window.acquire().await;
         assert_eq!(started.elapsed(), Duration::from_secs(1));
         assert_eq!(window.acquire().await, Duration::ZERO, "open again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn calls_sent_since_the_last_answer_count_against_the_window() {
+        let window = BurstWindow::default();
+        window.observe(&LimitHeaders {
+            remaining: Some(2),
+            reset: Some(Duration::from_secs(2)),
+            daily_left: None,
+        });
+        assert_eq!(window.acquire().await, Duration::ZERO);
+        assert_eq!(window.acquire().await, Duration::ZERO);
+        let started = Instant::now();
+        window.acquire().await;
+        assert_eq!(
+            started.elapsed(),
+            Duration::from_secs(2),
+            "the third call waits for the next window"
+        );
     }
 }

@@ -1,9 +1,8 @@
 //! The simulated rate limits (`docs/pipedrive-api.md`, "Rate limits"): a daily token budget of
 //! the company, spent per request by its cost, and a burst window of requests per 2 seconds
-//! per token. Every answer carries the limit headers; a request over either limit is refused
-//! with 429.
+//! per token (a fixed window from its first request, which `x-ratelimit-reset` counts down).
+//! Every answer carries the limit headers; a request over either limit is refused with 429.
 
-use std::collections::VecDeque;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
@@ -45,7 +44,8 @@ pub struct Budget {
     per_window: Option<u32>,
     spent_today: u64,
     day: chrono::NaiveDate,
-    window: VecDeque<Instant>,
+    /// When the current window started, and the requests it admitted.
+    window: Option<(Instant, u32)>,
 }
 
 impl Budget {
@@ -56,7 +56,7 @@ impl Budget {
             per_window,
             spent_today: 0,
             day: Utc::now().date_naive(),
-            window: VecDeque::new(),
+            window: None,
         }
     }
 
@@ -66,20 +66,17 @@ impl Budget {
             self.day = today.date_naive();
             self.spent_today = 0;
         }
-        while self
+        if self
             .window
-            .front()
-            .is_some_and(|at| now.duration_since(*at) >= WINDOW)
+            .is_some_and(|(started, _)| now.duration_since(started) >= WINDOW)
         {
-            self.window.pop_front();
+            self.window = None;
         }
+        let (started, used) = self.window.unwrap_or((now, 0));
         let daily_left = self
             .daily_tokens
             .map_or(u64::MAX, |d| d.saturating_sub(self.spent_today));
-        let window_reset = self.window.front().map_or(WINDOW, |oldest| {
-            WINDOW.saturating_sub(now.duration_since(*oldest))
-        });
-        let used = self.window.len() as u32;
+        let window_reset = WINDOW.saturating_sub(now.duration_since(started));
         let in_window = self.per_window.is_none_or(|limit| used < limit);
         if daily_left < cost {
             let midnight = (today.date_naive() + chrono::Days::new(1))
@@ -102,7 +99,7 @@ impl Budget {
                 refused: true,
             };
         }
-        self.window.push_back(now);
+        self.window = Some((started, used + 1));
         self.spent_today += cost;
         Verdict {
             limit: self.per_window,
