@@ -203,11 +203,6 @@ impl Client {
         })
     }
 
-    /// Persons per listed page.
-    pub fn page_size(&self) -> u32 {
-        self.page_size
-    }
-
     /// The credentials calls authenticate with.
     pub fn credentials(&self) -> &Credentials {
         &self.credentials

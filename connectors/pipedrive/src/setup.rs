@@ -117,6 +117,25 @@ pub async fn ensure_webhook(
             && hook.version.as_deref() == Some("2.0")
     });
     let change = match (existing, credentials) {
+        // Pipedrive lists a webhook's user but never its password, and changes neither.
+        (Some(hook), Some((user, _)))
+            if hook
+                .http_auth_user
+                .as_deref()
+                .is_some_and(|given| given != user) =>
+        {
+            SetupChange {
+                action: SetupAction::Mismatch,
+                target,
+                detail: format!(
+                    "webhook {} posts to {callback} with the basic-auth user `{}`, not `{user}`; \
+                     delete it in Pipedrive (Settings → Tools and apps → Webhooks) and run setup \
+                     again",
+                    hook.id,
+                    hook.http_auth_user.as_deref().unwrap_or_default()
+                ),
+            }
+        }
         (Some(hook), _) => SetupChange {
             action: SetupAction::Unchanged,
             target,

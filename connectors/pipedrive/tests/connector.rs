@@ -479,6 +479,35 @@ async fn the_webhook_is_created_once_with_basic_auth_and_needs_credentials() {
     assert!(!again.changed_anything(), "{again:?}");
     assert_eq!(h.count(&["POST /v1/webhooks"]), 1);
 
+    let other_user: PipedriveConfig = serde_json::from_value(json!({
+        "api_base_url": h.sim.base_url(),
+        "api_token": h.sim.config().api_token,
+        "webhook_user": "someone-else",
+        "webhook_password": "x",
+    }))
+    .expect("config");
+    let context = ConnectorContext {
+        tokens: Arc::new(MemoryTokenStore::default()),
+    };
+    let other = PipedriveConnector::build(other_user, context).expect("connector");
+    let report = other
+        .setup()
+        .expect("setup")
+        .ensure_subscriptions(&callback, &[], false)
+        .await
+        .expect("subscription");
+    assert_eq!(
+        report.changes[0].action,
+        SetupAction::Mismatch,
+        "{report:?}"
+    );
+    assert!(report.changes[0].detail.contains("delete it"), "{report:?}");
+    assert_eq!(
+        h.count(&["POST /v1/webhooks"]),
+        1,
+        "setup replaces no webhook"
+    );
+
     let without: PipedriveConfig = serde_json::from_value(json!({
         "api_base_url": h.sim.base_url(),
         "api_token": h.sim.config().api_token,
@@ -880,4 +909,31 @@ async fn the_health_check_costs_one_call_and_learns_whose_writes_are_echoes() {
         event_id: None,
     };
     assert!(receiver.is_own_echo(&event));
+}
+
+#[tokio::test]
+async fn find_keeps_exact_matches_of_a_search_that_ignores_case() {
+    let h = Harness::start().await;
+    h.prepare().await;
+    let ids = h.seed(2).await;
+    let uri = "https://10to8.example/api/customer/7/";
+    h.edit(&ids[0], &[(KEY, uri)]).await;
+    h.edit(&ids[1], &[(KEY, &uri.to_uppercase())]).await;
+    h.sim.reset_stats();
+    let found = h
+        .connector
+        .find(KEY, &[uri.to_owned()], &[NAME.to_owned()])
+        .await
+        .expect("find");
+    assert_eq!(
+        found.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&ids[0]]
+    );
+    assert_eq!(found[0].property(KEY), uri);
+    assert_eq!(
+        h.count(&["GET /api/v2/persons/search"]),
+        1,
+        "one search, no listing"
+    );
+    assert_eq!(h.count(&["GET /api/v2/persons"]), 0);
 }
