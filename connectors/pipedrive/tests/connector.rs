@@ -815,6 +815,22 @@ async fn persons_deleted_in_the_app_are_in_the_archived_listing_once() {
     let listed: Vec<&CrmId> = archived.iter().flatten().map(|r| &r.id).collect();
     assert_eq!(listed, vec![&ids[1]]);
     assert!(archived.iter().flatten().all(|r| r.archived));
+
+    h.sim.advance_clock(Duration::from_secs(31 * 24 * 3600));
+    assert!(
+        h.sim.person(Harness::number(&ids[1])).is_none(),
+        "erased after 30 days"
+    );
+    let archived: Vec<Vec<tte_sync_core::record::CrmRecord>> = h
+        .connector
+        .list(ListQuery {
+            properties: Vec::new(),
+            archived: true,
+        })
+        .try_collect()
+        .await
+        .expect("the archived listing");
+    assert!(archived.iter().flatten().next().is_none(), "{archived:?}");
 }
 
 #[tokio::test]

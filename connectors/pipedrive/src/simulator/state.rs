@@ -21,6 +21,8 @@ use crate::webhook::{API_SOURCE, APP_SOURCE, basic_auth};
 
 /// The id of the user edits through the admin API are made as (a person in the web app).
 pub const APP_USER: u64 = 1;
+/// Days a deleted person is kept before it is erased.
+const ERASED_AFTER_DAYS: i64 = 30;
 /// Deliveries kept for the tests to read.
 const DELIVERIES_KEPT: usize = 200;
 /// Top-level fields a v2 person write may carry.
@@ -428,9 +430,21 @@ impl Sim {
             .collect()
     }
 
+    /// Erases the persons deleted more than 30 days ago by the simulator's clock, as Pipedrive
+    /// does.
+    fn purge_erased(&self, state: &mut State) {
+        let cutoff = self.now() - chrono::Duration::days(ERASED_AFTER_DAYS);
+        state
+            .persons
+            .retain(|_, p| !(p.deleted && p.update_time < cutoff));
+        let persons = &state.persons;
+        state.recents.retain(|(_, id)| persons.contains_key(id));
+    }
+
     /// A person as the v2 API shows it (deleted ones too); `keys` limits the custom fields.
     pub fn person_json(&self, id: u64, keys: Option<&[String]>) -> Option<Value> {
-        let state = self.state();
+        let mut state = self.state();
+        self.purge_erased(&mut state);
         state
             .persons
             .get(&id)
@@ -653,7 +667,8 @@ impl Sim {
 
     /// Persons changed since `since`, the latest change of each, as v1 recents, from `start`.
     pub fn recents(&self, since: DateTime<Utc>, start: usize, limit: usize) -> (Vec<Value>, bool) {
-        let state = self.state();
+        let mut state = self.state();
+        self.purge_erased(&mut state);
         let mut latest: Vec<(DateTime<Utc>, u64)> = Vec::new();
         for (at, id) in state.recents.iter().rev().filter(|(at, _)| *at >= since) {
             if !latest.iter().any(|(_, seen)| seen == id) {
