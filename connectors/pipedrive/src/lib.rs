@@ -16,6 +16,8 @@ mod auth;
 mod client;
 pub mod config;
 pub mod fields;
+mod install;
+mod listing;
 pub mod pacing;
 pub mod person;
 mod setup;
@@ -24,28 +26,26 @@ pub mod simulator;
 pub mod webhook;
 mod writes;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use async_trait::async_trait;
-use chrono::Utc;
-use futures_util::stream::{self, BoxStream, StreamExt as _, TryStreamExt as _};
+use futures_util::TryStreamExt as _;
+use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
     Catalog, ConnectorContext, ConnectorError, ConnectorFactory, ConnectorPlugin, ConnectorSetup,
     CrmConnector, CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport,
-    StoredToken, WebhookReceiver, WriteAbilities, WriteOutcome,
+    WebhookReceiver, WriteAbilities, WriteOutcome,
 };
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
 
 use client::Client;
 pub use config::PipedriveConfig;
-use fields::{FieldMap, Fields, is_built_in};
+use fields::{Fields, is_built_in};
 
 /// The registered name.
 pub const NAME: &str = "pipedrive";
-/// How far back the archived listing looks: Pipedrive erases deleted persons after 30 days.
-const DELETED_KEPT_DAYS: i64 = 30;
 
 /// The Pipedrive connector.
 pub struct PipedriveConnector {
@@ -133,96 +133,6 @@ impl ConnectorFactory for PipedriveConnector {
 }
 
 impl PipedriveConnector {
-    /// The keys of the custom fields among `wanted`.
-    fn custom_keys<'a>(map: &'a FieldMap, wanted: &[String]) -> Vec<&'a str> {
-        wanted
-            .iter()
-            .filter(|name| !is_built_in(name))
-            .filter_map(|name| map.get(name).map(|field| field.key.as_str()))
-            .collect()
-    }
-
-    fn live_pages(&self, wanted: Vec<String>) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
-        enum Next {
-            First,
-            Cursor(String),
-            Done,
-        }
-        stream::try_unfold((Next::First, None::<Arc<FieldMap>>), move |(next, map)| {
-            let wanted = wanted.clone();
-            async move {
-                let cursor = match next {
-                    Next::Done => return Ok(None),
-                    Next::First => None,
-                    Next::Cursor(cursor) => Some(cursor),
-                };
-                let map = match map {
-                    Some(map) => map,
-                    None => {
-                        let names: Vec<&str> = wanted.iter().map(String::as_str).collect();
-                        self.fields.covering(&self.client, &names).await?
-                    }
-                };
-                let keys = Self::custom_keys(&map, &wanted);
-                let (persons, next_cursor) =
-                    self.client.persons_page(cursor.as_deref(), &keys).await?;
-                let records = persons
-                    .into_iter()
-                    .filter(|p| !p.is_deleted)
-                    .map(|p| p.into_record(&map, &wanted))
-                    .collect();
-                let next = next_cursor.map_or(Next::Done, Next::Cursor);
-                Ok(Some((records, (next, Some(map)))))
-            }
-        })
-        .boxed()
-    }
-
-    /// The persons deleted in the last 30 days, from the recent changes, each once.
-    fn archived_pages(&self, wanted: Vec<String>) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
-        let since = Utc::now() - chrono::Duration::days(DELETED_KEPT_DAYS);
-        stream::try_unfold(
-            (Some(0_u64), HashSet::<u64>::new()),
-            move |(start, mut seen)| {
-                let wanted = wanted.clone();
-                async move {
-                    let Some(start) = start else {
-                        return Ok(None);
-                    };
-                    let (ids, next) = self.client.deleted_since(since, start).await?;
-                    let fresh: Vec<u64> = ids.into_iter().filter(|id| seen.insert(*id)).collect();
-                    let records = self.archived_records(&fresh, &wanted).await?;
-                    Ok(Some((records, (next, seen))))
-                }
-            },
-        )
-        .boxed()
-    }
-
-    /// Records of deleted persons; with properties wanted, each read by id (still deleted).
-    async fn archived_records(&self, ids: &[u64], wanted: &[String]) -> Result<Vec<CrmRecord>> {
-        if wanted.is_empty() {
-            return Ok(ids
-                .iter()
-                .map(|id| CrmRecord {
-                    id: CrmId(id.to_string()),
-                    archived: true,
-                    ..CrmRecord::default()
-                })
-                .collect());
-        }
-        let map = self.fields.get(&self.client).await?;
-        let mut records = Vec::new();
-        for id in ids {
-            if let Some(person) = self.client.person(*id).await?
-                && person.is_deleted
-            {
-                records.push(person.into_record(&map, wanted));
-            }
-        }
-        Ok(records)
-    }
-
     async fn learn_own_user(&self) {
         if self.own_user.get().is_none()
             && let Ok(id) = self.client.own_user_id().await
@@ -244,16 +154,16 @@ impl CrmConnector for PipedriveConnector {
 
     fn list(&self, query: ListQuery) -> BoxStream<'_, Result<Vec<CrmRecord>>> {
         if query.archived {
-            self.archived_pages(query.properties)
+            listing::archived_pages(&self.client, &self.fields, query.properties)
         } else {
-            self.live_pages(query.properties)
+            listing::live_pages(&self.client, &self.fields, query.properties)
         }
     }
 
     async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>> {
         let names: Vec<&str> = properties.iter().map(String::as_str).collect();
         let map = self.fields.covering(&self.client, &names).await?;
-        let keys = Self::custom_keys(&map, properties);
+        let keys = listing::custom_keys(&map, properties);
         let numbers: Vec<u64> = ids
             .iter()
             .filter_map(|id| writes::person_id(id).ok())
@@ -290,7 +200,10 @@ impl CrmConnector for PipedriveConnector {
         // searched exactly; anything else is found by listing.
         let searchable = !is_built_in(property) && values.iter().all(|v| v.chars().count() >= 2);
         if !searchable {
-            let pages: Vec<Vec<CrmRecord>> = self.live_pages(wanted).try_collect().await?;
+            let pages: Vec<Vec<CrmRecord>> =
+                listing::live_pages(&self.client, &self.fields, wanted)
+                    .try_collect()
+                    .await?;
             return Ok(pages
                 .into_iter()
                 .flatten()
@@ -344,48 +257,6 @@ impl CrmConnector for PipedriveConnector {
             auth::Credentials::OAuth(_) => Some(self),
             auth::Credentials::Token(_) => None,
         }
-    }
-}
-
-impl PipedriveConnector {
-    fn session(&self) -> Result<&auth::OAuthSession> {
-        match self.client.credentials() {
-            auth::Credentials::OAuth(session) => Ok(session),
-            auth::Credentials::Token(_) => Err(ConnectorError::permanent(
-                "this connector uses an API token, not an OAuth app; set `crm.config.oauth`",
-            )),
-        }
-    }
-}
-
-#[async_trait]
-impl OAuthInstall for PipedriveConnector {
-    fn authorize_url(&self, redirect_uri: &Url, state: &str) -> Url {
-        let config = match self.client.credentials() {
-            auth::Credentials::OAuth(session) => session.config(),
-            auth::Credentials::Token(_) => return redirect_uri.clone(),
-        };
-        let mut url = config
-            .oauth_base_url
-            .join("oauth/authorize")
-            .unwrap_or_else(|_| config.oauth_base_url.clone());
-        url.query_pairs_mut()
-            .append_pair("client_id", &config.client_id)
-            .append_pair("redirect_uri", redirect_uri.as_str())
-            .append_pair("state", state);
-        url
-    }
-
-    async fn exchange_code(&self, code: &str, redirect_uri: &Url) -> Result<StoredToken> {
-        self.session()?.exchange(code, redirect_uri).await
-    }
-
-    async fn load_installed(&self) -> Result<Vec<String>> {
-        self.session()?.installed().await
-    }
-
-    async fn disconnect(&self) -> Result<String> {
-        self.session()?.disconnect().await
     }
 }
 
