@@ -8,9 +8,11 @@
 
 mod admin;
 mod api;
+mod body;
 mod budget;
 mod oauth;
 mod plugin;
+mod render;
 mod state;
 
 use std::sync::Arc;

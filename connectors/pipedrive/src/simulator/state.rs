@@ -14,8 +14,10 @@ use tokio::sync::mpsc;
 use tte_sync_core::simulate::people;
 
 use super::SimulatorConfig;
+use super::body::{apply_body, previous_of};
 use super::budget::{Budget, Verdict};
 use super::oauth::Grants;
+use super::render::{v1_json, v2_json};
 use crate::person::Item;
 use crate::webhook::{API_SOURCE, APP_SOURCE, basic_auth};
 
@@ -25,19 +27,6 @@ pub const APP_USER: u64 = 1;
 const ERASED_AFTER_DAYS: i64 = 30;
 /// Deliveries kept for the tests to read.
 const DELIVERIES_KEPT: usize = 200;
-/// Top-level fields a v2 person write may carry.
-const WRITABLE: [&str; 10] = [
-    "name",
-    "owner_id",
-    "org_id",
-    "emails",
-    "phones",
-    "visible_to",
-    "label_ids",
-    "marketing_status",
-    "custom_fields",
-    "add_time",
-];
 /// Custom field types setup may create.
 pub const FIELD_TYPES: [&str; 16] = [
     "varchar",
@@ -775,173 +764,6 @@ impl Sim {
         }
         state.deliveries.push_back(delivery);
     }
-}
-
-/// Applies a v2 write body to `person`, refusing what the API refuses.
-fn apply_body(
-    person: &mut StoredPerson,
-    body: &Value,
-    fields: &[StoredField],
-) -> Result<(), Refusal> {
-    let body = body
-        .as_object()
-        .ok_or_else(|| Refusal::invalid("The request body must be a JSON object"))?;
-    if let Some(unknown) = body.keys().find(|k| !WRITABLE.contains(&k.as_str())) {
-        return Err(Refusal::invalid(format!("Unknown parameter: {unknown}")));
-    }
-    if let Some(name) = body.get("name") {
-        person.name = name
-            .as_str()
-            .ok_or_else(|| Refusal::invalid("Validation failed: name: must be a string"))?
-            .to_owned();
-    }
-    for (list, target) in [
-        ("emails", &mut person.emails),
-        ("phones", &mut person.phones),
-    ] {
-        if let Some(value) = body.get(list) {
-            *target = items_of(list, value)?;
-        }
-    }
-    if let Some(custom) = body.get("custom_fields") {
-        let custom = custom.as_object().ok_or_else(|| {
-            Refusal::invalid("Validation failed: custom_fields: must be an object")
-        })?;
-        for (key, value) in custom {
-            let field = fields
-                .iter()
-                .find(|f| f.edit_flag && &f.key == key)
-                .ok_or_else(|| Refusal::invalid(format!("Unknown custom field: {key}")))?;
-            match value {
-                Value::Null => {
-                    person.custom.remove(key);
-                }
-                Value::String(text)
-                    if field.field_type.starts_with("varchar") && text.chars().count() > 255 =>
-                {
-                    return Err(Refusal::invalid(format!(
-                        "Validation failed: {key}: must be at most 255 characters"
-                    )));
-                }
-                Value::String(_) | Value::Number(_) => {
-                    person.custom.insert(key.clone(), value.clone());
-                }
-                _ => {
-                    return Err(Refusal::invalid(format!(
-                        "Validation failed: {key}: must be a string or a number"
-                    )));
-                }
-            }
-        }
-    }
-    Ok(())
-}
-
-fn items_of(list: &str, value: &Value) -> Result<Vec<Item>, Refusal> {
-    let refuse = || {
-        Refusal::invalid(format!(
-            "Validation failed: {list}: must be an array of objects with `value`"
-        ))
-    };
-    let array = value.as_array().ok_or_else(refuse)?;
-    let mut items = Vec::with_capacity(array.len());
-    for entry in array {
-        let object = entry.as_object().ok_or_else(refuse)?;
-        let text = object
-            .get("value")
-            .and_then(Value::as_str)
-            .ok_or_else(refuse)?;
-        let primary = object
-            .get("primary")
-            .map(|p| p.as_bool().ok_or_else(refuse))
-            .transpose()?
-            .unwrap_or(false);
-        let label = object
-            .get("label")
-            .map(|l| l.as_str().map(str::to_owned).ok_or_else(refuse))
-            .transpose()?;
-        items.push(Item {
-            value: text.to_owned(),
-            primary,
-            label: label.or_else(|| Some("work".to_owned())),
-        });
-    }
-    // Exactly one primary: the first flagged one, else the first.
-    let first = items.iter().position(|i| i.primary).unwrap_or(0);
-    for (n, item) in items.iter_mut().enumerate() {
-        item.primary = n == first;
-    }
-    Ok(items)
-}
-
-/// The changed fields' values before the change.
-fn previous_of(before: &StoredPerson, after: &StoredPerson) -> Map<String, Value> {
-    let mut previous = Map::new();
-    if before.name != after.name {
-        previous.insert("name".to_owned(), before.name.clone().into());
-    }
-    if before.emails != after.emails {
-        previous.insert(
-            "emails".to_owned(),
-            serde_json::to_value(&before.emails).unwrap_or_default(),
-        );
-    }
-    if before.phones != after.phones {
-        previous.insert(
-            "phones".to_owned(),
-            serde_json::to_value(&before.phones).unwrap_or_default(),
-        );
-    }
-    if before.custom != after.custom {
-        let mut custom = Map::new();
-        for key in before.custom.keys().chain(after.custom.keys()) {
-            if before.custom.get(key) != after.custom.get(key) {
-                custom.insert(
-                    key.clone(),
-                    before.custom.get(key).cloned().unwrap_or(Value::Null),
-                );
-            }
-        }
-        previous.insert("custom_fields".to_owned(), custom.into());
-    }
-    previous
-}
-
-fn split_name(name: &str) -> (&str, &str) {
-    match name.trim().split_once(' ') {
-        Some((first, last)) => (first, last.trim()),
-        None => (name.trim(), ""),
-    }
-}
-
-fn v2_json(p: &StoredPerson, fields: &[StoredField], keys: Option<&[String]>, owner: u64) -> Value {
-    let custom: Map<String, Value> = fields
-        .iter()
-        .filter(|f| f.edit_flag && keys.is_none_or(|keys| keys.contains(&f.key)))
-        .map(|f| {
-            (
-                f.key.clone(),
-                p.custom.get(&f.key).cloned().unwrap_or(Value::Null),
-            )
-        })
-        .collect();
-    let (first, last) = split_name(&p.name);
-    let time = |t: &DateTime<Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    json!({
-        "id": p.id, "name": p.name, "first_name": first, "last_name": last,
-        "owner_id": owner, "org_id": null,
-        "add_time": time(&p.add_time), "update_time": time(&p.update_time),
-        "emails": p.emails, "phones": p.phones, "is_deleted": p.deleted,
-        "visible_to": 3, "label_ids": [], "picture_id": null, "custom_fields": custom,
-    })
-}
-
-fn v1_json(p: &StoredPerson) -> Value {
-    json!({
-        "id": p.id, "name": p.name, "active_flag": !p.deleted,
-        "email": p.emails, "phone": p.phones,
-        "update_time": p.update_time.format("%Y-%m-%d %H:%M:%S").to_string(),
-    })
 }
 
 /// Posts each webhook request, until the simulator is gone.
