@@ -169,9 +169,8 @@ async fn synced_cleanly(world: &World, name: &str) {
 }
 
 /// After a clean first sync, people edit both sides; a sync under `tte` and `hubspot` faults
-/// carries every edit across, exits 0, converges and dead-letters nothing. (Creates in 10to8
-/// are left out: 10to8 may or may not have made a customer whose create it answered with a
-/// 5xx, so such a create is never repeated blindly; see the README.)
+/// carries every edit across, exits 0, converges and dead-letters nothing. (A first sync under
+/// 10to8 500s is `one_in_five_10to8_calls_answered_500_on_a_first_sync`.)
 async fn carries_edits_through(name: &str, tte: TteFaults, hubspot: HubFaults) {
     let world = world(name, 600).await;
     let (code, summary, stderr) = sync(&world.config, &[]).await;
