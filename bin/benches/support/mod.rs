@@ -1,10 +1,13 @@
 //! What the host benchmarks share: both simulators in this process, a config file pointing
 //! the real binary at them, `setup`, and a `serve` process that is stopped when dropped.
+//! `pipedrive` has the same with the Pipedrive simulator as the CRM.
 
 #![allow(dead_code, clippy::print_stdout, clippy::print_stderr)]
 
+pub mod pipedrive;
+
 use std::net::TcpListener;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -47,14 +50,8 @@ impl Bench {
     ) -> Self {
         let hubspot = HubSpotSimulator::start(hubspot, 0).await.unwrap();
         let tte = TteSimulator::start(tte, 0).await.unwrap();
-        let dir = std::env::temp_dir().join(format!("tte-sync-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
+        let dir = scratch_dir(name);
+        let port = free_port();
         let sim = hubspot.config().clone();
         let config = dir.join("tte-sync.yaml");
         std::fs::write(
@@ -91,17 +88,7 @@ impl Bench {
 
     /// Runs `tte-sync <command> --config <file>` to the end; exits the bench if it fails.
     pub fn run(&self, command: &str) {
-        let output = Command::new(BIN)
-            .args([command, "--config", &self.config.display().to_string()])
-            .output()
-            .unwrap();
-        if !output.status.success() {
-            eprintln!(
-                "`tte-sync {command}` failed:\n{}",
-                String::from_utf8_lossy(&output.stderr)
-            );
-            std::process::exit(1);
-        }
+        run(&self.config, command);
     }
 
     /// Starts `serve` and waits until it answers `/readyz`.
@@ -145,6 +132,38 @@ impl Bench {
         self.hubspot.shutdown().await;
         self.tte.shutdown().await;
         let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// An empty scratch directory for the bench `name`.
+pub fn scratch_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tte-sync-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A loopback port free at the time of asking.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Runs `tte-sync <command> --config <config>` to the end; exits the bench if it fails.
+pub fn run(config: &Path, command: &str) {
+    let output = Command::new(BIN)
+        .args([command, "--config", &config.display().to_string()])
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        eprintln!(
+            "`tte-sync {command}` failed:\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        std::process::exit(1);
     }
 }
 
