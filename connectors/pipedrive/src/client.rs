@@ -275,6 +275,7 @@ impl Client {
             Ok(response) => response,
             Err(error) => {
                 self.calls.unanswered();
+                self.window.observe(&LimitHeaders::default());
                 return unreachable(&error, &self.base);
             }
         };

@@ -61,14 +61,18 @@ struct Window {
     remaining: Option<u64>,
     /// When the window resets.
     resets_at: Option<Instant>,
+    /// Calls sent and not answered yet: the API counted them or will, but an answer that
+    /// left before they arrived does not show them.
+    in_flight: u64,
 }
 
 impl BurstWindow {
-    /// Takes in what an answer's headers said.
+    /// Takes in what one call's answer said (a call that got no answer passes no headers).
     pub fn observe(&self, limits: &LimitHeaders) {
         let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        window.in_flight = window.in_flight.saturating_sub(1);
         if let Some(remaining) = limits.remaining {
-            window.remaining = Some(remaining);
+            window.remaining = Some(remaining.saturating_sub(window.in_flight));
             let reset = limits.reset.unwrap_or(Duration::from_secs(2));
             window.resets_at = Some(Instant::now() + reset);
         }
@@ -88,15 +92,20 @@ impl BurstWindow {
         let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if window.resets_at.is_some_and(|at| at <= now) {
-            *window = Window::default();
+            window.remaining = None;
+            window.resets_at = None;
         }
         match window.remaining {
             Some(0) => window.resets_at,
             Some(left) => {
                 window.remaining = Some(left - 1);
+                window.in_flight += 1;
                 None
             }
-            None => None,
+            None => {
+                window.in_flight += 1;
+                None
+            }
         }
     }
 }
@@ -159,6 +168,24 @@ mod tests {
         window.acquire().await;
         assert_eq!(started.elapsed(), Duration::from_secs(1));
         assert_eq!(window.acquire().await, Duration::ZERO, "open again");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_that_left_before_calls_in_flight_arrived_counts_them_too() {
+        let window = BurstWindow::default();
+        for _ in 0..3 {
+            assert_eq!(window.acquire().await, Duration::ZERO);
+        }
+        // The first of three calls is answered with one request left: the other two, still in
+        // flight, take it and one more, so the next call waits for the reset.
+        window.observe(&LimitHeaders {
+            remaining: Some(1),
+            reset: Some(Duration::from_secs(2)),
+            daily_left: None,
+        });
+        let started = Instant::now();
+        window.acquire().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
     }
 
     #[tokio::test(start_paused = true)]
