@@ -72,9 +72,20 @@ impl BurstWindow {
         let mut window = self.state.lock().unwrap_or_else(|e| e.into_inner());
         window.in_flight = window.in_flight.saturating_sub(1);
         if let Some(remaining) = limits.remaining {
-            window.remaining = Some(remaining.saturating_sub(window.in_flight));
+            let left = remaining.saturating_sub(window.in_flight);
             let reset = limits.reset.unwrap_or(Duration::from_secs(2));
-            window.resets_at = Some(Instant::now() + reset);
+            let resets_at = Instant::now() + reset;
+            // A reset more than a second past the known one is a new window. Within one,
+            // answers may come out of order, so the count only goes down. (The header counts
+            // whole seconds, so answers of one window differ by less than a second.)
+            let same_window = window
+                .resets_at
+                .is_some_and(|known| resets_at <= known + Duration::from_secs(1));
+            window.remaining = Some(match window.remaining {
+                Some(known) if same_window => known.min(left),
+                _ => left,
+            });
+            window.resets_at = Some(resets_at);
         }
     }
 
@@ -183,6 +194,25 @@ mod tests {
             reset: Some(Duration::from_secs(2)),
             daily_left: None,
         });
+        let started = Instant::now();
+        window.acquire().await;
+        assert_eq!(started.elapsed(), Duration::from_secs(2));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_late_answer_does_not_raise_the_count_of_its_window() {
+        let window = BurstWindow::default();
+        for _ in 0..2 {
+            window.acquire().await;
+        }
+        let answer = |remaining| LimitHeaders {
+            remaining: Some(remaining),
+            reset: Some(Duration::from_secs(2)),
+            daily_left: None,
+        };
+        // The second call's answer (none left) overtakes the first call's (one left).
+        window.observe(&answer(0));
+        window.observe(&answer(1));
         let started = Instant::now();
         window.acquire().await;
         assert_eq!(started.elapsed(), Duration::from_secs(2));
