@@ -3,8 +3,8 @@
 //!
 //! A CRM's binary is the connector crate linked in and this crate's [`main`]:
 //!
-//! ```ignore
-//! use my_crm_connector as _; // registers itself with `inventory::submit!`
+//! ```no_run
+//! // use my_crm_connector as _; // the connector registers itself with `inventory::submit!`
 //!
 //! fn main() -> std::process::ExitCode {
 //!     tte_sync_host::main()
