@@ -50,8 +50,6 @@ const RETRY_MAX: Duration = Duration::from_secs(600);
 /// on its way. When it comes first, the customer's create in the CRM finds the record by email
 /// and links them instead of a duplicate customer being made.
 pub const NEW_RECORD_SETTLE: Duration = Duration::from_secs(10);
-/// What separates the ids of 10to8-merged customers in the External ID.
-pub(super) const MERGED_SEPARATOR: char = ',';
 
 /// What live processing did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -379,16 +377,11 @@ impl Engine {
             if links.contains_key(&customer.resource_uri) {
                 continue;
             }
-            if let Some(external) = customer.custom_fields.get(&identity.crm_id_custom_field) {
-                named.extend(
-                    external
-                        .split(MERGED_SEPARATOR)
-                        .map(str::trim)
-                        .filter(|id| !id.is_empty())
-                        .map(CrmId::from)
-                        .filter(|id| !ids.contains(id)),
-                );
-            }
+            named.extend(
+                (identity.named_crm_ids(customer))
+                    .map(CrmId::from)
+                    .filter(|id| !ids.contains(id)),
+            );
         }
         let taken = self.store.links_by_crm(connector, &named).await?;
         named.retain(|id| !taken.iter().any(|l| &l.crm_id == id));

@@ -21,9 +21,6 @@ use crate::mapping::Mapping;
 use crate::record::{CrmId, CrmRecord, Customer};
 use crate::store::Link;
 
-/// What joins the ids of customers merged in 10to8 in a custom field.
-const MERGED_SEPARATOR: char = ',';
-
 /// How a pair was found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -163,21 +160,13 @@ pub fn pair(
         if hub_taken[c] {
             continue;
         }
-        let named = customer
-            .custom_fields
-            .get(&identity.crm_id_custom_field)
-            .map_or("", String::as_str);
-        let found = named
-            .split(MERGED_SEPARATOR)
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .find_map(|id| {
-                records
-                    .get_key_value(&CrmId::from(id))
-                    .map(|(k, _)| k)
-                    .filter(|k| !crm_taken.contains(k))
-                    .filter(|k| !apart.contains(&(customer.resource_uri.clone(), (*k).clone())))
-            });
+        let found = identity.named_crm_ids(customer).find_map(|id| {
+            records
+                .get_key_value(&CrmId::from(id))
+                .map(|(k, _)| k)
+                .filter(|k| !crm_taken.contains(k))
+                .filter(|k| !apart.contains(&(customer.resource_uri.clone(), (*k).clone())))
+        });
         if let Some(id) = found {
             hub_taken[c] = true;
             crm_taken.insert(id);

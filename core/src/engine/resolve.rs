@@ -106,10 +106,7 @@ impl Engine {
         }
         let identity = self.mapping.identity();
         if let Some(customer) = self.tte.get(uri).await? {
-            let named = customer
-                .custom_fields
-                .get(&identity.crm_id_custom_field)
-                .is_some_and(|v| v.split(',').any(|x| x.trim() == id.as_str()));
+            let named = identity.named_crm_ids(&customer).any(|x| x == id.as_str());
             if named {
                 let patch = CustomerPatch {
                     custom_fields: Some(BTreeMap::from([(

@@ -101,6 +101,24 @@ pub struct Identity {
     pub phone_region: String,
 }
 
+/// What separates the ids a 10to8 customer's id field holds after 10to8 merged customers.
+const MERGED_SEPARATOR: char = ',';
+
+impl Identity {
+    /// The CRM ids `customer`'s id field names, in order: one, or several after a 10to8 merge
+    /// (`"a, b"`); none when the field is empty or absent.
+    pub fn named_crm_ids<'c>(
+        &self,
+        customer: &'c crate::record::Customer,
+    ) -> impl Iterator<Item = &'c str> + use<'c> {
+        (customer.custom_fields.get(&self.crm_id_custom_field))
+            .map_or("", String::as_str)
+            .split(MERGED_SEPARATOR)
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+    }
+}
+
 /// Where the sync status goes and what it says after a clean sync.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]

@@ -10,7 +10,6 @@ use super::HUB_CONCURRENCY;
 use super::pass::Pass;
 use crate::connector::{CrmWrite, ErrorKind, WriteOutcome};
 use crate::engine::journal::Subject;
-use crate::engine::live::MERGED_SEPARATOR;
 use crate::engine::plan::snapshots_of;
 use crate::engine::systemic::hub_error;
 use crate::engine::{EngineError, Stalled};
@@ -135,16 +134,13 @@ impl Pass<'_> {
         &self,
         ids: &[CrmId],
     ) -> Result<HashMap<CrmId, Customer>, EngineError> {
-        let field = &self.engine.mapping.identity().crm_id_custom_field;
+        let identity = self.engine.mapping.identity();
         let wanted: HashSet<&str> = ids.iter().map(CrmId::as_str).collect();
         let mut found = HashMap::new();
         let mut pages = self.engine.tte.list(false);
         while let Some(page) = pages.next().await {
             for customer in page? {
-                let named: Vec<CrmId> = (customer.custom_fields.get(field))
-                    .into_iter()
-                    .flat_map(|external| external.split(MERGED_SEPARATOR))
-                    .map(str::trim)
+                let named: Vec<CrmId> = (identity.named_crm_ids(&customer))
                     .filter(|id| wanted.contains(id))
                     .map(CrmId::from)
                     .collect();
