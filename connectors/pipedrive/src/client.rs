@@ -306,17 +306,7 @@ impl Client {
         }
         match status.as_u16() {
             429 if limits.daily_left == Some(0) => daily_limit(&error, limits.reset, Utc::now()),
-            429 => Attempt::Passing {
-                cause: Cause::Throttled,
-                wait: asked,
-                error,
-            },
-            _ if error.kind().is_retryable() => Attempt::Passing {
-                cause: Cause::Status(status.as_u16()),
-                wait: asked,
-                error,
-            },
-            _ => Attempt::Refused(error),
+            code => Attempt::of_failure(error, Cause::Status(code), asked),
         }
     }
 

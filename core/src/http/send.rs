@@ -17,6 +17,7 @@ use super::limiter::AdaptiveLimiter;
 use super::stats::ServiceStats;
 use super::waits::{self, Cause};
 use super::{Patience, RetryPolicy};
+use crate::connector::{ConnectorError, ErrorKind};
 
 /// Spaces calls to one API. The shared loop waits for it before each attempt and tells it how
 /// each attempt went; the pacing itself is the implementation's business.
@@ -75,6 +76,26 @@ pub enum Attempt<T, E> {
     /// Try again at once, without counting a retry (e.g. after refreshing a refused token);
     /// the client makes sure this cannot repeat forever.
     Again,
+}
+
+impl<T> Attempt<T, ConnectorError> {
+    /// What the loop does with a call that failed with `error`: a rate limit is waited out for
+    /// as long as it asked (else `wait`), another passing failure backs off as `cause`, and
+    /// anything else is final.
+    pub fn of_failure(error: ConnectorError, cause: Cause, wait: Option<Duration>) -> Self {
+        match error.kind() {
+            ErrorKind::RateLimited {
+                retry_after,
+                daily: false,
+            } => Self::Passing {
+                cause: Cause::Throttled,
+                wait: retry_after.or(wait),
+                error,
+            },
+            ErrorKind::Transient => Self::Passing { cause, wait, error },
+            _ => Self::Refused(error),
+        }
+    }
 }
 
 /// How many times a call may be retried.

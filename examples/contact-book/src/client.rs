@@ -130,7 +130,7 @@ impl Client {
                     classify_reqwest(&e),
                     format!("cannot reach contact book at {}: {e}", self.base),
                 );
-                return passing_or_refused(error, Cause::Unreachable, None);
+                return Attempt::of_failure(error, Cause::Unreachable, None);
             }
         };
         let status = response.status();
@@ -152,14 +152,14 @@ impl Client {
                         classify_reqwest(&e),
                         format!("contact book sent an unreadable answer to {method} {path}: {e}"),
                     );
-                    passing_or_refused(error, Cause::Unreachable, None)
+                    Attempt::of_failure(error, Cause::Unreachable, None)
                 }
             };
         }
         let waited = retry_after(response.headers());
         let text = response.text().await.unwrap_or_default();
         let error = read_error(status, waited, &text, &method, path);
-        passing_or_refused(error, Cause::Status(status.as_u16()), waited)
+        Attempt::of_failure(error, Cause::Status(status.as_u16()), waited)
     }
 
     /// Every live (or, with `archived`, every archived) contact, a page at a time.
@@ -262,24 +262,6 @@ impl Client {
             changes: vec![change],
             files: Vec::new(),
         })
-    }
-}
-
-/// What the retry loop does with `error`: wait out a rate limit or a passing failure
-/// (`cause`), give up on anything else.
-fn passing_or_refused<T>(
-    error: ConnectorError,
-    cause: Cause,
-    wait: Option<Duration>,
-) -> Attempt<T, ConnectorError> {
-    match error.kind() {
-        ErrorKind::RateLimited { retry_after, .. } => Attempt::Passing {
-            cause: Cause::Throttled,
-            wait: retry_after.or(wait),
-            error,
-        },
-        ErrorKind::Transient => Attempt::Passing { cause, wait, error },
-        _ => Attempt::Refused(error),
     }
 }
 
