@@ -1,6 +1,7 @@
 //! `tte-sync sync` rides out the simulators' faults: a HubSpot storm of 200 429s, storms of 100
 //! from 10to8 (with and without `Retry-After`), 20% 502s from HubSpot and 500 ms latency on a
-//! first sync; 20% 500s from 10to8, and all of them at once, on a sync of edits. Every sync
+//! first sync; 20% 500s from 10to8, and all of them at once, on a first sync and on a sync of
+//! edits. Every sync
 //! exits 0, converges (a second `sync --dry-run` plans nothing), makes no duplicate and
 //! dead-letters nothing. And when an API stays down or keeps throttling for longer than
 //! `sync.max_stall_secs`, the sync stops with exit 75 and a message saying which, recording
@@ -259,8 +260,8 @@ async fn half_a_second_of_latency_on_both_apis() {
     rides_out("faults-latency", tte, hubspot).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_fault_at_once() {
+/// Every fault both simulators inject, at once.
+fn every_fault() -> (TteFaults, HubFaults) {
     let tte = TteFaults {
         latency_ms: 500,
         error_rate_percent: 20,
@@ -276,7 +277,19 @@ async fn every_fault_at_once() {
         rate_limit_storm_bare: true,
         ..HubFaults::default()
     };
+    (tte, hubspot)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once() {
+    let (tte, hubspot) = every_fault();
     carries_edits_through("faults-all", tte, hubspot).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_fault_at_once_on_a_first_sync() {
+    let (tte, hubspot) = every_fault();
+    rides_out("faults-all-first", tte, hubspot).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use tracing::debug;
 
-use super::planning::PairWork;
+use super::planning::{PairPlanner, PairWork};
 use super::{LINK_BATCH, Progress, RECONCILE_CHANGE, Sides};
 use crate::connector::{CrmWrite, WriteOutcome};
 use crate::engine::journal::{Journal, Subject};
@@ -131,16 +131,19 @@ impl Pass<'_> {
     pub(super) async fn write_in_turns(
         &mut self,
         pairing: &Pairing,
-        work: Vec<PairWork>,
+        planner: &mut PairPlanner<'_>,
     ) -> Result<(), EngineError> {
         let sides = self.sides;
         let read_by_crm: HashMap<&CrmId, &Link> =
             sides.links.values().map(|l| (&l.crm_id, l)).collect();
         let uri_of = |c: usize| sides.customers[c].resource_uri.as_str();
 
-        let mut work = work.into_iter().peekable();
-        while work.peek().is_some() {
-            let chunk: Vec<PairWork> = work.by_ref().take(self.engine.round()).collect();
+        loop {
+            let chunk: Vec<PairWork> = planner.by_ref().take(self.engine.round()).collect();
+            self.advance(planner.take_passed_over());
+            if chunk.is_empty() {
+                break;
+            }
             let uris: Vec<CustomerUri> = chunk.iter().map(|w| uri_of(w.customer).into()).collect();
             let ids: Vec<CrmId> = chunk.iter().map(|w| w.record.clone()).collect();
             let turn = self.take_turn().await?;
@@ -155,6 +158,7 @@ impl Pass<'_> {
             self.kept_on_stall(written).await?;
             self.end_turn(turn).await?;
         }
+        planner.count_into(&mut self.summary);
         if self.direction.writes_crm() {
             for chunk in pairing.create_in_crm.chunks(self.engine.round()) {
                 let uris: Vec<CustomerUri> = chunk.iter().map(|&c| uri_of(c).into()).collect();

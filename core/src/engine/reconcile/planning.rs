@@ -1,7 +1,7 @@
 //! Planning a pass: each pair's writes, what a dry run lists, and what a one-way pass leaves
 //! alone.
 
-use crate::engine::pair::{Found, Pairing};
+use crate::engine::pair::{Found, Pair, Pairing};
 use crate::engine::plan::{ChangeTimes, Flow, PairPlan, Snapshots, plan_pair};
 use crate::engine::summary::{Planned, Summary};
 use crate::engine::{Engine, SyncDirection};
@@ -19,61 +19,115 @@ pub(super) struct PairWork {
     pub(super) plan: PairPlan,
 }
 
-impl Engine {
-    /// Plans every pair; counts the unchanged ones and returns those with writes.
-    pub(super) fn plan_pairs(
-        &self,
-        sides: &Sides,
-        pairing: &Pairing,
+/// Plans a pass's pairs one at a time, as the writes ask for them, so that a pass holds the
+/// plans of one round of writes at once rather than of every pair (at 100,000 pairs, plans
+/// held whole would be a third of the pass's memory). Unchanged pairs are counted as they
+/// go by; what they count is added to the summary by [`PairPlanner::count_into`].
+pub(super) struct PairPlanner<'a> {
+    engine: &'a Engine,
+    sides: &'a Sides,
+    pairs: std::slice::Iter<'a, Pair>,
+    direction: SyncDirection,
+    now: &'a SyncTime,
+    counted: Summary,
+    /// Pairs planned with nothing to write since the last [`PairPlanner::take_passed_over`].
+    passed_over: u64,
+}
+
+impl<'a> PairPlanner<'a> {
+    pub(super) fn new(
+        engine: &'a Engine,
+        sides: &'a Sides,
+        pairing: &'a Pairing,
         direction: SyncDirection,
-        now: &SyncTime,
-        summary: &mut Summary,
-    ) -> Vec<PairWork> {
-        let mut work = Vec::new();
-        for pair in &pairing.pairs {
-            let customer = &sides.customers[pair.customer];
-            let record = &sides.records[&pair.record];
-            let link = sides
-                .links
-                .get(&customer.resource_uri)
-                .filter(|l| l.crm_id == pair.record);
-            let snapshots = link.map(|l| Snapshots {
-                hub: &l.hub_snapshot,
-                crm: &l.crm_snapshot,
-            });
-            let times = ChangeTimes {
-                hub: sides.hub_times.get(&customer.resource_uri).copied(),
-                crm: record.updated_at,
-            };
-            let mut plan = plan_pair(&self.mapping, customer, record, snapshots, times, now);
-            restrict(&mut plan, direction, link);
-            if pair.found != Found::Stored {
-                summary.to_crm.linked += 1;
-                summary.to_hub.linked += 1;
-            }
-            if plan.crm_write.is_none() {
-                summary.to_crm.unchanged += 1;
-            }
-            if plan.hub_patch.is_none() {
-                summary.to_hub.unchanged += 1;
-            }
-            let is_new = link.is_none()
-                || link.is_some_and(|l| {
-                    l.hub_snapshot != plan.hub_snapshot || l.crm_snapshot != plan.crm_snapshot
-                });
-            if plan.is_noop() && !is_new {
-                continue;
-            }
-            work.push(PairWork {
-                customer: pair.customer,
-                record: pair.record.clone(),
-                found: pair.found,
-                plan,
-            });
+        now: &'a SyncTime,
+    ) -> Self {
+        Self {
+            engine,
+            sides,
+            pairs: pairing.pairs.iter(),
+            direction,
+            now,
+            counted: Summary::default(),
+            passed_over: 0,
         }
-        work
     }
 
+    /// Adds the links and unchanged sides counted so far to `summary`.
+    pub(super) fn count_into(&mut self, summary: &mut Summary) {
+        let counted = std::mem::take(&mut self.counted);
+        summary.to_crm.linked += counted.to_crm.linked;
+        summary.to_hub.linked += counted.to_hub.linked;
+        summary.to_crm.unchanged += counted.to_crm.unchanged;
+        summary.to_hub.unchanged += counted.to_hub.unchanged;
+    }
+
+    /// How many pairs needed nothing written since this was last asked (progress steps).
+    pub(super) fn take_passed_over(&mut self) -> u64 {
+        std::mem::take(&mut self.passed_over)
+    }
+
+    /// The pair's work, or `None` when it writes nothing and its link stays as stored.
+    fn plan(&mut self, pair: &Pair) -> Option<PairWork> {
+        let sides = self.sides;
+        let customer = &sides.customers[pair.customer];
+        let record = &sides.records[&pair.record];
+        let link = sides
+            .links
+            .get(&customer.resource_uri)
+            .filter(|l| l.crm_id == pair.record);
+        let snapshots = link.map(|l| Snapshots {
+            hub: &l.hub_snapshot,
+            crm: &l.crm_snapshot,
+        });
+        let times = ChangeTimes {
+            hub: sides.hub_times.get(&customer.resource_uri).copied(),
+            crm: record.updated_at,
+        };
+        let mapping = &self.engine.mapping;
+        let mut plan = plan_pair(mapping, customer, record, snapshots, times, self.now);
+        restrict(&mut plan, self.direction, link);
+        let counted = &mut self.counted;
+        if pair.found != Found::Stored {
+            counted.to_crm.linked += 1;
+            counted.to_hub.linked += 1;
+        }
+        if plan.crm_write.is_none() {
+            counted.to_crm.unchanged += 1;
+        }
+        if plan.hub_patch.is_none() {
+            counted.to_hub.unchanged += 1;
+        }
+        let is_new = link.is_none_or(|l| {
+            l.hub_snapshot != plan.hub_snapshot || l.crm_snapshot != plan.crm_snapshot
+        });
+        if plan.is_noop() && !is_new {
+            self.passed_over += 1;
+            return None;
+        }
+        Some(PairWork {
+            customer: pair.customer,
+            record: pair.record.clone(),
+            found: pair.found,
+            plan,
+        })
+    }
+}
+
+impl Iterator for PairPlanner<'_> {
+    type Item = PairWork;
+
+    fn next(&mut self) -> Option<PairWork> {
+        loop {
+            let pair = self.pairs.next()?;
+            if let Some(work) = self.plan(pair) {
+                return Some(work);
+            }
+        }
+    }
+}
+
+impl Engine {
     pub(super) fn dry_run_plan(
         &self,
         sides: &Sides,
