@@ -1,5 +1,5 @@
-//! The full two-way pass against 10to8's simulator and a CRM's over loopback, each test a
-//! body generic over the CRM, run as `hubspot::…`: the acceptance run (1,000 customers,
+//! The full two-way pass against 10to8's simulator and a CRM's over loopback, each test run
+//! against both CRMs (`hubspot::…` and `pipedrive::…`): the acceptance run (1,000 customers,
 //! 800 CRM records, 300 people on both sides), dry runs, one-way passes, edits and the conflict
 //! policy, deletes in both directions with the future-bookings block, a create in 10to8 found
 //! again after a crash, merges, and the pace learned against 10to8's rate limit.
@@ -27,6 +27,18 @@ crm_tests!(hubspot: HubSpot =>
     deletes_follow_the_policy_and_future_bookings_block_them,
     a_customer_created_before_a_crash_is_found_again_not_duplicated,
     a_record_merged_away_in_the_crm_never_deletes_its_customer,
+    the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
+);
+// Not `a_record_merged_away_in_the_crm_never_deletes_its_customer`: a person merged away in
+// Pipedrive reads as deleted (it is in the recent changes with `active_flag: false`, as any
+// deleted person), so a full pass applies the delete policy to its customer; only the webhook's
+// `merged_to_id` tells a merge from a delete.
+crm_tests!(pipedrive: Pipedrive =>
+    a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writes_nothing,
+    a_dry_run_plans_without_writing_and_one_way_passes_write_one_side,
+    edits_on_either_side_propagate_and_conflicts_follow_the_policy,
+    deletes_follow_the_policy_and_future_bookings_block_them,
+    a_customer_created_before_a_crash_is_found_again_not_duplicated,
     the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
 );
 
