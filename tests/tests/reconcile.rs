@@ -29,6 +29,7 @@ crm_tests!(hubspot: HubSpot =>
     a_record_merged_away_in_the_crm_never_deletes_its_customer,
     the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
 );
+
 // Not `a_record_merged_away_in_the_crm_never_deletes_its_customer`: a person merged away in
 // Pipedrive reads as deleted (it is in the recent changes with `active_flag: false`, as any
 // deleted person), so a full pass applies the delete policy to its customer; only the webhook's
