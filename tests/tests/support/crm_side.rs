@@ -1,13 +1,14 @@
 //! The CRM side of an engine test's world in CRM-neutral terms: [`CrmSide`] starts a CRM's
 //! simulator with its connector, plays the CRM's users (seed, create, edit, delete, merge),
-//! reads one record back as a [`CrmPerson`], counts the CRM's writes and builds the change
-//! events its webhooks would send, so that one test body runs against every CRM.
+//! reads one record back as a [`CrmPerson`], counts the CRM's writes, builds the change events
+//! its webhooks would send and names an edit it refuses, so that one test body runs against every CRM.
 
 use std::future::Future;
 use std::sync::Arc;
 
 use tte_sync_core::connector::{ChangeEvent, ChangeKind, CrmConnector};
 use tte_sync_core::store::Store;
+use tte_sync_core::tte::CustomerPatch;
 
 /// A field a CRM user edits, named as 10to8 names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,6 +99,10 @@ pub trait CrmSide: Sized + Send + Sync + 'static {
 
     /// Whether the CRM takes `email` as an email (some validate them, some take any text).
     fn takes_email(email: &str) -> bool;
+
+    /// An edit of a linked customer whose update the CRM refuses, where `other` is another
+    /// linked record.
+    fn refused_edit(&self, other: &str) -> CustomerPatch;
 }
 
 /// `id` as the number the simulators key records by.

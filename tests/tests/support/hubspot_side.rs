@@ -9,6 +9,7 @@ use tte_sync_core::connector::{
 };
 use tte_sync_core::mapping::valid_email;
 use tte_sync_core::store::Store;
+use tte_sync_core::tte::CustomerPatch;
 use tte_sync_core::{CrmId, Secret};
 use tte_sync_hubspot::simulator::{
     DEFAULT_APP_ID, DEFAULT_STATIC_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
@@ -176,5 +177,15 @@ impl CrmSide for HubSpot {
 
     fn takes_email(email: &str) -> bool {
         valid_email(email)
+    }
+
+    /// The other contact's email: HubSpot keeps emails unique.
+    fn refused_edit(&self, other: &str) -> CustomerPatch {
+        let taken = self.record(other).expect("the other contact").emails;
+        assert!(!taken.is_empty(), "contact {other} has an email");
+        CustomerPatch {
+            emails: Some(vec![taken[0].clone()]),
+            ..CustomerPatch::default()
+        }
     }
 }

@@ -11,6 +11,7 @@ use tte_sync_core::connector::{
     ChangeEvent, ChangeKind, ConnectorContext, ConnectorFactory, CrmConnector,
 };
 use tte_sync_core::store::Store;
+use tte_sync_core::tte::CustomerPatch;
 use tte_sync_pipedrive::simulator::{APP_USER, PipedriveSimulator, SimulatorConfig};
 use tte_sync_pipedrive::{PipedriveConfig, PipedriveConnector};
 
@@ -161,5 +162,14 @@ impl CrmSide for Pipedrive {
     /// Pipedrive takes any text as an email.
     fn takes_email(_email: &str) -> bool {
         true
+    }
+
+    /// No name: every Pipedrive person needs one (Pipedrive takes any email, on any number of
+    /// persons).
+    fn refused_edit(&self, _other: &str) -> CustomerPatch {
+        CustomerPatch {
+            name: Some(String::new()),
+            ..CustomerPatch::default()
+        }
     }
 }
