@@ -37,7 +37,8 @@ pub enum Origin {
 pub struct CrmPerson {
     /// The full name.
     pub name: String,
-    /// Emails, the primary first.
+    /// Emails, the primary first; an empty primary is a placeholder the CRM holds instead of
+    /// one it refused.
     pub emails: Vec<String>,
     /// Phone numbers, the primary first.
     pub phones: Vec<String>,

@@ -29,16 +29,23 @@ pub struct HubSpot {
     pub connector: Arc<HubSpotConnector>,
 }
 
-/// The values of a multi-line list property of the default mapping.
-fn lines(text: Option<&String>) -> Vec<String> {
-    text.map(|text| {
-        text.split(',')
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(str::to_owned)
-            .collect()
-    })
-    .unwrap_or_default()
+/// A list the default mapping keeps as a primary property and a multi-line rest property, the
+/// primary first; an empty primary (a placeholder) stays in place when others follow it.
+fn list(primary: Option<&String>, rest: Option<&String>) -> Vec<String> {
+    let rest: Vec<String> = rest
+        .map(|text| {
+            text.split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    let primary = primary.cloned().unwrap_or_default();
+    if primary.is_empty() && rest.is_empty() {
+        return rest;
+    }
+    std::iter::once(primary).chain(rest).collect()
 }
 
 impl CrmSide for HubSpot {
@@ -122,15 +129,16 @@ impl CrmSide for HubSpot {
             .filter(|part| !part.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        let primary = |name: &str| properties.get(name).filter(|v| !v.is_empty()).cloned();
-        let mut emails: Vec<String> = primary("email").into_iter().collect();
-        emails.extend(lines(properties.get("tte_customer_secondary_emails")));
-        let mut phones: Vec<String> = primary("phone").into_iter().collect();
-        phones.extend(lines(properties.get("tte_customer_secondary_phone")));
         Some(CrmPerson {
             name,
-            emails,
-            phones,
+            emails: list(
+                properties.get("email"),
+                properties.get("tte_customer_secondary_emails"),
+            ),
+            phones: list(
+                properties.get("phone"),
+                properties.get("tte_customer_secondary_phone"),
+            ),
             customer_uri: text(URI_PROPERTY),
             status: text(CRM_STATUS),
             gone: archived,
@@ -181,10 +189,11 @@ impl CrmSide for HubSpot {
 
     /// The other contact's email: HubSpot keeps emails unique.
     fn refused_edit(&self, other: &str) -> CustomerPatch {
-        let taken = self.record(other).expect("the other contact").emails;
-        assert!(!taken.is_empty(), "contact {other} has an email");
+        let emails = self.record(other).expect("the other contact").emails;
+        let taken = emails.first().filter(|email| !email.is_empty());
+        let taken = taken.unwrap_or_else(|| panic!("contact {other} has an email"));
         CustomerPatch {
-            emails: Some(vec![taken[0].clone()]),
+            emails: Some(vec![taken.clone()]),
             ..CustomerPatch::default()
         }
     }
