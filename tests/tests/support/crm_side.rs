@@ -1,7 +1,8 @@
 //! The CRM side of an engine test's world in CRM-neutral terms: [`CrmSide`] starts a CRM's
 //! simulator with its connector, plays the CRM's users (seed, create, edit, delete, merge),
 //! reads one record back as a [`CrmPerson`], counts the CRM's writes, builds the change events
-//! its webhooks would send and names an edit it refuses, so that one test body runs against every CRM.
+//! its webhooks would send and names an edit it refuses, so that one test body runs against
+//! every CRM.
 
 use std::future::Future;
 use std::sync::Arc;

@@ -1,6 +1,6 @@
-//! Pipedrive as the CRM side of a world: its simulator (without rate limits by default) and the Pipedrive
-//! connector with an API token and webhook credentials (so that it recognises its own echoes),
-//! persons read back as the v2 API shows them.
+//! Pipedrive as the CRM side of a world: its simulator (without rate limits by default) and
+//! the Pipedrive connector with an API token and webhook credentials (so that it recognises its
+//! own echoes), persons read back as the v2 API shows them.
 
 use std::sync::Arc;
 
