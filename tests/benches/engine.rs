@@ -15,7 +15,7 @@ use std::time::Instant;
 use tte_sync_core::tte::simulator::{RateLimit, TteSimConfig};
 use tte_sync_hubspot::simulator::SimulatorConfig;
 
-use support::{SEED, World};
+use support::{HubSpot, SEED, World};
 
 /// Customers in the run unless given on the command line.
 const DEFAULT_CUSTOMERS: u64 = 10_000;
@@ -54,7 +54,7 @@ fn main() {
             }),
             ..TteSimConfig::default()
         };
-        let world = World::start_with(
+        let world = World::<HubSpot>::start_with(
             tte_config,
             SimulatorConfig::default(),
             f64::from(TTE_REQUESTS_PER_SECOND),
@@ -67,7 +67,7 @@ fn main() {
         let first = world.sync().await;
         let wall = started.elapsed().as_secs_f64();
         assert!(!first.has_failures(), "{first}");
-        let hub_calls = world.hub.stats().requests.iter().map(|r| r.count).sum::<u64>() as f64;
+        let hub_calls = world.crm.sim.stats().requests.iter().map(|r| r.count).sum::<u64>() as f64;
         let tte_calls = world.tte.stats().total() as f64;
         let n = customers as f64;
         let per_contact = hub_calls / n;
@@ -95,7 +95,7 @@ fn main() {
         let again = world.sync().await;
         let wall = started.elapsed().as_secs_f64();
         let (tte_writes, hub_writes) = world.writes();
-        let hub_reads = world.hub.stats().requests.iter().map(|r| r.count).sum::<u64>() as f64;
+        let hub_reads = world.crm.sim.stats().requests.iter().map(|r| r.count).sum::<u64>() as f64;
         let tte_reads = world.tte.stats().total() as f64;
         println!("no-change re-sync of {customers}:");
         println!(

@@ -15,7 +15,7 @@ use tte_sync_core::simulate::{Person, people};
 use tte_sync_core::store::Reason;
 use tte_sync_core::tte::CustomerPatch;
 
-use support::{CRM_STATUS, EXTERNAL_ID, HUB_STATUS, URI_PROPERTY, World};
+use support::{CRM_STATUS, EXTERNAL_ID, HUB_STATUS, HubSpot, URI_PROPERTY, World};
 
 /// The seed of the original demo.
 const SEED: u64 = 1;
@@ -32,9 +32,9 @@ fn known_by_name_only(person: &Person) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shared_people_are_never_twice_on_either_side_and_never_linked_wrongly() {
-    let world = World::start().await;
+    let world = World::<HubSpot>::start().await;
     world.tte.seed(SEED, 0, CUSTOMERS, false);
-    let seeded = world.hub.seed(SEED, CONTACTS_FROM, CONTACTS);
+    let seeded = world.crm.sim.seed(SEED, CONTACTS_FROM, CONTACTS);
     assert_eq!(seeded.len() as u64, CONTACTS);
     // Person index of each seeded customer (ids from 1, in order) and contact.
     let person_of_customer = |id: u64| id.checked_sub(1).filter(|i| *i < CUSTOMERS);
@@ -180,9 +180,9 @@ async fn a_live_batch_never_creates_a_record_held_as_a_possible_duplicate() {
     // Person 175 of the demo's seed is known by name only, on both sides.
     let person = people(SEED, 175, 1).next().unwrap();
     assert!(known_by_name_only(&person), "{person:?}");
-    let world = World::start().await;
+    let world = World::<HubSpot>::start().await;
     let uris = world.tte.seed(SEED, 175, 1, false);
-    let contact = world.hub.seed(SEED, 175, 1)[0];
+    let contact = world.crm.sim.seed(SEED, 175, 1)[0];
     let first = world.sync().await;
     assert_eq!(first.ambiguous.len(), 1, "{first}");
 
@@ -195,7 +195,8 @@ async fn a_live_batch_never_creates_a_record_held_as_a_possible_duplicate() {
     };
     world.tte.edit(id, &patch).unwrap();
     world
-        .hub
+        .crm
+        .sim
         .user_edit(contact, &[("lastname", person.last_name.as_str())], None)
         .unwrap();
     world.engine.enqueue_hub_changes(&uris).await.unwrap();

@@ -12,12 +12,12 @@ use tte_sync_core::tte::simulator::{Faults, TteSimConfig};
 use tte_sync_core::{CustomerUri, http};
 use tte_sync_hubspot::simulator::SimulatorConfig;
 
-use support::{EXTERNAL_ID, MAPPING, SEED, World};
+use support::{EXTERNAL_ID, HubSpot, MAPPING, SEED, World};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_live_batch_out_of_patience_goes_back_to_the_inbox() {
     http::set_max_stall(Duration::from_secs(1));
-    let world = World::start_with_client(
+    let world = World::<HubSpot>::start_with_client(
         TteSimConfig::default(),
         SimulatorConfig::default(),
         MAPPING,

@@ -58,7 +58,7 @@ async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
         };
         world.tte.edit(*id, &patch).expect("company set");
     }
-    world.hub.set_validation_rules(ValidationRules {
+    world.crm.sim.set_validation_rules(ValidationRules {
         required_on_create: vec!["company".to_owned()],
         ..ValidationRules::default()
     });
@@ -86,8 +86,8 @@ async fn a_portal_rule_fails_only_the_records_it_refuses_and_is_not_retried() {
     }
     // The ten creates went in one batch: the refusals were answered per record, not split
     // into smaller batches or retried.
-    assert_eq!(world.hub.stats().requests_on(BATCH_UPSERT), 1);
-    assert_eq!(world.hub.contact_count(), 6);
+    assert_eq!(world.crm.sim.stats().requests_on(BATCH_UPSERT), 1);
+    assert_eq!(world.crm.sim.contact_count(), 6);
     let dead = world.store.dead_letters(100).await.expect("dead letters");
     assert!(
         dead.iter()
@@ -101,7 +101,7 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
     let world = world_with_company().await;
     // Nobody has a company, and the portal's Create Record form requires one.
     let uris = world.tte.seed(SEED, 0, 30, false);
-    world.hub.set_validation_rules(ValidationRules {
+    world.crm.sim.set_validation_rules(ValidationRules {
         required_on_create: vec!["company".to_owned()],
         ..ValidationRules::default()
     });
@@ -115,7 +115,7 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
         "the message says what to change: {message}"
     );
     assert_eq!(
-        world.hub.stats().requests_on(BATCH_UPSERT),
+        world.crm.sim.stats().requests_on(BATCH_UPSERT),
         1,
         "one refused batch"
     );
@@ -135,7 +135,10 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
     );
 
     // The rule is lifted in HubSpot: the next pass does it all.
-    world.hub.set_validation_rules(ValidationRules::default());
+    world
+        .crm
+        .sim
+        .set_validation_rules(ValidationRules::default());
     let summary = world.sync().await;
     assert!(!summary.has_failures(), "{summary}");
     assert_eq!(summary.to_crm.created, uris.len() as u64, "{summary:?}");
@@ -147,7 +150,7 @@ async fn a_portal_rule_refusing_every_record_stops_the_pass_once_and_it_resumes_
 async fn a_live_batch_refused_alike_waits_in_the_inbox_without_failing_its_records() {
     let world = world_with_company().await;
     let uris = world.tte.seed(SEED, 0, 20, false);
-    world.hub.set_validation_rules(ValidationRules {
+    world.crm.sim.set_validation_rules(ValidationRules {
         required_on_create: vec!["company".to_owned()],
         ..ValidationRules::default()
     });
@@ -162,7 +165,7 @@ async fn a_live_batch_refused_alike_waits_in_the_inbox_without_failing_its_recor
     assert_eq!(live.failed, 0, "{live:?}");
     assert_eq!(live.held, uris.len() as u64, "every change waits: {live:?}");
     assert_eq!(
-        world.hub.stats().requests_on(BATCH_UPSERT),
+        world.crm.sim.stats().requests_on(BATCH_UPSERT),
         1,
         "one refused batch"
     );

@@ -1,29 +1,57 @@
-//! A world for engine tests: both simulators on loopback, the real 10to8 client and HubSpot
-//! connector pointed at them, the default mapping and a store (in-memory SQLite, or the
-//! PostgreSQL at `TTE_SYNC_TEST_DATABASE_URL` in a fresh schema).
+//! A world for engine tests, generic over the CRM: 10to8's simulator and a CRM's ([`CrmSide`]:
+//! HubSpot or Pipedrive) on loopback, the real 10to8 client and the CRM's connector pointed at
+//! them, the connector's default mapping and a store (in-memory SQLite, or the PostgreSQL at
+//! `TTE_SYNC_TEST_DATABASE_URL` in a fresh schema); and [`crm_tests!`], which instantiates a
+//! generic test body once per CRM.
 
 #![allow(dead_code)]
+
+mod crm_side;
+mod hubspot_side;
+mod pipedrive_side;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use futures_util::TryStreamExt;
-use tte_sync_core::connector::{ConnectorContext, ConnectorFactory, CrmConnector, ListQuery};
+use tte_sync_core::CrmRecord;
+use tte_sync_core::Secret;
+use tte_sync_core::connector::ListQuery;
 use tte_sync_core::engine::{Engine, EngineError, ReconcileOptions, Summary, SystemicStop};
 use tte_sync_core::mapping::Mapping;
 use tte_sync_core::store::{SQLITE_MEMORY, Store, StoreOptions};
 use tte_sync_core::tte::simulator::{SimCustomer, TteSimConfig, TteSimulator};
 use tte_sync_core::tte::{TteClient, TteConfig};
-use tte_sync_core::{CrmRecord, Secret};
-use tte_sync_hubspot::simulator::{
-    DEFAULT_APP_ID, DEFAULT_STATIC_APP_TOKEN, HubSpotSimulator, SimulatorConfig,
-};
-use tte_sync_hubspot::{HubSpotConfig, HubSpotConnector};
-use url::Url;
 
-/// The default mapping, as shipped.
-pub const MAPPING: &str = include_str!("../../../mappings/hubspot.yaml");
+// Each suite uses a part of the support.
+#[allow(unused_imports)]
+pub use {
+    crm_side::{CrmPerson, CrmSide, Field, Origin},
+    hubspot_side::HubSpot,
+    pipedrive_side::Pipedrive,
+};
+
+/// Instantiates generic test bodies `async fn name<C: CrmSide>()` of the crate root for one
+/// CRM, as tests `module::name`: `crm_tests!(hubspot: HubSpot => a_test, another_test);`.
+#[allow(unused_macros)]
+macro_rules! crm_tests {
+    ($module:ident: $crm:ident => $($test:ident),+ $(,)?) => {
+        mod $module {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test::<crate::support::$crm>().await;
+                }
+            )+
+        }
+    };
+}
+#[allow(unused_imports)]
+pub(crate) use crm_tests;
+
+/// HubSpot's default mapping, as shipped (for the suites about HubSpot alone).
+pub const MAPPING: &str = HubSpot::MAPPING;
 /// The seed both simulators generate people from.
 pub const SEED: u64 = 5;
 /// The CRM property naming the customer.
@@ -45,10 +73,10 @@ pub const BACKEND_ENV: &str = "TTE_SYNC_TEST_BACKEND";
 static SCHEMAS: AtomicU64 = AtomicU64::new(0);
 
 /// Both simulators, the engine over them and the store.
-pub struct World {
+pub struct World<C: CrmSide = HubSpot> {
     pub tte: TteSimulator,
-    pub hub: HubSpotSimulator,
-    pub crm: Arc<HubSpotConnector>,
+    /// The CRM's simulator and connector.
+    pub crm: C,
     pub store: Store,
     pub engine: Engine,
     /// Drops the test's PostgreSQL schema when the world goes.
@@ -136,30 +164,30 @@ pub async fn systemic_stop(engine: &Engine) -> (SystemicStop, String) {
     }
 }
 
-impl World {
+impl<C: CrmSide> World<C> {
     /// Empty simulators, properties set up in the CRM.
     pub async fn start() -> Self {
-        Self::start_with(TteSimConfig::default(), SimulatorConfig::default(), 2_000.0).await
+        Self::start_with(TteSimConfig::default(), C::default_config(), 2_000.0).await
     }
 
     /// As [`World::start`], with these simulator configs and the 10to8 client paced at
     /// `tte_requests_per_second`.
     pub async fn start_with(
         tte_config: TteSimConfig,
-        hub_config: SimulatorConfig,
+        crm_config: C::Config,
         tte_requests_per_second: f64,
     ) -> Self {
-        Self::start_with_mapping(tte_config, hub_config, tte_requests_per_second, MAPPING).await
+        Self::start_with_mapping(tte_config, crm_config, tte_requests_per_second, C::MAPPING).await
     }
 
     /// As [`World::start_with`], syncing through the `mapping` text.
     pub async fn start_with_mapping(
         tte_config: TteSimConfig,
-        hub_config: SimulatorConfig,
+        crm_config: C::Config,
         tte_requests_per_second: f64,
         mapping: &str,
     ) -> Self {
-        Self::start_with_client(tte_config, hub_config, mapping, |config| {
+        Self::start_with_client(tte_config, crm_config, mapping, |config| {
             config.requests_per_second = tte_requests_per_second;
         })
         .await
@@ -168,33 +196,19 @@ impl World {
     /// As [`World::start_with_mapping`], the 10to8 client configured by `tweak_client`.
     pub async fn start_with_client(
         tte_config: TteSimConfig,
-        hub_config: SimulatorConfig,
+        crm_config: C::Config,
         mapping: &str,
         tweak_client: impl FnOnce(&mut TteConfig),
     ) -> Self {
         let tte = TteSimulator::start(tte_config, 0)
             .await
             .expect("10to8 simulator starts");
-        let hub = HubSpotSimulator::start(hub_config, 0)
-            .await
-            .expect("HubSpot simulator starts");
         let (store, schema) = test_store().await;
-        let mut config = HubSpotConfig::with_static_app_token(
-            Url::parse(&hub.base_url()).expect("url"),
-            Secret::new(DEFAULT_STATIC_APP_TOKEN),
-        );
-        config.app_id = Some(DEFAULT_APP_ID);
-        let crm = Arc::new(
-            HubSpotConnector::build(
-                config,
-                ConnectorContext {
-                    tokens: Arc::new(store.clone()),
-                },
-            )
-            .expect("connector builds"),
-        );
-        let mapping = Arc::new(Mapping::compile(mapping, "hubspot.yaml").expect("mapping"));
-        crm.setup()
+        let crm = C::start(crm_config, &store).await;
+        let mapping =
+            Arc::new(Mapping::compile(mapping, &format!("{}.yaml", C::NAME)).expect("mapping"));
+        crm.connector()
+            .setup()
             .expect("setup capability")
             .ensure_properties(mapping.property_specs(), false)
             .await
@@ -203,11 +217,10 @@ impl World {
         tweak_client(&mut client_config);
         let client = TteClient::new(client_config).expect("10to8 client");
         // Creates at once; the test of the wait sets its own.
-        let engine = Engine::new(store.clone(), client, crm.clone(), mapping)
+        let engine = Engine::new(store.clone(), client, crm.connector(), mapping)
             .with_new_record_settle(std::time::Duration::ZERO);
         Self {
             tte,
-            hub,
             crm,
             store,
             engine,
@@ -223,18 +236,38 @@ impl World {
             .expect("sync runs")
     }
 
-    /// Every live contact with the mapped properties, by id.
+    /// Every live CRM record with the mapped properties, by id, as the connector lists them.
     pub async fn contacts(&self) -> BTreeMap<String, CrmRecord> {
         let query = ListQuery {
             properties: self.engine.mapping().crm_properties().to_vec(),
             archived: false,
         };
-        let pages: Vec<Vec<CrmRecord>> = self.crm.list(query).try_collect().await.expect("list");
+        let connector = self.crm.connector();
+        let pages: Vec<Vec<CrmRecord>> = connector.list(query).try_collect().await.expect("list");
         pages
             .into_iter()
             .flatten()
             .map(|r| (r.id.as_str().to_owned(), r))
             .collect()
+    }
+
+    /// Every live CRM record as the CRM's simulator holds it, by id.
+    pub async fn people(&self) -> BTreeMap<String, CrmPerson> {
+        self.contacts()
+            .await
+            .into_keys()
+            .map(|id| {
+                let person = self.person(&id);
+                (id, person)
+            })
+            .collect()
+    }
+
+    /// CRM record `id` as the CRM's simulator holds it (live or gone).
+    pub fn person(&self, id: &str) -> CrmPerson {
+        self.crm
+            .record(id)
+            .unwrap_or_else(|| panic!("the CRM holds record {id}"))
     }
 
     /// Every live customer.
@@ -246,7 +279,7 @@ impl World {
             .collect()
     }
 
-    /// Writes both simulators have answered since their stats were last reset.
+    /// Writes (10to8, CRM) the simulators have answered since their stats were last reset.
     pub fn writes(&self) -> (u64, u64) {
         let tte = self.tte.stats();
         let tte_writes = tte
@@ -255,24 +288,12 @@ impl World {
             .filter(|r| r.method != "GET" && r.route.contains("/customer/"))
             .map(|r| r.count)
             .sum();
-        let hub = self.hub.stats();
-        let hub_writes = hub
-            .requests
-            .iter()
-            .filter(|r| {
-                r.route.contains("/crm/objects/")
-                    && !r.route.starts_with("GET ")
-                    && !r.route.ends_with("/batch/read")
-                    && !r.route.ends_with("/search")
-            })
-            .map(|r| r.count)
-            .sum();
-        (tte_writes, hub_writes)
+        (tte_writes, self.crm.writes())
     }
 
     /// Zeroes both simulators' counters.
     pub fn reset_stats(&self) {
         self.tte.reset_stats();
-        self.hub.reset_stats();
+        self.crm.reset_stats();
     }
 }
