@@ -30,16 +30,13 @@ crm_tests!(hubspot: HubSpot =>
     the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
 );
 
-// Not `a_record_merged_away_in_the_crm_never_deletes_its_customer`: a person merged away in
-// Pipedrive reads as deleted (it is in the recent changes with `active_flag: false`, as any
-// deleted person), so a full pass applies the delete policy to its customer; only the webhook's
-// `merged_to_id` tells a merge from a delete.
 crm_tests!(pipedrive: Pipedrive =>
     a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writes_nothing,
     a_dry_run_plans_without_writing_and_one_way_passes_write_one_side,
     edits_on_either_side_propagate_and_conflicts_follow_the_policy,
     deletes_follow_the_policy_and_future_bookings_block_them,
     a_customer_created_before_a_crash_is_found_again_not_duplicated,
+    a_record_merged_away_in_the_crm_never_deletes_its_customer,
     the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
 );
 

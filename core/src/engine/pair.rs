@@ -9,8 +9,11 @@
 //! (`tte-sync unlink`) are joined by neither the id fields nor the rules.
 //!
 //! Links whose customer is gone (deleted in 10to8) ask for the record to be archived; links
-//! whose record is gone, with no other record naming the customer, ask for the customer to
-//! be deleted. Both follow the mapping's delete policy (applied by the caller).
+//! whose record is gone, with no other record naming the customer and none fitting it by the
+//! match rules, ask for the customer to be deleted. Both follow the mapping's delete policy
+//! (applied by the caller). A customer whose record is gone but who fits another record by
+//! the rules is that person still in the CRM (merged, most often): linked to it when it fits
+//! that record alone, else held as a possible duplicate; never deleted.
 
 use std::collections::{HashMap, HashSet};
 
@@ -86,6 +89,9 @@ pub struct Pairing {
     pub crm_deleted: Vec<(Link, usize)>,
     /// Links neither side of which exists any more.
     pub stale: Vec<Link>,
+    /// Links whose record is gone while their customer fits other records by the match
+    /// rules, held as a possible duplicate: unlinked, never deleted.
+    pub superseded: Vec<Link>,
     /// Possible duplicates, grouped: what fits what.
     pub ambiguous: Vec<Ambiguity>,
     /// Each customer and record held back as a possible duplicate.
@@ -178,13 +184,14 @@ pub fn pair(
         }
     }
 
-    // Links whose record is gone and whose customer no other record claimed.
-    for (link, c) in orphans {
-        if !hub_taken[c] {
-            hub_taken[c] = true;
-            out.crm_deleted.push((link.clone(), c));
-        }
-    }
+    // Links whose record is gone and whose customer no other record claimed go through the
+    // match rules like any unpaired customer: one that still fits a live record (merged into
+    // it, most often; CRMs such as Pipedrive show a merged-away record as deleted) is that
+    // person still in the CRM, never a delete.
+    let orphans: Vec<(&Link, usize)> = orphans
+        .into_iter()
+        .filter(|&(_, c)| !hub_taken[c])
+        .collect();
 
     // The match rules.
     let pos: HashMap<&CrmId, usize> = ids.iter().enumerate().map(|(n, id)| (*id, n)).collect();
@@ -212,6 +219,14 @@ pub fn pair(
             record: ids[r].clone(),
             found: Found::Matched,
         });
+    }
+    for (link, c) in orphans {
+        if matched.held_customers.contains_key(&c) {
+            out.superseded.push(link.clone());
+        } else if !hub_taken[c] {
+            hub_taken[c] = true;
+            out.crm_deleted.push((link.clone(), c));
+        }
     }
     let record_ids = |fit: &matching::Fit| -> Vec<CrmId> {
         fit.records.iter().map(|&r| ids[r].clone()).collect()
@@ -379,6 +394,54 @@ mod tests {
             p.create_in_hub.is_empty(),
             "record 20 belongs to a deleted customer"
         );
+    }
+
+    #[test]
+    fn a_customer_whose_record_is_gone_but_who_fits_another_is_never_deleted() {
+        // 1 was linked to 10, merged into 20 (linked to 2), which now holds 1's email too; 3
+        // was linked to 30, gone, and 31 holds 3's email alone; 4's record is simply gone.
+        let customers = vec![
+            customer(1, "one@x.com", "10"),
+            customer(2, "two@x.com", "20"),
+            customer(3, "three@x.com", "30"),
+            customer(4, "four@x.com", "40"),
+        ];
+        let mut survivor = record("20", "two@x.com", "http://t/customer/2/").1;
+        survivor
+            .properties
+            .insert("other_emails".into(), "one@x.com".into());
+        let records: HashMap<_, _> = [
+            (CrmId::from("20"), survivor),
+            record("31", "three@x.com", ""),
+        ]
+        .into_iter()
+        .collect();
+        let link = |n: u32, id: &str| {
+            let uri = format!("http://t/customer/{n}/");
+            (
+                uri.clone(),
+                Link::new("example", CustomerUri(uri), CrmId::from(id)),
+            )
+        };
+        let links = HashMap::from([link(1, "10"), link(2, "20"), link(3, "30"), link(4, "40")]);
+        let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
+        let deleted: Vec<usize> = p.crm_deleted.iter().map(|(_, c)| *c).collect();
+        assert_eq!(deleted, vec![3], "only the customer no record fits");
+        assert_eq!(p.superseded.len(), 1, "{:?}", p.superseded);
+        assert_eq!(p.superseded[0].hub_uri.as_str(), "http://t/customer/1/");
+        assert_eq!(
+            p.ambiguous.len(),
+            1,
+            "1 fits 2's record: a possible duplicate"
+        );
+        assert!(
+            p.pairs
+                .iter()
+                .any(|x| (x.customer, x.record.as_str(), x.found) == (2, "31", Found::Matched)),
+            "{:?}",
+            p.pairs
+        );
+        assert!(p.create_in_crm.is_empty(), "{:?}", p.create_in_crm);
     }
 
     /// A customer known by name and phone numbers only.

@@ -19,7 +19,7 @@ impl Pass<'_> {
     /// Applies the delete policies to links whose other side is gone.
     pub(super) async fn deletes(&mut self, pairing: &Pairing) -> Result<(), EngineError> {
         let policy = self.engine.mapping.deletes();
-        for link in &pairing.stale {
+        for link in pairing.stale.iter().chain(&pairing.superseded) {
             self.unlink.push(link.hub_uri.clone());
         }
         // Customers deleted in 10to8: archive their records.

@@ -192,6 +192,7 @@ impl Pass<'_> {
             .iter()
             .chain(pairing.crm_deleted.iter().map(|(l, _)| l))
             .chain(&pairing.stale)
+            .chain(&pairing.superseded)
             .collect();
         if gone.is_empty() {
             return Ok(());
@@ -219,13 +220,20 @@ impl Pass<'_> {
                 .filter(|l| unchanged(l))
                 .cloned()
                 .collect(),
+            superseded: pairing
+                .superseded
+                .iter()
+                .filter(|l| unchanged(l))
+                .cloned()
+                .collect(),
             ..Pairing::default()
         };
         self.skipped(
             gone.len()
                 - deletes.hub_deleted.len()
                 - deletes.crm_deleted.len()
-                - deletes.stale.len(),
+                - deletes.stale.len()
+                - deletes.superseded.len(),
         );
         self.deletes(&deletes).await?;
         self.end_turn(turn).await
