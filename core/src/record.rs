@@ -238,6 +238,11 @@ impl CrmRecord {
     pub fn value(&self, name: &str) -> Option<&PropertyValue> {
         self.properties.get(name)
     }
+
+    /// Whether the property holds exactly `value`: as its text, or as one of a list's items.
+    pub fn holds(&self, name: &str, value: &str) -> bool {
+        self.value(name).is_some_and(|v| v.items().contains(&value))
+    }
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

@@ -219,7 +219,7 @@ impl CrmConnector for HubSpotConnector {
     }
 
     fn write_abilities(&self) -> WriteAbilities {
-        WriteAbilities::batched_upserts(contacts::BATCH_LIMIT)
+        WriteAbilities::batched_upserts(contacts::BATCH_LIMIT).with_unique_emails(true)
     }
 
     async fn check(&self) -> Result<()> {

@@ -406,18 +406,19 @@ impl Client {
         Ok(())
     }
 
-    /// The ids of the persons a custom field of which holds exactly `term` (as Pipedrive's
-    /// search compares: ignoring case).
+    /// The ids of the persons whose `field` (`custom_fields`, `email`, `phone` or `name`, as
+    /// Pipedrive's search names them) holds exactly `term`, as Pipedrive's search compares:
+    /// ignoring case.
     ///
     /// # Errors
     /// As [`Client::call`].
-    pub async fn search_custom_fields(&self, term: &str) -> Result<Vec<u64>> {
+    pub async fn search(&self, field: &str, term: &str) -> Result<Vec<u64>> {
         let mut ids = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut query = vec![
                 ("term", term.to_owned()),
-                ("fields", "custom_fields".to_owned()),
+                ("fields", field.to_owned()),
                 ("exact_match", "true".to_owned()),
                 ("limit", "500".to_owned()),
             ];

@@ -196,10 +196,23 @@ impl CrmConnector for PipedriveConnector {
         if !wanted.iter().any(|p| p == property) {
             wanted.push(property.to_owned());
         }
-        // The search takes terms of two characters and more, and only custom fields are
-        // searched exactly; anything else is found by listing.
-        let searchable = !is_built_in(property) && values.iter().all(|v| v.chars().count() >= 2);
-        if !searchable {
+        // The search takes terms of two characters and more; a property it cannot search is
+        // found by listing.
+        let search_field = match property {
+            fields::EMAILS => Some("email"),
+            fields::PHONES => Some("phone"),
+            fields::NAME => Some("name"),
+            custom if !is_built_in(custom) => Some("custom_fields"),
+            _ => None,
+        }
+        .filter(|_| values.iter().all(|v| v.chars().count() >= 2));
+        // Pipedrive compares emails ignoring case, as people write them; anything else exactly.
+        let holds = |record: &CrmRecord, value: &str| match property {
+            fields::EMAILS => (record.value(property))
+                .is_some_and(|v| v.items().iter().any(|e| e.eq_ignore_ascii_case(value))),
+            _ => record.holds(property, value),
+        };
+        let Some(search_field) = search_field else {
             let pages: Vec<Vec<CrmRecord>> =
                 listing::live_pages(&self.client, &self.fields, wanted)
                     .try_collect()
@@ -207,12 +220,12 @@ impl CrmConnector for PipedriveConnector {
             return Ok(pages
                 .into_iter()
                 .flatten()
-                .filter(|r| values.iter().any(|v| r.property(property) == v))
+                .filter(|r| values.iter().any(|v| holds(r, v)))
                 .collect());
-        }
+        };
         let mut ids = Vec::new();
         for value in values {
-            for id in self.client.search_custom_fields(value).await? {
+            for id in self.client.search(search_field, value).await? {
                 if !ids.contains(&id) {
                     ids.push(id);
                 }
@@ -223,7 +236,7 @@ impl CrmConnector for PipedriveConnector {
         Ok(records
             .into_iter()
             .flatten()
-            .filter(|r| values.iter().any(|v| r.property(property) == v))
+            .filter(|r| values.iter().any(|v| holds(r, v)))
             .collect())
     }
 

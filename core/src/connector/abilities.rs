@@ -27,6 +27,11 @@ pub struct WriteAbilities {
     /// Whether the CRM applies the writes of one call in the order given. When it does not,
     /// the engine never puts two writes of one record into the same call.
     pub ordered_within_call: bool,
+    /// Whether the CRM keeps emails unique: it refuses a create whose email another record
+    /// holds, naming that record. A live batch then lets such a create link the two; on a CRM
+    /// that does not, it first looks the customer up with
+    /// [`CrmConnector::find`](super::CrmConnector::find).
+    pub unique_emails: bool,
 }
 
 /// Whether a CRM upserts by a unique property on its own.
@@ -53,6 +58,7 @@ impl WriteAbilities {
             upsert: Upsert::CreateOnly,
             in_flight: in_flight.max(1),
             ordered_within_call: true,
+            unique_emails: false,
         }
     }
 
@@ -66,6 +72,7 @@ impl WriteAbilities {
             upsert: Upsert::Native,
             in_flight: 1,
             ordered_within_call: true,
+            unique_emails: false,
         }
     }
 
@@ -89,6 +96,13 @@ impl WriteAbilities {
     #[must_use]
     pub fn with_ordered_within_call(mut self, ordered: bool) -> Self {
         self.ordered_within_call = ordered;
+        self
+    }
+
+    /// The same abilities, the CRM keeping emails unique or not.
+    #[must_use]
+    pub fn with_unique_emails(mut self, unique: bool) -> Self {
+        self.unique_emails = unique;
         self
     }
 

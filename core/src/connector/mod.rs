@@ -58,11 +58,17 @@ pub trait CrmConnector: Send + Sync {
     /// Fails as a whole only when the CRM cannot be reached or refuses the call.
     async fn read(&self, ids: &[CrmId], properties: &[String]) -> Result<Vec<Option<CrmRecord>>>;
 
-    /// The live records whose `property` equals one of `values` exactly. The engine asks only
-    /// for the records an interrupted create may have made on a CRM without native upsert
-    /// ([`Upsert::CreateOnly`]), looking them up by the customer URI it wrote into the id
-    /// property. The default scans [`list`](Self::list) page by page (bounded memory, one full
-    /// listing); a connector whose CRM can filter overrides it.
+    /// The live records whose `property` holds one of `values` ([`CrmRecord::holds`]: as the
+    /// text, or as one of a list's items; emails may be compared ignoring case, as the CRM
+    /// compares them). The engine asks for the records
+    /// an interrupted create may have made on a CRM without native upsert
+    /// ([`Upsert::CreateOnly`]), by the customer URI it wrote into the id property; and, in a
+    /// live batch on a CRM that does not keep emails unique
+    /// ([`WriteAbilities::unique_emails`]), for the records already holding a new customer's
+    /// values of the first match rule (its emails, by default), so a person new on both sides
+    /// at once is linked rather than created twice. The default scans [`list`](Self::list)
+    /// page by page (bounded memory, one full listing); a connector whose CRM can search
+    /// overrides it.
     ///
     /// # Errors
     /// Fails when the CRM cannot be reached or refuses the call.
@@ -85,7 +91,7 @@ pub trait CrmConnector: Send + Sync {
         while let Some(page) = pages.try_next().await? {
             found.extend(
                 page.into_iter()
-                    .filter(|record| values.iter().any(|v| record.property(property) == v)),
+                    .filter(|record| values.iter().any(|v| record.holds(property, v))),
             );
         }
         Ok(found)

@@ -8,11 +8,13 @@
 //! webhook receiver where the source says so (the event names who made it); any that
 //! get through re-fetch a pair that equals its snapshots and write nothing.
 //!
-//! Matching by email in a live batch sees only the CRM (10to8 cannot be searched; a CRM that
-//! enforces unique emails refuses the duplicate, so a customer's create that collides links to the existing
-//! record). So a record new in the CRM waits a moment (`NEW_RECORD_SETTLE`) before a customer
-//! is created for it: if the same person was just created in 10to8, that customer's
-//! notification comes meanwhile and its create links the two. A collision with a record
+//! Matching by email in a live batch sees only the CRM (10to8 cannot be searched): a CRM that
+//! keeps emails unique refuses the duplicate, so a customer's create that collides links to
+//! the existing record; on any other CRM the batch first looks its new customers up by the
+//! first match rule ([`CrmConnector::find`](crate::connector::CrmConnector::find)). So a
+//! record new in the CRM waits a moment (`NEW_RECORD_SETTLE`) before a customer is created
+//! for it: if the same person was just created in 10to8, that customer's notification comes
+//! meanwhile and its create, or the lookup before it, links the two. A collision with a record
 //! already linked to another customer is that customer's failure, with a message saying so.
 //! A record a full pass held as a possible duplicate is never created by a live batch (which
 //! sees only part of each side), nor one with no value of the first match rule (no email the
@@ -34,7 +36,8 @@ use super::sweep::Backlog;
 use super::turns::Turns;
 use super::{Engine, EngineError, StallCause};
 use crate::connector::{ChangeEvent, ChangeKind, ErrorKind};
-use crate::record::{CrmId, Customer, CustomerUri};
+use crate::mapping::Key;
+use crate::record::{CrmId, CrmRecord, Customer, CustomerUri};
 use crate::store::{Change, Enqueue, Enqueued, InboxItem, Link, ObjectRef, Side};
 
 /// Items claimed per batch.
@@ -412,6 +415,9 @@ impl Engine {
             .await?;
         more.retain(|uri| !taken.iter().any(|l| &l.hub_uri == uri));
         customers.extend(self.fetch_customers(&more, listed).await?);
+        let found_held = self
+            .look_up_new_customers(&customers, &links, &mut records)
+            .await?;
 
         let sides = Sides {
             customers,
@@ -423,10 +429,98 @@ impl Engine {
             apart: self.kept_apart().await?,
             held_back: HashSet::new(),
         };
-        let held_back = self.held_back(&sides).await?;
+        let mut held_back = self.held_back(&sides).await?;
+        held_back.extend(found_held);
         let sides = Sides { held_back, ..sides };
         self.sync_sides(&sides, &ReconcileOptions::default(), Turns::Held(lock))
             .await
+    }
+
+    /// On a CRM that does not keep emails unique, looks the batch's unlinked customers up by
+    /// the first match rule, so that a person new on both sides at once (their record waiting
+    /// out its settle time, or its event not come yet) is linked, not created twice. The
+    /// records found join the batch, never to be created in 10to8 by it; a customer whose
+    /// values sit on a record linked to someone else is held back too (the next full pass
+    /// decides it). Returns what the batch must not create.
+    async fn look_up_new_customers(
+        &self,
+        customers: &[Customer],
+        links: &HashMap<String, Link>,
+        records: &mut HashMap<CrmId, CrmRecord>,
+    ) -> Result<Vec<ObjectRef>, EngineError> {
+        let connector = self.connector();
+        let identity = self.mapping.identity();
+        let Some(first) = identity.match_rules.first() else {
+            return Ok(Vec::new());
+        };
+        if self.crm.write_abilities().unique_emails && first.keys() == [Key::Email] {
+            // The CRM refuses the duplicate create and names the record: the create links.
+            return Ok(Vec::new());
+        }
+        let named: HashSet<&str> = (records.values())
+            .map(|r| r.property(&identity.hub_id_property))
+            .collect();
+        let mut property = None;
+        let mut values: Vec<String> = Vec::new();
+        let mut looked_up: Vec<&Customer> = Vec::new();
+        for customer in customers {
+            let uri = customer.resource_uri.as_str();
+            if links.contains_key(uri) || named.contains(uri) {
+                continue;
+            }
+            if let Some((of, customer_values)) = self.mapping.first_rule_lookup(customer) {
+                property = Some(of);
+                values.extend(customer_values);
+                looked_up.push(customer);
+            }
+        }
+        let Some(property) = property else {
+            return Ok(Vec::new());
+        };
+        values.sort();
+        values.dedup();
+        let found: Vec<CrmRecord> = (self.crm)
+            .find(property, &values, self.mapping.crm_properties())
+            .await?
+            .into_iter()
+            .filter(|r| !records.contains_key(&r.id))
+            .collect();
+        if found.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<CrmId> = found.iter().map(|r| r.id.clone()).collect();
+        let linked: HashSet<CrmId> = (self.store.links_by_crm(connector, &ids).await?)
+            .into_iter()
+            .map(|l| l.crm_id)
+            .collect();
+        let fitting: Vec<(HashSet<String>, &Customer)> = (looked_up.into_iter())
+            .map(|c| {
+                let keys = self.mapping.hub_keys(c);
+                let tuples = keys.tuples(first).into_iter().map(|t| t.into_owned());
+                (tuples.collect(), c)
+            })
+            .collect();
+        let mut held = Vec::new();
+        for record in found {
+            let keys = self.mapping.crm_keys(&record);
+            let tuples = keys.tuples(first);
+            let mut fits = fitting
+                .iter()
+                .filter(|(of, _)| tuples.iter().any(|t| of.contains(t.as_ref())))
+                .map(|(_, c)| c)
+                .peekable();
+            if fits.peek().is_none() {
+                continue;
+            }
+            if linked.contains(&record.id) {
+                held.extend(fits.map(|c| ObjectRef::hub(connector, &c.resource_uri)));
+            } else {
+                debug!(record = %record.id, "A new customer's values are on an unlinked CRM record; pairing them in this batch.");
+                held.push(ObjectRef::crm(connector, record.id.as_str()));
+                records.insert(record.id.clone(), record);
+            }
+        }
+        Ok(held)
     }
 
     /// What a live batch must not create: what a full pass held as a possible duplicate, and

@@ -407,6 +407,28 @@ impl Mapping {
         }
     }
 
+    /// How to look a customer up in the CRM by the first match rule: the CRM property the
+    /// rule's key is mapped to first (for example `email`, or `emails` for a list), and the
+    /// customer's values of that key the CRM could hold. `None` when the first rule joins
+    /// several keys (no CRM searches by a pair of values), no field maps its key, or the
+    /// customer holds no value of it.
+    pub fn first_rule_lookup(&self, customer: &Customer) -> Option<(&str, Vec<String>)> {
+        let [key] = self.matching.rules.first()?.keys() else {
+            return None;
+        };
+        let property = self.fields[self.matching.fields[key.index()]?]
+            .crm
+            .first()?;
+        let mut values: Vec<String> = Vec::new();
+        self.each_hub_key_value(customer, |of, raw| {
+            let value = raw.trim();
+            if of == *key && !value.is_empty() && !values.iter().any(|v| v == value) {
+                values.push(value.to_owned());
+            }
+        });
+        (!values.is_empty()).then_some((property.as_str(), values))
+    }
+
     /// The normalized key values of a CRM record: its mapped fields read back as 10to8 would
     /// get them, and the `also_in_crm` properties.
     pub fn crm_keys(&self, record: &CrmRecord) -> KeyValues {
