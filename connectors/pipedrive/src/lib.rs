@@ -2,13 +2,13 @@
 //!
 //! Pipedrive is shaped unlike HubSpot: a person's emails and phones are lists with a primary
 //! item and labels (the `emails` and `phones` properties, [`person`]); writes are one person
-//! per request and there is no upsert by a custom field ([`writes`]: creates carry the 10to8
+//! per request and there is no upsert by a custom field (`writes`: creates carry the 10to8
 //! URI, found again by a search after a crash); custom fields are keyed by generated hashes
 //! and named by the connector by their Pipedrive name ([`fields`]); paging is by cursor;
-//! limits are a daily token budget and a 2-second burst window ([`pacing`], [`client`]);
+//! limits are a daily token budget and a 2-second burst window (`pacing`, `client`);
 //! webhooks carry no signature, only basic-auth credentials, and arrive as v2 events
 //! ([`webhook`]). Capabilities: list (archived persons from the recent changes), read, find,
-//! write, setup (fields and the webhook), webhooks, and OAuth installs ([`auth`]) besides API
+//! write, setup (fields and the webhook), webhooks, and OAuth installs (`auth`) besides API
 //! tokens. The `simulator` feature adds an in-process Pipedrive for
 //! `demo --crm pipedrive` and the tests.
 

@@ -1,4 +1,4 @@
-//! Pulling a connector's [`ChangeFeed`] into the inbox ([`Engine::pull_changes`]): read the
+//! Pulling a connector's [`ChangeFeed`](crate::connector::ChangeFeed) into the inbox ([`Engine::pull_changes`]): read the
 //! changes after the stored cursor, queue them like webhook events (our own echoes dropped),
 //! and only then save the new cursor, so a crash in between re-reads a page instead of losing
 //! one. A cursor the CRM no longer serves is answered with a full reconcile, after which the

@@ -2,7 +2,7 @@
 //!
 //! In order: the stored link; then the id fields written into both systems (the CRM record's
 //! URI property, the customer's External ID — after a 10to8 merge it holds `"a, b"` and the
-//! first record still unpaired wins); then the match rules (see [`matching`](super::matching):
+//! first record still unpaired wins); then the match rules (see the `matching` module:
 //! a customer and a record that fit each other and nothing else); whatever is left is created
 //! on the other side. Anything that fits more than one record on either side is held as a
 //! possible duplicate: reported, neither matched nor created. Pairs a person kept apart

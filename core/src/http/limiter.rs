@@ -155,7 +155,7 @@ impl AdaptiveLimiter {
 
     /// A call was answered: raise the rate by the additive step for the time since the last
     /// raise, when callers were waiting for their turn (a rate nobody uses is not raised), up
-    /// to just under the rate last refused (until [`PROBE_AFTER`] passes) and the ceiling.
+    /// to just under the rate last refused (until `PROBE_AFTER` passes) and the ceiling.
     pub fn on_success(&self) {
         let mut state = self.lock();
         let now = Instant::now();
@@ -215,7 +215,7 @@ impl AdaptiveLimiter {
     }
 
     /// Starts from what an earlier run learned (capped by the ceiling): its rate, and the
-    /// rate the API refused, which is not probed again for [`PROBE_AFTER`].
+    /// rate the API refused, which is not probed again for `PROBE_AFTER`.
     pub fn restore(&self, learned: LearnedPace) {
         let mut state = self.lock();
         let now = Instant::now();

@@ -12,7 +12,7 @@
 //! bodies may be JSON or not, and list pages are followed through `next` exactly as sent.
 //!
 //! Each call's status (or lack of an answer) and each wait for the rate limit are counted in
-//! the process-wide [`stats`](crate::http::stats) under the service [`STATS_SERVICE`].
+//! the process-wide [`stats`] under the service [`STATS_SERVICE`].
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -3,7 +3,7 @@
 //! it instead of creating any.
 //!
 //! `phones` is a list-valued property (the primary number first), mapped whole with
-//! `crm: { items: phones }` — see [`crate::contact`].
+//! `crm: { items: phones }` — see the `contact` module.
 
 use tte_sync_core::connector::{
     Catalog, ConnectorError, PropertyInfo, PropertySpec, SetupAction, SetupChange, SetupReport,

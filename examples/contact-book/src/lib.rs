@@ -5,7 +5,7 @@
 //! paging, no schema API (the [`catalog`] is fixed and shipped here), a multi-valued phone
 //! field, and webhooks signed with an HMAC of the body only. Capabilities: list, read, find,
 //! write (one request per write, no native upsert: creates carry the 10to8 URI in
-//! `external_ref`, see [`writes`]), setup (checks the fixed fields, sets the
+//! `external_ref`, see `writes`), setup (checks the fixed fields, sets the
 //! webhook URL) and webhooks. The `simulator` feature adds an in-process Contact Book for
 //! `demo --crm contact-book` and the tests.
 

@@ -48,7 +48,7 @@ pub struct ConnectionLimits {
 
 impl ConnectionLimits {
     /// `max_connections` lowered to what the process's open-file limit allows (keeping
-    /// [`RESERVED_DESCRIPTORS`] for everything else), with a warning when it had to be.
+    /// `RESERVED_DESCRIPTORS` for everything else), with a warning when it had to be.
     pub fn fitted_to_descriptors(self) -> Self {
         let Some(limit) = open_file_limit() else {
             return self;
