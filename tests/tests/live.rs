@@ -24,17 +24,7 @@ use tte_sync_core::tte::{Notification, TteClient, TteConfig};
 
 use support::{CrmSide, EXTERNAL_ID, Field, HUB_STATUS, Origin, SEED, World, crm_tests};
 
-crm_tests!(hubspot: HubSpot =>
-    edits_in_either_app_propagate_and_their_echoes_write_nothing,
-    new_records_and_deletes_are_handled_live,
-    retry_requeues_dead_letters_and_processes_them,
-    real_10to8_notifications_propagate_edits_and_their_echoes_write_nothing,
-    two_live_workers_and_a_full_pass_at_once_converge_without_duplicates,
-    a_person_new_on_both_sides_at_once_is_linked_not_duplicated,
-    a_write_the_crm_refuses_is_reported_once_not_rewritten_by_its_own_echo,
-    a_backlog_of_10to8_notifications_is_read_by_listing_not_one_get_each,
-);
-crm_tests!(pipedrive: Pipedrive =>
+crm_tests!(hubspot: HubSpot, pipedrive: Pipedrive =>
     edits_in_either_app_propagate_and_their_echoes_write_nothing,
     new_records_and_deletes_are_handled_live,
     retry_requeues_dead_letters_and_processes_them,

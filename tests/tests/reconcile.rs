@@ -20,17 +20,7 @@ use support::{
     crm_tests,
 };
 
-crm_tests!(hubspot: HubSpot =>
-    a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writes_nothing,
-    a_dry_run_plans_without_writing_and_one_way_passes_write_one_side,
-    edits_on_either_side_propagate_and_conflicts_follow_the_policy,
-    deletes_follow_the_policy_and_future_bookings_block_them,
-    a_customer_created_before_a_crash_is_found_again_not_duplicated,
-    a_record_merged_away_in_the_crm_never_deletes_its_customer,
-    the_pace_learned_against_a_rate_limit_is_kept_and_the_next_run_starts_from_it,
-);
-
-crm_tests!(pipedrive: Pipedrive =>
+crm_tests!(hubspot: HubSpot, pipedrive: Pipedrive =>
     a_full_sync_links_shared_people_creates_the_rest_and_a_second_sync_writes_nothing,
     a_dry_run_plans_without_writing_and_one_way_passes_write_one_side,
     edits_on_either_side_propagate_and_conflicts_follow_the_policy,

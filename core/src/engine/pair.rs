@@ -317,6 +317,15 @@ mod tests {
         (r.id.clone(), r)
     }
 
+    /// Customer `n`'s stored link to record `id`, keyed as the pairing takes links.
+    fn link(n: u32, id: &str) -> (String, Link) {
+        let uri = format!("http://t/customer/{n}/");
+        (
+            uri.clone(),
+            Link::new("example", CustomerUri(uri), CrmId::from(id)),
+        )
+    }
+
     #[test]
     fn links_then_id_fields_then_unique_emails_then_creates() {
         let customers = vec![
@@ -376,13 +385,6 @@ mod tests {
     fn deleted_sides_of_links_are_reported_for_the_delete_policy() {
         let customers = vec![customer(1, "", ""), customer(2, "", "")];
         let records: HashMap<_, _> = [record("20", "", "")].into_iter().collect();
-        let link = |n: u32, id: &str| {
-            let uri = format!("http://t/customer/{n}/");
-            (
-                uri.clone(),
-                Link::new("example", CustomerUri(uri), CrmId::from(id)),
-            )
-        };
         let links = HashMap::from([link(1, "10"), link(3, "20"), link(4, "40")]);
         let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
         assert_eq!(p.crm_deleted.len(), 1);
@@ -416,13 +418,6 @@ mod tests {
         ]
         .into_iter()
         .collect();
-        let link = |n: u32, id: &str| {
-            let uri = format!("http://t/customer/{n}/");
-            (
-                uri.clone(),
-                Link::new("example", CustomerUri(uri), CrmId::from(id)),
-            )
-        };
         let links = HashMap::from([link(1, "10"), link(2, "20"), link(3, "30"), link(4, "40")]);
         let p = pair(&mapping(), &customers, &records, &links, &HashSet::new());
         let deleted: Vec<usize> = p.crm_deleted.iter().map(|(_, c)| *c).collect();

@@ -32,11 +32,12 @@ pub use {
     pipedrive_side::Pipedrive,
 };
 
-/// Instantiates generic test bodies `async fn name<C: CrmSide>()` of the crate root for one
-/// CRM, as tests `module::name`: `crm_tests!(hubspot: HubSpot => a_test, another_test);`.
+/// Instantiates generic test bodies `async fn name<C: CrmSide>()` of the crate root for each
+/// CRM named, as tests `module::name`:
+/// `crm_tests!(hubspot: HubSpot, pipedrive: Pipedrive => a_test, another_test);`.
 #[allow(unused_macros)]
 macro_rules! crm_tests {
-    ($module:ident: $crm:ident => $($test:ident),+ $(,)?) => {
+    ($module:ident: $crm:ident $(, $more:ident: $more_crm:ident)* => $($test:ident),+ $(,)?) => {
         mod $module {
             $(
                 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -45,7 +46,9 @@ macro_rules! crm_tests {
                 }
             )+
         }
+        crate::support::crm_tests!($($more: $more_crm),* => $($test),+);
     };
+    (=> $($test:ident),+ $(,)?) => {};
 }
 #[allow(unused_imports)]
 pub(crate) use crm_tests;
