@@ -1,7 +1,7 @@
 //! Contacts: listing, batch reads and batched writes with one outcome per record.
 //!
 //! Full passes page through the list endpoint (100 per page, cursor `after`), never search,
-//! which stops at 10,000 results. Writes go in batches of 100, every input tagged with an
+//! which stops at 10,000 results; `find` searches (a few values at a time). Writes go in batches of 100, every input tagged with an
 //! `objectWriteTraceId` so that HubSpot answers 207 multi-status and each error maps back to
 //! its input; should a whole batch still be refused for one record's sake, the batch is split
 //! in halves until the culprit stands alone. A refusal every record shares (credentials,
@@ -203,6 +203,71 @@ pub async fn read(
         .iter()
         .map(|id| found.get(id.as_str()).cloned())
         .collect())
+}
+
+/// Values per search call of [`find`]: an `IN` filter of this many emails or URIs keeps the
+/// body well under search's 3,000 characters.
+const FIND_VALUES_PER_SEARCH: usize = 20;
+/// Results per search page (search's maximum).
+const SEARCH_PAGE: usize = 200;
+
+/// The live contacts whose `property` holds one of `values`, by search (`IN`, which takes
+/// string values lowercased and compares them ignoring case), so finding costs a search call
+/// per 20 values instead of a listing. Search is indexed a few moments behind writes: a
+/// contact made just now may not be found yet.
+///
+/// # Errors
+/// Fails when a search call fails.
+pub async fn find(
+    client: &HubSpotClient,
+    property: &str,
+    values: &[String],
+    properties: &[String],
+) -> Result<Vec<CrmRecord>> {
+    let mut wanted = properties.to_vec();
+    if !wanted.iter().any(|p| p == property) {
+        wanted.push(property.to_owned());
+    }
+    let mut found: Vec<CrmRecord> = Vec::new();
+    for chunk in values.chunks(FIND_VALUES_PER_SEARCH) {
+        let lowered: Vec<String> = chunk.iter().map(|v| v.to_lowercase()).collect();
+        let mut after = 0_usize;
+        loop {
+            let body = json!({
+                "filterGroups": [{ "filters": [{
+                    "propertyName": property, "operator": "IN", "values": lowered,
+                }] }],
+                "properties": wanted,
+                "limit": SEARCH_PAGE,
+                "after": after.to_string(),
+            });
+            let call = Call::new(
+                Method::POST,
+                format!("{}/search", client.version().contacts()),
+            )
+            .search()
+            .json(body);
+            let page: Page = client.json(&call).await?;
+            let more = page.paging.and_then(|p| p.next).is_some() && !page.results.is_empty();
+            after += page.results.len();
+            for object in page.results {
+                let record = object.into_record(&wanted);
+                let holds =
+                    (record.value(property).map(PropertyValue::items)).is_some_and(|items| {
+                        items
+                            .iter()
+                            .any(|item| chunk.iter().any(|v| item.eq_ignore_ascii_case(v)))
+                    });
+                if holds && !found.iter().any(|r| r.id == record.id) {
+                    found.push(record);
+                }
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// Which endpoint a write goes to.

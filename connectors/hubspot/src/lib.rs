@@ -214,6 +214,15 @@ impl CrmConnector for HubSpotConnector {
         contacts::read(&self.client, ids, properties).await
     }
 
+    async fn find(
+        &self,
+        property: &str,
+        values: &[String],
+        properties: &[String],
+    ) -> Result<Vec<CrmRecord>> {
+        contacts::find(&self.client, property, values, properties).await
+    }
+
     async fn write(&self, writes: Vec<CrmWrite>) -> Result<Vec<WriteOutcome>> {
         contacts::write(&self.client, writes).await
     }

@@ -1284,3 +1284,38 @@ async fn installed_portals_are_loaded_from_the_token_store() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn find_searches_a_few_values_at_a_time_and_ignores_the_case_of_emails() {
+    let h = Harness::start(Auth::PrivateApp).await;
+    let ids: Vec<u64> = (0..3)
+        .map(|n| {
+            let email = format!("Person.{n}@Example.com");
+            h.sim
+                .user_create(&[("email", email.as_str()), ("firstname", "Person")], None)
+                .expect("created")
+        })
+        .collect();
+    h.sim.reset_stats();
+    let wanted = [
+        "person.0@example.com".to_owned(),
+        "PERSON.2@EXAMPLE.COM".to_owned(),
+        "nobody@example.com".to_owned(),
+    ];
+    let found = h
+        .connector
+        .find("email", &wanted, &["firstname".to_owned()])
+        .await
+        .expect("find");
+    let mut found_ids: Vec<String> = found.iter().map(|r| r.id.as_str().to_owned()).collect();
+    found_ids.sort();
+    assert_eq!(found_ids, vec![ids[0].to_string(), ids[2].to_string()]);
+    assert!(found.iter().all(|r| r.property("firstname") == "Person"));
+    let stats = h.sim.stats();
+    let searches: u64 = (stats.requests.iter())
+        .filter(|r| r.route.ends_with("/search"))
+        .map(|r| r.count)
+        .sum();
+    assert_eq!(searches, 1, "one search, no listing: {:?}", stats.requests);
+    assert_eq!(stats.requests.iter().map(|r| r.count).sum::<u64>(), 1);
+}
