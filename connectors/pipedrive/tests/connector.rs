@@ -953,3 +953,32 @@ async fn find_keeps_exact_matches_of_a_search_that_ignores_case() {
     );
     assert_eq!(h.count(&["GET /api/v2/persons"]), 0);
 }
+
+#[tokio::test]
+async fn find_by_email_searches_the_email_field_and_ignores_case() {
+    let h = Harness::start().await;
+    h.prepare().await;
+    let ids = h.seed(3).await;
+    h.edit(&ids[1], &[(EMAILS, "Grace.Hopper@Example.com")])
+        .await;
+    h.sim.reset_stats();
+    let wanted = [
+        "grace.hopper@example.com".to_owned(),
+        "nobody@example.com".to_owned(),
+    ];
+    let found = h
+        .connector
+        .find(EMAILS, &wanted, &[NAME.to_owned()])
+        .await
+        .expect("find");
+    assert_eq!(
+        found.iter().map(|r| &r.id).collect::<Vec<_>>(),
+        vec![&ids[1]]
+    );
+    assert_eq!(
+        h.count(&["GET /api/v2/persons/search"]),
+        2,
+        "one search per email, no listing"
+    );
+    assert_eq!(h.count(&["GET /api/v2/persons"]), 0);
+}
