@@ -243,6 +243,15 @@ impl CrmRecord {
     pub fn holds(&self, name: &str, value: &str) -> bool {
         self.value(name).is_some_and(|v| v.items().contains(&value))
     }
+
+    /// As [`holds`](Self::holds), ASCII case ignored (as CRMs compare emails).
+    pub fn holds_ignoring_case(&self, name: &str, value: &str) -> bool {
+        self.value(name).is_some_and(|v| {
+            v.items()
+                .iter()
+                .any(|item| item.eq_ignore_ascii_case(value))
+        })
+    }
 }
 
 fn null_as_default<'de, D, T>(deserializer: D) -> Result<T, D::Error>

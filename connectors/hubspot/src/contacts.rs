@@ -1,9 +1,9 @@
 //! Contacts: listing, batch reads and batched writes with one outcome per record.
 //!
 //! Full passes page through the list endpoint (100 per page, cursor `after`), never search,
-//! which stops at 10,000 results; `find` searches (a few values at a time). Writes go in batches of 100, every input tagged with an
-//! `objectWriteTraceId` so that HubSpot answers 207 multi-status and each error maps back to
-//! its input; should a whole batch still be refused for one record's sake, the batch is split
+//! which stops at 10,000 results; `find` searches, a few values at a time. Writes go in
+//! batches of 100, every input tagged with an `objectWriteTraceId` so that HubSpot answers
+//! 207 multi-status and each error maps back to its input; should a whole batch still be refused for one record's sake, the batch is split
 //! in halves until the culprit stands alone. A refusal every record shares (credentials,
 //! scope, a missing property, the daily limit) is never split: the remaining batches are not
 //! sent, and each write reports it.
@@ -16,7 +16,7 @@ use http::Method;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tte_sync_core::connector::{
-    ConnectorError, CrmWrite, ErrorKind, ListQuery, Result, WriteOutcome,
+    ConnectorError, CrmWrite, ErrorKind, ListQuery, Result, WriteOutcome, properties_with,
 };
 use tte_sync_core::record::PropertyValue;
 use tte_sync_core::{CrmId, CrmRecord};
@@ -224,10 +224,7 @@ pub async fn find(
     values: &[String],
     properties: &[String],
 ) -> Result<Vec<CrmRecord>> {
-    let mut wanted = properties.to_vec();
-    if !wanted.iter().any(|p| p == property) {
-        wanted.push(property.to_owned());
-    }
+    let wanted = properties_with(properties, property);
     let mut found: Vec<CrmRecord> = Vec::new();
     for chunk in values.chunks(FIND_VALUES_PER_SEARCH) {
         let lowered: Vec<String> = chunk.iter().map(|v| v.to_lowercase()).collect();
@@ -252,12 +249,9 @@ pub async fn find(
             after += page.results.len();
             for object in page.results {
                 let record = object.into_record(&wanted);
-                let holds =
-                    (record.value(property).map(PropertyValue::items)).is_some_and(|items| {
-                        items
-                            .iter()
-                            .any(|item| chunk.iter().any(|v| item.eq_ignore_ascii_case(v)))
-                    });
+                let holds = chunk
+                    .iter()
+                    .any(|v| record.holds_ignoring_case(property, v));
                 if holds && !found.iter().any(|r| r.id == record.id) {
                     found.push(record);
                 }

@@ -35,7 +35,7 @@ use futures_util::stream::BoxStream;
 use tte_sync_core::connector::{
     Catalog, ConnectorContext, ConnectorError, ConnectorFactory, ConnectorPlugin, ConnectorSetup,
     CrmConnector, CrmWrite, ListQuery, OAuthInstall, PropertySpec, Result, SetupReport,
-    WebhookReceiver, WriteAbilities, WriteOutcome,
+    WebhookReceiver, WriteAbilities, WriteOutcome, properties_with,
 };
 use tte_sync_core::record::{CrmId, CrmRecord};
 use url::Url;
@@ -192,10 +192,7 @@ impl CrmConnector for PipedriveConnector {
         values: &[String],
         properties: &[String],
     ) -> Result<Vec<CrmRecord>> {
-        let mut wanted = properties.to_vec();
-        if !wanted.iter().any(|p| p == property) {
-            wanted.push(property.to_owned());
-        }
+        let wanted = properties_with(properties, property);
         // The search takes terms of two characters and more; a property it cannot search is
         // found by listing.
         let search_field = match property {
@@ -208,8 +205,7 @@ impl CrmConnector for PipedriveConnector {
         .filter(|_| values.iter().all(|v| v.chars().count() >= 2));
         // Pipedrive compares emails ignoring case, as people write them; anything else exactly.
         let holds = |record: &CrmRecord, value: &str| match property {
-            fields::EMAILS => (record.value(property))
-                .is_some_and(|v| v.items().iter().any(|e| e.eq_ignore_ascii_case(value))),
+            fields::EMAILS => record.holds_ignoring_case(property, value),
             _ => record.holds(property, value),
         };
         let Some(search_field) = search_field else {

@@ -37,6 +37,16 @@ use crate::record::{CrmId, CrmRecord, Properties};
 ///
 /// Batched by design: every call takes or yields many records, and implementations keep within
 /// the CRM's batch and rate limits themselves.
+/// `properties` with `property` among them once: what a lookup by `property` reads, so that
+/// it can check the records it found.
+pub fn properties_with(properties: &[String], property: &str) -> Vec<String> {
+    let mut wanted = properties.to_vec();
+    if !wanted.iter().any(|p| p == property) {
+        wanted.push(property.to_owned());
+    }
+    wanted
+}
+
 #[async_trait]
 pub trait CrmConnector: Send + Sync {
     /// The registered name of this connector, e.g. `mycrm`.
@@ -79,12 +89,8 @@ pub trait CrmConnector: Send + Sync {
         properties: &[String],
     ) -> Result<Vec<CrmRecord>> {
         use futures_util::TryStreamExt as _;
-        let mut wanted: Vec<String> = properties.to_vec();
-        if !wanted.iter().any(|p| p == property) {
-            wanted.push(property.to_owned());
-        }
         let mut pages = self.list(ListQuery {
-            properties: wanted,
+            properties: properties_with(properties, property),
             archived: false,
         });
         let mut found = Vec::new();

@@ -457,10 +457,12 @@ impl Engine {
             // The CRM refuses the duplicate create and names the record: the create links.
             return Ok(Vec::new());
         }
+        let Some(property) = self.mapping.first_rule_property() else {
+            return Ok(Vec::new());
+        };
         let named: HashSet<&str> = (records.values())
             .map(|r| r.property(&identity.hub_id_property))
             .collect();
-        let mut property = None;
         let mut values: Vec<String> = Vec::new();
         let mut looked_up: Vec<&Customer> = Vec::new();
         for customer in customers {
@@ -468,15 +470,15 @@ impl Engine {
             if links.contains_key(uri) || named.contains(uri) {
                 continue;
             }
-            if let Some((of, customer_values)) = self.mapping.first_rule_lookup(customer) {
-                property = Some(of);
+            let customer_values = self.mapping.first_rule_values(customer);
+            if !customer_values.is_empty() {
                 values.extend(customer_values);
                 looked_up.push(customer);
             }
         }
-        let Some(property) = property else {
+        if values.is_empty() {
             return Ok(Vec::new());
-        };
+        }
         values.sort();
         values.dedup();
         let found: Vec<CrmRecord> = (self.crm)

@@ -407,26 +407,38 @@ impl Mapping {
         }
     }
 
-    /// How to look a customer up in the CRM by the first match rule: the CRM property the
-    /// rule's key is mapped to first (for example `email`, or `emails` for a list), and the
-    /// customer's values of that key the CRM could hold. `None` when the first rule joins
-    /// several keys (no CRM searches by a pair of values), no field maps its key, or the
-    /// customer holds no value of it.
-    pub fn first_rule_lookup(&self, customer: &Customer) -> Option<(&str, Vec<String>)> {
-        let [key] = self.matching.rules.first()?.keys() else {
-            return None;
+    /// The CRM property a customer is looked up by under the first match rule: the one its
+    /// key is mapped to first (for example `email`, or `emails` for a list). `None` when the
+    /// first rule joins several keys (no CRM searches by a pair of values) or no field maps
+    /// its key.
+    pub fn first_rule_property(&self) -> Option<&str> {
+        let key = self.first_rule_key()?;
+        let field = &self.fields[self.matching.fields[key.index()]?];
+        field.crm.first().map(String::as_str)
+    }
+
+    /// The customer's values of the first match rule's key that the CRM could hold, trimmed,
+    /// each once (none when the rule joins several keys).
+    pub fn first_rule_values(&self, customer: &Customer) -> Vec<String> {
+        let Some(key) = self.first_rule_key() else {
+            return Vec::new();
         };
-        let property = self.fields[self.matching.fields[key.index()]?]
-            .crm
-            .first()?;
         let mut values: Vec<String> = Vec::new();
         self.each_hub_key_value(customer, |of, raw| {
             let value = raw.trim();
-            if of == *key && !value.is_empty() && !values.iter().any(|v| v == value) {
+            if of == key && !value.is_empty() && !values.iter().any(|v| v == value) {
                 values.push(value.to_owned());
             }
         });
-        (!values.is_empty()).then_some((property.as_str(), values))
+        values
+    }
+
+    /// The first match rule's key, when the rule has one.
+    fn first_rule_key(&self) -> Option<Key> {
+        match self.matching.rules.first()?.keys() {
+            [key] => Some(*key),
+            _ => None,
+        }
     }
 
     /// The normalized key values of a CRM record: its mapped fields read back as 10to8 would

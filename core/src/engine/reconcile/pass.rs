@@ -201,31 +201,19 @@ impl Pass<'_> {
         let turn = self.take_turn().await?;
         let now = LinksNow::load(&self.engine.store, self.connector(), &uris, &[]).await?;
         let unchanged = |l: &Link| now.hub_unchanged(l.hub_uri.as_str(), Some(l));
+        let left_unchanged = |links: &[Link]| -> Vec<Link> {
+            links.iter().filter(|l| unchanged(l)).cloned().collect()
+        };
         let deletes = Pairing {
-            hub_deleted: pairing
-                .hub_deleted
-                .iter()
-                .filter(|l| unchanged(l))
-                .cloned()
-                .collect(),
+            hub_deleted: left_unchanged(&pairing.hub_deleted),
             crm_deleted: pairing
                 .crm_deleted
                 .iter()
                 .filter(|(l, _)| unchanged(l))
                 .cloned()
                 .collect(),
-            stale: pairing
-                .stale
-                .iter()
-                .filter(|l| unchanged(l))
-                .cloned()
-                .collect(),
-            superseded: pairing
-                .superseded
-                .iter()
-                .filter(|l| unchanged(l))
-                .cloned()
-                .collect(),
+            stale: left_unchanged(&pairing.stale),
+            superseded: left_unchanged(&pairing.superseded),
             ..Pairing::default()
         };
         self.skipped(
