@@ -234,13 +234,7 @@ const SQLITE_NOTADB: i64 = 26;
 /// What a failure to open or lock a SQLite file says about the file.
 fn classify_sqlite(path: &Path, existed: bool, error: sqlx::Error) -> StoreError {
     let path_text = path.display().to_string();
-    let code = match &error {
-        sqlx::Error::Database(db) => db
-            .code()
-            .and_then(|code| code.parse::<i64>().ok())
-            .map(|code| code & 0xff),
-        _ => None,
-    };
+    let code = sqlite_code(&error);
     let detail = match &error {
         sqlx::Error::Database(db) => db.message().to_owned(),
         other => other.to_string(),
@@ -292,16 +286,42 @@ fn writable(path: &Path) -> bool {
     file_ok && dir_ok
 }
 
+/// SQLite's primary result code of a database error (the extended code's low byte).
+fn sqlite_code(error: &sqlx::Error) -> Option<i64> {
+    match error {
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|code| code.parse::<i64>().ok())
+            .map(|code| code & 0xff),
+        _ => None,
+    }
+}
+
 /// WAL for concurrent readers, NORMAL sync (durable at checkpoints, safe with WAL), and a
-/// busy timeout so writers queue instead of failing.
+/// busy timeout so writers queue instead of failing. Switching a new file to WAL while other
+/// processes open it too can be refused as busy without SQLite's busy handler ever waiting
+/// (it does not wait where waiting could deadlock), so a busy refusal is tried again until
+/// the busy timeout has passed.
 async fn sqlite_settings(conn: &mut AnyConnection, busy_timeout: Duration) -> sqlx::Result<()> {
+    const RETRY_AFTER: Duration = Duration::from_millis(20);
     let busy_millis = busy_timeout.as_millis();
     let pragmas = format!(
         "PRAGMA busy_timeout = {busy_millis}; PRAGMA journal_mode = WAL; \
          PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;"
     );
-    conn.execute(sqlx::raw_sql(&pragmas)).await?;
-    Ok(())
+    let deadline = tokio::time::Instant::now() + busy_timeout;
+    loop {
+        match conn.execute(sqlx::raw_sql(&pragmas)).await {
+            Ok(_) => return Ok(()),
+            Err(error)
+                if matches!(sqlite_code(&error), Some(SQLITE_BUSY | SQLITE_LOCKED))
+                    && tokio::time::Instant::now() + RETRY_AFTER < deadline =>
+            {
+                tokio::time::sleep(RETRY_AFTER).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
 }
 
 fn absolute(path: &Path) -> std::io::Result<PathBuf> {
